@@ -1,0 +1,32 @@
+# voicebox: CPU image by default; for NVIDIA GPUs build with
+#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 -t voicebox:cuda .
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    VOICEBOX_DATA_DIR=/data \
+    HF_HOME=/hf-cache \
+    GRADIO_ANALYTICS_ENABLED=False
+
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg libsndfile1 curl python3 python3-venv python3-pip \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 voicebox \
+    && mkdir -p /data /hf-cache /app \
+    && chown voicebox:voicebox /data /hf-cache /app
+
+WORKDIR /app
+COPY --chown=voicebox:voicebox requirements.txt ./
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt
+ENV PATH=/opt/venv/bin:$PATH
+COPY --chown=voicebox:voicebox . .
+
+USER voicebox
+VOLUME ["/data", "/hf-cache"]
+EXPOSE 7860
+# Inside the container the app must listen on all interfaces; auth is still required for that.
+ENV VOICEBOX_HOST=0.0.0.0
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD curl -fsS http://127.0.0.1:7860/health || exit 1
+CMD ["python", "-m", "voicebox"]

@@ -1,0 +1,67 @@
+"""Crash-safe file writes.
+
+Every file voicebox persists (the JSON database, audio, cache entries) goes through
+:func:`atomic_write_bytes`: the bytes land in a temporary file in the same directory, are flushed
+and fsynced, and the temp file is renamed over the target with ``os.replace`` (atomic on POSIX and
+Windows). A crash at any instant therefore leaves either the old file or the new one, never a
+half-written one, and a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o600) -> Path:
+    """Write ``data`` to ``path`` atomically and durably.
+
+    Args:
+        path: destination; its parent directory is created if needed.
+        data: the complete new contents.
+        mode: permission bits for the new file (private by default: the data dir is the user's).
+
+    Returns:
+        The destination path.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_directory(target.parent)
+    return target
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (no-op where directories cannot be opened)."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def remove_quietly(path: Path | str) -> None:
+    """Delete a file if it exists; deleting twice is not an error."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,149 @@
+"""Settings read once from ``VOICEBOX_*`` environment variables.
+
+One immutable :class:`Settings` object is built at start-up and passed down, so nothing below the
+entry points reads the environment. A bad value raises :class:`ConfigError` whose message is a
+single line naming the variable and what it accepts; the CLI prints it and exits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+QUANTIZE_CHOICES = ("auto", "on", "off")
+
+#: Documented defaults, one per variable. README's configuration table mirrors this mapping.
+DEFAULTS: dict[str, str] = {
+    "VOICEBOX_DATA_DIR": "./data",
+    "VOICEBOX_HOST": "127.0.0.1",
+    "VOICEBOX_PORT": "7860",
+    "VOICEBOX_TTS_MODEL": "Qwen/Qwen3-TTS-12Hz-0.6B-Base",
+    "VOICEBOX_TTS_MODEL_LARGE": "Qwen/Qwen3-TTS-12Hz-1.7B-Base",
+    "VOICEBOX_WHISPER_MODEL": "auto",
+    "VOICEBOX_DEVICE": "auto",
+    "VOICEBOX_AUTH": "",
+    "VOICEBOX_API_TOKEN": "",
+    "VOICEBOX_MAX_UPLOAD_MB": "50",
+    "VOICEBOX_MAX_SAMPLE_SECONDS": "30",
+    "VOICEBOX_CPU_INT8": "off",
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value voicebox cannot use; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything voicebox is configured with. Build it with :meth:`from_env`."""
+
+    data_dir: Path = Path(DEFAULTS["VOICEBOX_DATA_DIR"])
+    host: str = DEFAULTS["VOICEBOX_HOST"]
+    port: int = 7860
+    tts_model: str = DEFAULTS["VOICEBOX_TTS_MODEL"]
+    tts_model_large: str = DEFAULTS["VOICEBOX_TTS_MODEL_LARGE"]
+    whisper_model: str = "auto"
+    device: str = "auto"
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)
+    max_upload_mb: float = 50.0
+    max_sample_seconds: float = 30.0
+    cpu_int8: str = "off"
+
+    # ---- derived data-dir layout -------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "voicebox.json"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.data_dir / "samples"
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.data_dir / "generations"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def ensure_dirs(self) -> None:
+        """Create the data-dir layout (idempotent)."""
+        for d in (self.data_dir, self.samples_dir, self.generations_dir, self.cache_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        """A copy with some fields replaced (the CLI's flags override the environment)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read every ``VOICEBOX_*`` variable, falling back to :data:`DEFAULTS`.
+
+        Raises:
+            ConfigError: naming the first variable whose value is not allowed.
+        """
+        source = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            value = source.get(name)
+            return DEFAULTS[name] if value is None or value.strip() == "" else value.strip()
+
+        return cls(
+            data_dir=Path(get("VOICEBOX_DATA_DIR")).expanduser(),
+            host=get("VOICEBOX_HOST"),
+            port=parse_port(get("VOICEBOX_PORT"), "VOICEBOX_PORT"),
+            tts_model=get("VOICEBOX_TTS_MODEL"),
+            tts_model_large=get("VOICEBOX_TTS_MODEL_LARGE"),
+            whisper_model=get("VOICEBOX_WHISPER_MODEL"),
+            device=parse_choice(get("VOICEBOX_DEVICE").lower(), DEVICES, "VOICEBOX_DEVICE"),
+            auth=parse_auth(get("VOICEBOX_AUTH"), "VOICEBOX_AUTH"),
+            api_token=get("VOICEBOX_API_TOKEN") or None,
+            max_upload_mb=parse_positive(get("VOICEBOX_MAX_UPLOAD_MB"), "VOICEBOX_MAX_UPLOAD_MB"),
+            max_sample_seconds=parse_positive(
+                get("VOICEBOX_MAX_SAMPLE_SECONDS"), "VOICEBOX_MAX_SAMPLE_SECONDS"
+            ),
+            cpu_int8=parse_choice(get("VOICEBOX_CPU_INT8").lower(), QUANTIZE_CHOICES, "VOICEBOX_CPU_INT8"),
+        )
+
+
+def parse_port(value: str, name: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a port: use a whole number from 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name}={value!r} is out of range: use a whole number from 1 to 65535")
+    return port
+
+
+def parse_positive(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number: use a positive number") from None
+    if not number > 0 or number != number or number == float("inf"):
+        raise ConfigError(f"{name}={value!r} must be a positive number")
+    return number
+
+
+def parse_choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed: use one of {', '.join(allowed)}")
+    return value
+
+
+def parse_auth(value: str, name: str) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(f"{name} must look like user:password (both non-empty)")
+    return user, password

@@ -1,0 +1,453 @@
+"""Metadata store: TinyDB on an atomic, locked JSON file.
+
+Why TinyDB: voicebox's metadata is small (profiles, samples, generations) and a single JSON file
+is easy to inspect, back up and move. Plain TinyDB rewrites the file in place, so a crash mid-write
+corrupts it, and it is not thread-safe. :class:`AtomicJSONStorage` fixes both: every write is an
+atomic replace (see :mod:`voicebox.atomic`), and :class:`Store` serialises all access with one
+process-wide lock (Gradio and FastAPI call handlers from thread pools) plus an advisory file lock
+so a second process on the same data dir cannot interleave writes. The parsed data is cached in
+memory and re-read only when the file changes on disk, so reads cost no I/O.
+
+Files: a record points to a file only after the file is complete (callers write audio first with
+``atomic_write_bytes``, then insert), and deleting a record deletes its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import threading
+import unicodedata
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import orjson
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document
+
+from .atomic import atomic_write_bytes, remove_quietly
+from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+NAME_MAX_CHARS = 100
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class StoreError(VoiceboxError):
+    """The database file cannot be used (e.g. written by a newer voicebox)."""
+
+    status_code = 500
+
+
+def new_id() -> str:
+    """A fresh UUID4 in hex: safe as a file name and in URLs."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO-8601 with an explicit offset."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def is_valid_id(value: object) -> bool:
+    """True for the 32-hex-digit ids voicebox issues (anything else can never match a record)."""
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that writes atomically and caches the parsed file.
+
+    ``read`` re-parses only when the file's identity (inode, size, mtime) changed, which keeps
+    reads free while still noticing a write by another process. If a write fails, the cache is
+    dropped so memory never disagrees with disk.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._cache: dict[str, Any] | None = None
+        self._stamp: tuple[int, int, int] | None = None
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def read(self) -> dict[str, Any] | None:
+        stamp = self._file_stamp()
+        if stamp is None:
+            self._cache, self._stamp = None, None
+            return None
+        if self._cache is None or stamp != self._stamp:
+            data = orjson.loads(self.path.read_bytes()) if stamp[1] else None
+            if data is not None and not isinstance(data, dict):
+                raise ValueError("database root is not a JSON object")
+            self._cache, self._stamp = data, stamp
+        return self._cache
+
+    def write(self, data: dict[str, Any]) -> None:
+        try:
+            atomic_write_bytes(self.path, orjson.dumps(data))
+        except BaseException:
+            self._cache, self._stamp = None, None
+            raise
+        self._cache, self._stamp = data, self._file_stamp()
+
+    def close(self) -> None:
+        self._cache = None
+
+
+def check_database_file(path: Path) -> str | None:
+    """Make sure ``path`` is loadable; move a corrupt file aside instead of overwriting it.
+
+    Returns:
+        A warning message when a corrupt file was moved aside, else ``None``.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        data = orjson.loads(path.read_bytes())
+        if not isinstance(data, dict):
+            raise ValueError("root is not an object")
+        return None
+    except (ValueError, OSError) as exc:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        os.replace(path, aside)
+        message = (
+            f"The database {path} could not be read ({exc}); it was moved aside to {aside} "
+            "and an empty database was started. Restore it from the moved file if needed."
+        )
+        log.error(message)
+        return message
+
+
+def normalise_name(name: object) -> str:
+    """Trim and NFC-normalise a profile name; enforce 1-100 characters."""
+    if not isinstance(name, str):
+        raise InvalidInput("Profile name must be text.")
+    cleaned = unicodedata.normalize("NFC", " ".join(name.split()))
+    if not cleaned:
+        raise InvalidInput("Give the profile a name (1 to 100 characters).")
+    if len(cleaned) > NAME_MAX_CHARS:
+        raise InvalidInput(f"Profile name is {len(cleaned)} characters; use at most {NAME_MAX_CHARS}.")
+    return cleaned
+
+
+def _name_key(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _doc(document: Document | None) -> dict[str, Any] | None:
+    return dict(document) if document is not None else None
+
+
+class Store:
+    """All metadata access. Thread-safe; every public method takes the store lock.
+
+    Args:
+        data_dir: root of the data directory; record ``file`` fields are relative to it.
+        db_path: the JSON file (default ``data_dir / "voicebox.json"``).
+    """
+
+    def __init__(self, data_dir: Path | str, db_path: Path | str | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = Path(db_path) if db_path else self.data_dir / "voicebox.json"
+        self._thread_lock = threading.RLock()
+        self._lock_path = self.db_path.with_name(self.db_path.name + ".lock")
+        self._depth = 0
+        self._lock_fd: int | None = None
+        with self._locked():
+            self.recovered_from_corruption = check_database_file(self.db_path)
+            self._db = TinyDB(self.db_path, storage=AtomicJSONStorage)
+            self._check_schema()
+        self.profiles = self._db.table("profiles", cache_size=0)
+        self.samples = self._db.table("samples", cache_size=0)
+        self.generations = self._db.table("generations", cache_size=0)
+
+    # ---- locking --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Thread lock plus an advisory file lock held for the outermost call."""
+        with self._thread_lock:
+            if self._depth == 0:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
+
+    def _check_schema(self) -> None:
+        meta = self._db.table("meta", cache_size=0)
+        rows = meta.all()
+        if not rows:
+            meta.insert({"schema_version": SCHEMA_VERSION, "created_at": utc_now()})
+            return
+        version = rows[0].get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.db_path} has schema version {version!r}, but this voicebox understands "
+                f"up to {SCHEMA_VERSION}. Upgrade voicebox or point VOICEBOX_DATA_DIR elsewhere."
+            )
+
+    def close(self) -> None:
+        with self._locked():
+            self._db.close()
+
+    # ---- files ----------------------------------------------------------------------------
+    def resolve_file(self, relative: str) -> Path:
+        """Absolute path of a record's file, refusing anything outside the data dir."""
+        path = (self.data_dir / relative).resolve()
+        if not path.is_relative_to(self.data_dir):
+            raise NotFound("File not found.")
+        return path
+
+    def _delete_files(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            if record.get("file"):
+                try:
+                    remove_quietly(self.resolve_file(record["file"]))
+                except NotFound:
+                    log.warning("refusing to delete a file outside the data dir: %s", record["file"])
+
+    # ---- generic helpers -------------------------------------------------------------------
+    def _get(self, table: Any, record_id: str, what: str) -> dict[str, Any]:
+        if is_valid_id(record_id):
+            found = table.get(lambda r: r.get("id") == record_id)
+            if found is not None:
+                return dict(found)
+        raise NotFound(f"{what} {record_id!r} does not exist.")
+
+    @staticmethod
+    def _page(
+        rows: list[dict[str, Any]], limit: int | None, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        if offset < 0 or (limit is not None and limit < 0):
+            raise InvalidInput("limit and offset must not be negative.")
+        total = len(rows)
+        end = None if limit is None else offset + limit
+        return rows[offset:end], total
+
+    # ---- profiles --------------------------------------------------------------------------
+    def _ensure_unique_name(self, name: str, exclude_id: str | None = None) -> None:
+        key = _name_key(name)
+        clash = self.profiles.get(
+            lambda r: _name_key(r.get("name", "")) == key and r.get("id") != exclude_id
+        )
+        if clash is not None:
+            raise Conflict(f"A profile named {clash['name']!r} already exists; choose another name.")
+
+    def create_profile(self, name: str, description: str = "", language: str = "auto") -> dict[str, Any]:
+        name = normalise_name(name)
+        now = utc_now()
+        record = {
+            "id": new_id(),
+            "name": name,
+            "description": str(description or "").strip(),
+            "language": language or "auto",
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._locked():
+            self._ensure_unique_name(name)
+            self.profiles.insert(record)
+        return record
+
+    def get_profile(self, profile_id: str) -> dict[str, Any]:
+        with self._locked():
+            return self._get(self.profiles, profile_id, "Profile")
+
+    def find_profile(self, id_or_name: str) -> dict[str, Any]:
+        """A profile by id or by (case-insensitive) name: what API clients call a 'voice'."""
+        with self._locked():
+            if is_valid_id(id_or_name):
+                found = self.profiles.get(lambda r: r.get("id") == id_or_name)
+                if found is not None:
+                    return dict(found)
+            key = _name_key(" ".join(str(id_or_name).split()))
+            found = self.profiles.get(lambda r: _name_key(r.get("name", "")) == key)
+            if found is None:
+                raise NotFound(f"No voice profile named or with id {id_or_name!r}.")
+            return dict(found)
+
+    def list_profiles(
+        self, search: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        needle = (search or "").strip().casefold()
+
+        def match(r: dict[str, Any]) -> bool:
+            return not needle or needle in r.get("name", "").casefold() or needle in r.get(
+                "description", ""
+            ).casefold()
+
+        with self._locked():
+            rows = [dict(r) for r in self.profiles.all() if match(r)]
+        rows.sort(key=lambda r: r["name"].casefold())
+        return self._page(rows, limit, offset)
+
+    def update_profile(self, profile_id: str, **changes: Any) -> dict[str, Any]:
+        allowed = {"name", "description", "language"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"Unknown profile field(s): {', '.join(sorted(unknown))}.")
+        updates = {k: v for k, v in changes.items() if v is not None}
+        if "name" in updates:
+            updates["name"] = normalise_name(updates["name"])
+        if "description" in updates:
+            updates["description"] = str(updates["description"]).strip()
+        with self._locked():
+            current = self._get(self.profiles, profile_id, "Profile")
+            if "name" in updates:
+                self._ensure_unique_name(updates["name"], exclude_id=profile_id)
+            updates["updated_at"] = utc_now()
+            self.profiles.update(updates, lambda r: r.get("id") == profile_id)
+            current.update(updates)
+        return current
+
+    def delete_profile(self, profile_id: str) -> dict[str, Any]:
+        """Delete a profile and its samples (records and files). History keeps the name."""
+        with self._locked():
+            profile = self._get(self.profiles, profile_id, "Profile")
+            samples = [dict(s) for s in self.samples.search(lambda r: r.get("profile_id") == profile_id)]
+            self.samples.remove(lambda r: r.get("profile_id") == profile_id)
+            self.profiles.remove(lambda r: r.get("id") == profile_id)
+        self._delete_files(samples)
+        profile["deleted_samples"] = samples
+        return profile
+
+    # ---- samples ---------------------------------------------------------------------------
+    def add_sample(
+        self,
+        profile_id: str,
+        file: str,
+        reference_text: str,
+        duration: float,
+        sample_rate: int,
+        sha256: str,
+        sample_id: str | None = None,
+        warnings: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Insert a sample whose audio ``file`` (relative to the data dir) is already written."""
+        record = {
+            "id": sample_id or new_id(),
+            "profile_id": profile_id,
+            "file": file,
+            "reference_text": (reference_text or "").strip(),
+            "duration": float(duration),
+            "sample_rate": int(sample_rate),
+            "sha256": sha256,
+            "warnings": list(warnings or []),
+            "created_at": utc_now(),
+        }
+        with self._locked():
+            self._get(self.profiles, profile_id, "Profile")
+            self.samples.insert(record)
+            self.profiles.update({"updated_at": record["created_at"]}, lambda r: r.get("id") == profile_id)
+        return record
+
+    def get_sample(self, sample_id: str) -> dict[str, Any]:
+        with self._locked():
+            return self._get(self.samples, sample_id, "Sample")
+
+    def list_samples(self, profile_id: str) -> list[dict[str, Any]]:
+        """A profile's samples in a stable order (creation time, then id)."""
+        with self._locked():
+            self._get(self.profiles, profile_id, "Profile")
+            rows = [dict(s) for s in self.samples.search(lambda r: r.get("profile_id") == profile_id)]
+        rows.sort(key=lambda r: (r["created_at"], r["id"]))
+        return rows
+
+    def update_sample_text(self, sample_id: str, reference_text: str) -> dict[str, Any]:
+        with self._locked():
+            sample = self._get(self.samples, sample_id, "Sample")
+            text = (reference_text or "").strip()
+            self.samples.update({"reference_text": text}, lambda r: r.get("id") == sample_id)
+            sample["reference_text"] = text
+        return sample
+
+    def delete_sample(self, sample_id: str) -> dict[str, Any]:
+        with self._locked():
+            sample = self._get(self.samples, sample_id, "Sample")
+            self.samples.remove(lambda r: r.get("id") == sample_id)
+        self._delete_files([sample])
+        return sample
+
+    # ---- generations -----------------------------------------------------------------------
+    def add_generation(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Insert a generation whose audio file is already complete on disk."""
+        record = dict(record)
+        record.setdefault("id", new_id())
+        record.setdefault("created_at", utc_now())
+        with self._locked():
+            self.generations.insert(record)
+        return record
+
+    def get_generation(self, generation_id: str) -> dict[str, Any]:
+        with self._locked():
+            return self._get(self.generations, generation_id, "Generation")
+
+    def list_generations(
+        self,
+        search: str | None = None,
+        profile_id: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first; ``search`` matches text and profile name case-insensitively."""
+        needle = (search or "").strip().casefold()
+        conditions: list[Callable[[dict[str, Any]], bool]] = []
+        if profile_id:
+            conditions.append(lambda r: r.get("profile_id") == profile_id)
+        if needle:
+            conditions.append(
+                lambda r: needle in r.get("text", "").casefold()
+                or needle in r.get("profile_name", "").casefold()
+            )
+        with self._locked():
+            table = self._db.storage.read() or {}
+            raw = table.get("generations", {}).values()
+            rows = [r for r in raw if all(c(r) for c in conditions)]
+        rows.sort(key=lambda r: (r.get("created_at", ""), r.get("id", "")), reverse=True)
+        page, total = self._page(rows, limit, offset)
+        return [dict(r) for r in page], total
+
+    def delete_generation(self, generation_id: str) -> dict[str, Any]:
+        with self._locked():
+            record = self._get(self.generations, generation_id, "Generation")
+            self.generations.remove(lambda r: r.get("id") == generation_id)
+        self._delete_files([record])
+        return record
+
+    def generation_stats(self) -> dict[str, Any]:
+        """Count, total audio seconds, and the same per profile (by the name recorded)."""
+        with self._locked():
+            rows = [dict(r) for r in self.generations.all()]
+        per_profile: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            key = r.get("profile_id") or ""
+            entry = per_profile.setdefault(
+                key, {"profile_id": key, "profile_name": r.get("profile_name", ""), "count": 0, "seconds": 0.0}
+            )
+            entry["count"] += 1
+            entry["seconds"] += float(r.get("duration") or 0.0)
+        return {
+            "count": len(rows),
+            "total_seconds": round(sum(float(r.get("duration") or 0.0) for r in rows), 3),
+            "per_profile": sorted(per_profile.values(), key=lambda e: -e["count"]),
+        }
