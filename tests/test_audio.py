@@ -176,3 +176,12 @@ def test_crossfade_concat_length_and_continuity() -> None:
     joined = audio.crossfade_concat([a, b], rate=24000, fade_s=0.01)
     assert len(joined) == 2000 - 240
     assert np.all(np.abs(np.diff(joined)) < 0.05)
+
+
+def test_streaming_joiner_equals_batch_crossfade() -> None:
+    rng = np.random.default_rng(0)
+    pieces = [rng.standard_normal(n).astype(np.float32) for n in (5000, 300, 7000, 10)]
+    joiner = audio.CrossfadeJoiner(24000)
+    streamed = [joiner.push(p) for p in pieces] + [joiner.finish()]
+    assert np.allclose(np.concatenate(streamed), audio.crossfade_concat(pieces, 24000))
+    assert np.array_equal(joiner.whole(), np.concatenate(streamed))

@@ -244,3 +244,23 @@ def test_directory_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelUnavailable, match="could not be loaded"):
         TTSEngine({"0.6B": str(tmp_path)}, device="cpu").load("0.6B")
+
+
+def test_max_frames_setting_caps_every_chunk(tiny_checkpoint: Path, reference: list[ReferenceSample]) -> None:
+    engine = TTSEngine({"0.6B": str(tiny_checkpoint)}, device="cpu", max_frames=4)
+    result = engine.synthesize("A sentence long enough to want many frames of audio.", reference, params=make_params(seed=1))
+    assert len(result.audio) == 4 * SAMPLES_PER_FRAME
+    assert max_frames_for("long text " * 50, 5) == 5  # the cap wins over the floor
+
+
+def test_stream_yields_pieces_that_add_up_to_the_take(engine: TTSEngine, reference: list[ReferenceSample]) -> None:
+    text = "First sentence is here. " * 12 + "Second part follows now. " * 12
+    pieces = list(engine.stream(text, reference, params=make_params(**QUICK)))
+    final = pieces[-1].result
+    assert final is not None and all(p.result is None for p in pieces[:-1])
+    streamed = np.concatenate([p.audio for p in pieces])
+    assert final.chunks >= 2 and len(pieces) >= final.chunks
+    assert np.array_equal(streamed, final.audio)
+    batch = engine.synthesize(text, reference, params=make_params(**QUICK))
+    assert len(batch.audio) == len(final.audio)
+    assert 0 < final.timings["first_audio"] <= final.timings["total"]

@@ -310,3 +310,45 @@ def crossfade_concat(pieces: Sequence[np.ndarray], rate: int = MODEL_SAMPLE_RATE
         mixed = out[-n:] * np.cos(t) + nxt[:n] * np.sin(t)
         out = np.concatenate([out[:-n], mixed, nxt[n:]])
     return out
+
+
+class CrossfadeJoiner:
+    """Incremental :func:`crossfade_concat` for streaming.
+
+    ``push`` returns the audio that is final now; the last ``fade`` samples are held back until
+    the next piece (or :meth:`finish`) decides how they blend. Concatenating everything returned
+    equals ``crossfade_concat`` of all pieces.
+    """
+
+    def __init__(self, rate: int = MODEL_SAMPLE_RATE, fade_s: float = 0.02) -> None:
+        self.fade = int(fade_s * rate)
+        self._tail = np.zeros(0, dtype=np.float32)
+        self._started = False
+        self._emitted: list[np.ndarray] = []
+
+    def push(self, piece: np.ndarray) -> np.ndarray:
+        piece = np.asarray(piece, dtype=np.float32)
+        if not len(piece):
+            return np.zeros(0, dtype=np.float32)
+        if self._started:
+            n = min(self.fade, len(self._tail), len(piece))
+            if n:
+                t = np.linspace(0.0, np.pi / 2, n, dtype=np.float32)
+                mixed = self._tail[-n:] * np.cos(t) + piece[:n] * np.sin(t)
+                piece = np.concatenate([self._tail[:-n], mixed, piece[n:]])
+            else:
+                piece = np.concatenate([self._tail, piece])
+        self._started = True
+        keep = min(self.fade, len(piece))
+        ready, self._tail = piece[: len(piece) - keep], piece[len(piece) - keep :]
+        self._emitted.append(ready)
+        return ready
+
+    def finish(self) -> np.ndarray:
+        rest, self._tail = self._tail, np.zeros(0, dtype=np.float32)
+        self._emitted.append(rest)
+        return rest
+
+    def whole(self) -> np.ndarray:
+        """Everything emitted so far, joined (the complete take once :meth:`finish` was called)."""
+        return np.concatenate(self._emitted) if self._emitted else np.zeros(0, dtype=np.float32)

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_MAX_UPLOAD_MB": "50",
     "VOICEBOX_MAX_SAMPLE_SECONDS": "30",
     "VOICEBOX_CPU_INT8": "off",
+    "VOICEBOX_MAX_FRAMES": "0",
 }
 
 
@@ -52,6 +53,8 @@ class Settings:
     max_upload_mb: float = 50.0
     max_sample_seconds: float = 30.0
     cpu_int8: str = "off"
+    #: Hard cap on codec frames (12.5 per second) per text chunk; 0 derives it from the text.
+    max_frames: int = 0
 
     # ---- derived data-dir layout -------------------------------------------------------
     @property
@@ -111,6 +114,7 @@ class Settings:
                 get("VOICEBOX_MAX_SAMPLE_SECONDS"), "VOICEBOX_MAX_SAMPLE_SECONDS"
             ),
             cpu_int8=parse_choice(get("VOICEBOX_CPU_INT8").lower(), QUANTIZE_CHOICES, "VOICEBOX_CPU_INT8"),
+            max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
         )
 
 
@@ -131,6 +135,16 @@ def parse_positive(value: str, name: str) -> float:
         raise ConfigError(f"{name}={value!r} is not a number: use a positive number") from None
     if not number > 0 or number != number or number == float("inf"):
         raise ConfigError(f"{name}={value!r} must be a positive number")
+    return number
+
+
+def parse_count(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a whole number: use 0 (automatic) or more") from None
+    if number < 0:
+        raise ConfigError(f"{name}={value!r} must be 0 (automatic) or more")
     return number
 
 

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, combine_references, crossfade_concat
+from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, CrossfadeJoiner, combine_references, crossfade_concat
 from ..errors import Cancelled, InvalidInput, ModelUnavailable
 from .device import attention_implementation, default_dtype_name, resolve_device
 from .params import GenerationParams
@@ -55,6 +55,15 @@ DEFAULT_LANGUAGES = (
 )
 
 ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class StreamChunk:
+    """One piece of a streamed generation: audio to play now; the last piece carries ``result``
+    (the whole take and its metadata) and no new audio."""
+
+    audio: np.ndarray
+    result: "SynthesisResult | None" = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ def max_frames_for(text: str, ceiling: int) -> int:
     """
     wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
     seconds = (len(text) - wide) / 7.5 + wide / 2.5 + 2.0
-    return max(16, min(ceiling, int(seconds * FRAME_RATE)))
+    return min(ceiling, max(16, int(seconds * FRAME_RATE)))
 
 
 def _looks_like_path(value: str) -> bool:
@@ -125,6 +134,7 @@ class TTSEngine:
         lock: threading.RLock | None = None,
         prompt_cache: PromptCache | None = None,
         max_batch: int = 4,
+        max_frames: int = 0,
     ) -> None:
         unknown = set(models) - set(SIZES)
         if unknown:
@@ -134,6 +144,7 @@ class TTSEngine:
         self.lock = lock or threading.RLock()
         self.prompt_cache = prompt_cache or PromptCache(None)
         self.max_batch = max_batch
+        self.max_frames = max_frames
         self._model: Any = None
         self._size: str | None = None
         self._device: str | None = None
@@ -393,14 +404,7 @@ class TTSEngine:
                 report("generating", batch[-1] + 1, len(chunks))
         report("saving", len(chunks), len(chunks))
         audio = crossfade_concat(pieces, MODEL_SAMPLE_RATE)
-        status, message = "ok", ""
-        if failed:
-            which = ", ".join(str(i + 1) for i in failed)
-            status = "incomplete"
-            message = (
-                f"The model did not finish speaking chunk {which} of {len(chunks)} (it hit the length limit twice); "
-                "that part may be cut off or noisy. Try another seed, or shorter sentences."
-            )
+        status, message = self._status_for(failed, len(chunks))
         return SynthesisResult(
             audio=audio,
             sample_rate=MODEL_SAMPLE_RATE,
@@ -422,12 +426,97 @@ class TTSEngine:
             params=params.to_dict(),
         )
 
+    def stream(
+        self,
+        text: str,
+        samples: Sequence[ReferenceSample],
+        language: str | None = None,
+        size: str | None = None,
+        params: GenerationParams | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[StreamChunk]:
+        """Like :meth:`synthesize`, but yields audio as soon as each chunk is decoded.
+
+        Chunks are joined with the same crossfade as :meth:`synthesize`: the last few
+        milliseconds of each piece are held back until the next piece arrives. The final
+        :class:`StreamChunk` carries the complete :class:`SynthesisResult`.
+        """
+        import torch
+
+        chunks = chunk_text(text, CHUNK_MAX_CHARS) if isinstance(text, str) else []
+        if not chunks:
+            raise InvalidInput("Type some text to speak.")
+        params = (params or GenerationParams()).with_seed()
+        report = progress or (lambda stage, done, total: None)
+        started = time.perf_counter()
+        joiner = CrossfadeJoiner(MODEL_SAMPLE_RATE)
+        failed: list[int] = []
+        t_generate = t_decode = 0.0
+        first_audio: float | None = None
+        with self.lock:
+            report("loading model", 0, len(chunks))
+            self.ensure_loaded(size)
+            lang = self._language_for_model(language)
+            report("building voice", 0, len(chunks))
+            prompt, cache_hit, prompt_seconds = self.voice_prompt(samples, self._size)
+            torch.manual_seed(params.seed)
+            for index, chunk in enumerate(chunks):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("Generation cancelled.")
+                report("generating", index, len(chunks))
+                codes, runaway, seconds = self._generate_codes([chunk], prompt, lang, params)
+                t_generate += seconds
+                if runaway[0]:
+                    torch.manual_seed((params.seed + 7919 * (index + 1)) % (2**31 - 1))
+                    codes, runaway, seconds = self._generate_codes([chunk], prompt, lang, params)
+                    t_generate += seconds
+                    if runaway[0]:
+                        failed.append(index)
+                t0 = time.perf_counter()
+                piece = self.decode(codes[0], prompt)
+                t_decode += time.perf_counter() - t0
+                ready = joiner.push(piece)
+                if first_audio is None:
+                    first_audio = time.perf_counter() - started
+                if len(ready):
+                    yield StreamChunk(ready)
+        rest = joiner.finish()
+        if len(rest):
+            yield StreamChunk(rest)
+        report("saving", len(chunks), len(chunks))
+        status, message = self._status_for(failed, len(chunks))
+        yield StreamChunk(
+            np.zeros(0, dtype=np.float32),
+            SynthesisResult(
+                audio=joiner.whole(), sample_rate=MODEL_SAMPLE_RATE, model=self.models[self._size], size=self._size,
+                mode=prompt.mode, seed=params.seed, language="Auto" if lang == "auto" else lang.title(),
+                timings={
+                    "prompt": round(prompt_seconds, 4), "generate": round(t_generate, 4), "decode": round(t_decode, 4),
+                    "first_audio": round(first_audio or 0.0, 4), "total": round(time.perf_counter() - started, 4),
+                },
+                cache_hit=cache_hit, chunks=len(chunks), status=status, message=message, params=params.to_dict(),
+            ),
+        )
+
+    @staticmethod
+    def _status_for(failed: list[int], total: int) -> tuple[str, str]:
+        if not failed:
+            return "ok", ""
+        which = ", ".join(str(i + 1) for i in failed)
+        return "incomplete", (
+            f"The model did not finish speaking chunk {which} of {total} (it hit the length limit twice); "
+            "that part may be cut off or noisy. Try another seed, or shorter sentences."
+        )
+
     def _generate_codes(
         self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
     ) -> tuple[list[Any], list[bool], float]:
         """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags."""
         model = self._model
         ceiling = int((model.generate_defaults or {}).get("max_new_tokens", 8192))
+        if self.max_frames:
+            ceiling = min(ceiling, self.max_frames + 1)
         caps = [params.max_new_tokens or max_frames_for(t, ceiling) for t in texts]
         ref_ids = None
         if prompt.mode == "icl":
