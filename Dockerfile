@@ -23,10 +23,12 @@ RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt
 ENV PATH=/opt/venv/bin:$PATH
 COPY --chown=voicebox:voicebox . .
 
-USER voicebox
+USER 1000
 VOLUME ["/data", "/hf-cache"]
 EXPOSE 7860
-# Inside the container the app must listen on all interfaces; auth is still required for that.
-ENV VOICEBOX_HOST=0.0.0.0
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD curl -fsS http://127.0.0.1:7860/health || exit 1
+# Only inside the container does the app listen on all interfaces (port publishing needs it);
+# voicebox still refuses that without VOICEBOX_AUTH, so pass -e VOICEBOX_AUTH=user:password.
+ENV VOICEBOX_HOST=0.0.0.0 \
+    GRADIO_SERVER_NAME=0.0.0.0
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s CMD ["curl", "-fsS", "http://127.0.0.1:7860/health"]
 CMD ["python", "-m", "voicebox"]
