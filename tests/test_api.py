@@ -1,0 +1,679 @@
+"""The REST API through FastAPI's TestClient: each endpoint's happy path and its errors.
+
+Everything below the HTTP layer is real: the store, the audio pipeline, a tiny random-weight
+Qwen3-TTS checkpoint (capped at 8 codec frames per take, so the audio is 0.64 s of noise with
+real shapes) and the real tiny.en Whisper model. One Studio is shared by the module.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import struct
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+
+from voicebox import __version__
+from voicebox.api import (
+    EXAMPLE_ID,
+    INTERNAL_ERROR,
+    ThreadFeed,
+    create_api_app,
+    time_stretch,
+    wav_stream_header,
+)
+from voicebox.auth import check_credentials, gradio_auth
+from voicebox.config import Settings
+from voicebox.services import Studio
+
+FRAMES = 8
+SAMPLES = FRAMES * 1920  # samples per take at 24 kHz
+MISSING_ID = "0" * 32
+
+
+@pytest.fixture(scope="module")
+def settings(
+    tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("api") / "data",
+        tts_model=str(tiny_checkpoint),
+        tts_model_large=str(tiny_checkpoint),
+        whisper_model=whisper_tiny_path,
+        device="cpu",
+        max_frames=FRAMES,
+    )
+
+
+@pytest.fixture(scope="module")
+def studio(settings: Settings) -> Studio:
+    return Studio(settings)
+
+
+@pytest.fixture(scope="module")
+def client(studio: Studio, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_api_app(studio, settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def voice(client: TestClient, jfk_path: Path) -> dict[str, Any]:
+    """Profile "JFK" with jfk.flac uploaded without a transcript (Whisper fills it in)."""
+    created = client.post(
+        "/profiles", json={"name": "JFK", "description": "public domain", "language": "English"}
+    )
+    assert created.status_code == 201, created.text
+    with jfk_path.open("rb") as handle:
+        upload = client.post(
+            f"/profiles/{created.json()['id']}/samples", files={"file": ("jfk.flac", handle, "audio/flac")}
+        )
+    assert upload.status_code == 201, upload.text
+    return client.get(f"/profiles/{created.json()['id']}").json()
+
+
+def wav_frames(data: bytes) -> tuple[int, int, int]:
+    """(frames, sample rate, channels) of encoded audio."""
+    info = sf.info(io.BytesIO(data))
+    return info.frames, info.samplerate, info.channels
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+# ---- system and docs -----------------------------------------------------------------------------
+def test_health_reports_version_and_models(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["version"] == __version__
+    assert isinstance(body["tts_loaded"], bool) and isinstance(body["whisper_loaded"], bool)
+    assert body["device"] == "cpu" and body["auth_required"] is False
+
+
+def test_openapi_describes_every_route_with_schemas(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    operations = {(path, method) for path, item in spec["paths"].items() for method in item}
+    expected = {
+        ("/health", "get"),
+        ("/profiles", "post"),
+        ("/profiles", "get"),
+        ("/profiles/{profile_id}", "get"),
+        ("/profiles/{profile_id}", "put"),
+        ("/profiles/{profile_id}", "delete"),
+        ("/profiles/{profile_id}/samples", "post"),
+        ("/profiles/{profile_id}/samples", "get"),
+        ("/profiles/samples/{sample_id}", "delete"),
+        ("/generate", "post"),
+        ("/history", "get"),
+        ("/history/stats", "get"),
+        ("/history/{generation_id}", "get"),
+        ("/history/{generation_id}", "delete"),
+        ("/audio/{generation_id}", "get"),
+        ("/transcribe", "post"),
+        ("/models/load", "post"),
+        ("/models/unload", "post"),
+        ("/v1/audio/speech", "post"),
+    }
+    assert expected <= operations
+    tags = {tag["name"] for tag in spec["tags"]}
+    assert {"profiles", "samples", "generate", "history", "audio", "transcribe", "models", "openai"} <= tags
+    for path, method in expected:
+        assert set(spec["paths"][path][method]["tags"]) <= tags
+    schemas = spec["components"]["schemas"]
+    assert schemas["GenerateRequest"]["examples"][0]["profile_id"] == EXAMPLE_ID
+    assert "audio_url" in schemas["Generation"]["properties"]
+    assert schemas["SpeechRequest"]["properties"]["response_format"]["enum"] == [
+        "wav",
+        "flac",
+        "mp3",
+        "opus",
+        "pcm",
+    ]
+    assert "detail" in schemas["ErrorBody"]["properties"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+# ---- profiles ------------------------------------------------------------------------------------
+def test_profile_create_read_update_delete(client: TestClient, voice: dict[str, Any]) -> None:
+    created = client.post("/profiles", json={"name": "Ada", "description": "calm"})
+    assert created.status_code == 201
+    profile = created.json()
+    assert len(profile["id"]) == 32 and profile["language"] == "auto" and profile["description"] == "calm"
+
+    fetched = client.get(f"/profiles/{profile['id']}").json()
+    assert fetched["name"] == "Ada" and fetched["samples"] == []
+
+    updated = client.put(f"/profiles/{profile['id']}", json={"description": "calmer"})
+    assert updated.status_code == 200
+    assert updated.json()["name"] == "Ada" and updated.json()["description"] == "calmer"  # partial update
+
+    clash = client.put(f"/profiles/{profile['id']}", json={"name": "jfk"})
+    assert clash.status_code == 409 and "already exists" in clash.json()["detail"]
+
+    deleted = client.delete(f"/profiles/{profile['id']}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert client.get(f"/profiles/{profile['id']}").status_code == 404
+    assert client.delete(f"/profiles/{profile['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"name": "  jfk "}, 409, "already exists"),  # duplicate names ignore case and spaces
+        ({}, 422, "name: Field required"),
+        ({"name": "X", "language": "Klingon"}, 422, "not supported"),
+        ({"name": "X", "colour": "red"}, 422, "colour"),
+        ({"name": ""}, 422, "name"),
+        ({"name": 5}, 422, "name"),
+    ],
+)
+def test_profile_create_errors(
+    client: TestClient, voice: dict[str, Any], body: dict, status: int, words: str
+) -> None:
+    response = client.post("/profiles", json=body)
+    assert response.status_code == status
+    assert isinstance(response.json()["detail"], str) and words in response.json()["detail"]
+
+
+def test_profile_list_search_and_pages(client: TestClient) -> None:
+    for name in ("Page B", "Page A", "Page C"):
+        assert client.post("/profiles", json={"name": name}).status_code == 201
+    page = client.get("/profiles", params={"search": "page", "limit": 2, "offset": 1}).json()
+    assert page["total"] == 3 and [p["name"] for p in page["items"]] == ["Page B", "Page C"]
+    assert all(p["sample_count"] == 0 for p in page["items"])
+    assert client.get("/profiles", params={"limit": 0}).status_code == 422
+    assert client.get("/profiles", params={"offset": -1}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "..%2F..%2Fvoicebox.json",
+        "%2Fetc%2Fpasswd",
+        "%2e%2e",
+        "..%5C..%5Cvoicebox.json",
+        "A" * 32,
+        "g" * 32,
+        "abc",
+        "%00" + "a" * 31,
+    ],
+)
+def test_ids_are_validated_and_never_reach_files(client: TestClient, settings: Settings, bad_id: str) -> None:
+    urls = [
+        f"/profiles/{bad_id}",
+        f"/profiles/{bad_id}/samples",
+        f"/history/{bad_id}",
+        f"/audio/{bad_id}",
+        f"/profiles/samples/{bad_id}/audio",
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code in (404, 422), url
+        assert isinstance(response.json()["detail"], str)
+        assert "schema_version" not in response.text and "root:" not in response.text
+    assert client.delete(f"/history/{bad_id}").status_code in (404, 405, 422)
+    assert settings.db_path.is_file()  # nothing was deleted through a crafted id
+
+
+# ---- samples -------------------------------------------------------------------------------------
+def test_sample_upload_without_text_is_transcribed(client: TestClient, voice: dict[str, Any]) -> None:
+    sample = voice["samples"][0]
+    assert "ask not what your country can do for you" in sample["reference_text"].lower()
+    assert "file" not in sample and 9 < sample["duration"] < 12.5
+    audio = client.get(sample["audio_url"])
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    frames, rate, channels = wav_frames(audio.content)
+    assert (rate, channels) == (24000, 1) and frames == pytest.approx(sample["duration"] * 24000, rel=0.1)
+
+
+def test_sample_with_text_list_and_delete(
+    client: TestClient, voice: dict[str, Any], espeak_wav: Path
+) -> None:
+    text = "The quick brown fox jumps over the lazy dog near the river bank."
+    with espeak_wav.open("rb") as handle:
+        added = client.post(
+            f"/profiles/{voice['id']}/samples",
+            files={"file": ("fox.wav", handle, "audio/wav")},
+            data={"reference_text": text},
+        )
+    assert added.status_code == 201 and added.json()["reference_text"] == text
+    listed = client.get(f"/profiles/{voice['id']}/samples").json()
+    assert [s["id"] for s in listed][-1] == added.json()["id"] and len(listed) == 2
+
+    again = client.post(
+        f"/profiles/{voice['id']}/samples", files={"file": ("fox.wav", espeak_wav.read_bytes())}
+    )
+    assert again.status_code == 409
+
+    fixed = client.put(
+        f"/profiles/samples/{added.json()['id']}", json={"reference_text": "The quick brown fox."}
+    )
+    assert fixed.status_code == 200 and fixed.json()["reference_text"] == "The quick brown fox."
+
+    assert client.delete(f"/profiles/samples/{added.json()['id']}").status_code == 204
+    assert [s["id"] for s in client.get(f"/profiles/{voice['id']}/samples").json()] == [
+        voice["samples"][0]["id"]
+    ]
+    assert client.delete(f"/profiles/samples/{added.json()['id']}").status_code == 404
+
+
+def test_sample_upload_errors(client: TestClient, voice: dict[str, Any]) -> None:
+    url = f"/profiles/{voice['id']}/samples"
+    not_audio = client.post(url, files={"file": ("notes.wav", b"this is not audio at all" * 50, "audio/wav")})
+    assert not_audio.status_code == 415 and "audio" in not_audio.json()["detail"]
+    empty = client.post(url, files={"file": ("empty.wav", b"", "audio/wav")})
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+    missing = client.post(url, data={"reference_text": "no file"})
+    assert missing.status_code == 422 and "file" in missing.json()["detail"]
+    unknown = client.post(f"/profiles/{MISSING_ID}/samples", files={"file": ("a.wav", b"RIFF")})
+    assert unknown.status_code == 404
+    assert len(client.get(url).json()) == 1  # nothing was stored by the failures
+
+
+def test_oversized_uploads_answer_413_before_decoding(
+    studio: Studio, settings: Settings, voice: dict[str, Any], jfk_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = settings.with_overrides(max_upload_mb=0.01)  # 10 KiB
+    calls: list[str] = []
+    monkeypatch.setattr(studio, "add_sample", lambda *a, **k: calls.append("add_sample"))
+    monkeypatch.setattr(studio, "transcribe", lambda *a, **k: calls.append("transcribe"))
+    client = TestClient(create_api_app(studio, small))
+    data = jfk_path.read_bytes()  # 1.1 MB
+    big = client.post(f"/profiles/{voice['id']}/samples", files={"file": ("jfk.flac", data, "audio/flac")})
+    assert big.status_code == 413 and "limit" in big.json()["detail"]
+    assert client.post("/transcribe", files={"file": ("jfk.flac", data)}).status_code == 413
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the cap applies while the body arrives
+        for _ in range(20):
+            yield b"x" * 32768
+
+    streamed = client.post(
+        "/transcribe", content=chunked(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert streamed.status_code == 413
+    assert calls == []  # nothing reached the service layer
+
+
+def test_upload_just_over_the_limit_is_refused_by_the_studio(
+    studio: Studio, settings: Settings, voice: dict[str, Any]
+) -> None:
+    """A file inside the multipart slack still gets 413 from Studio's own size check."""
+    small_settings = settings.with_overrides(max_upload_mb=0.01)
+    small = Studio.__new__(Studio)
+    small.__dict__.update(studio.__dict__)
+    small.settings = small_settings
+    client = TestClient(create_api_app(small, small_settings))
+    response = client.post(f"/profiles/{voice['id']}/samples", files={"file": ("a.wav", b"\x00" * 20000)})
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+# ---- generation, history, audio ------------------------------------------------------------------
+def test_generate_history_and_audio(client: TestClient, studio: Studio, voice: dict[str, Any]) -> None:
+    first = client.post(
+        "/generate",
+        json={
+            "profile_id": voice["id"],
+            "text": "History test one.",
+            "seed": 7,
+            "preset": "Stable",
+            "top_k": 5,
+            "model_size": "0.6B",
+        },
+    )
+    assert first.status_code == 201, first.text
+    record = first.json()
+    assert record["audio_url"] == f"/audio/{record['id']}" and "file" not in record
+    assert set(record["timings"]) >= {"prompt", "generate", "decode", "total"}
+    assert all(isinstance(v, float) and v >= 0 for v in record["timings"].values())
+    assert isinstance(record["cache_hit"], bool) and record["seed"] == 7 and record["size"] == "0.6B"
+    assert record["params"]["top_k"] == 5 and record["params"]["temperature"] == 0.6  # preset + override
+    assert record["profile_name"] == "JFK" and record["language"] == "English"
+    second = client.post("/generate", json={"profile_id": voice["id"], "text": "History test two."}).json()
+    assert second["cache_hit"] is True  # the voice prompt is built once
+
+    wav = client.get(record["audio_url"])
+    assert wav.headers["content-type"] == "audio/wav" and wav_frames(wav.content) == (SAMPLES, 24000, 1)
+    for fmt, mime in (("flac", "audio/flac"), ("ogg", "audio/ogg"), ("mp3", "audio/mpeg")):
+        converted = client.get(record["audio_url"], params={"format": fmt})
+        assert converted.status_code == 200 and converted.headers["content-type"] == mime
+        assert wav_frames(converted.content)[0] >= SAMPLES * 0.95
+    assert client.get(record["audio_url"], params={"format": "aiff"}).status_code == 422
+
+    listed = client.get("/history", params={"search": "history test"}).json()
+    assert listed["total"] == 2 and [r["id"] for r in listed["items"]] == [second["id"], record["id"]]
+    assert all(r["audio_url"] == f"/audio/{r['id']}" for r in listed["items"])
+    by_profile = client.get("/history", params={"profile_id": voice["id"], "limit": 1}).json()
+    assert by_profile["total"] >= 2 and len(by_profile["items"]) == 1
+    assert client.get("/history", params={"profile_id": MISSING_ID}).json() == {"items": [], "total": 0}
+    stats = client.get("/history/stats").json()
+    jfk = next(p for p in stats["per_profile"] if p["profile_id"] == voice["id"])
+    assert stats["count"] >= 2 and jfk["count"] >= 2 and jfk["seconds"] == pytest.approx(0.64 * jfk["count"])
+    assert client.get(f"/history/{record['id']}").json()["text"] == "History test one."
+
+    audio_file = studio.generation_path(record["id"])
+    assert client.delete(f"/history/{record['id']}").status_code == 204
+    assert not audio_file.exists()  # the audio is gone with the record
+    assert client.get(f"/history/{record['id']}").status_code == 404
+    assert client.get(record["audio_url"]).status_code == 404
+    assert client.delete(f"/history/{record['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "words"),
+    [
+        ({"profile_id": MISSING_ID}, 404, "does not exist"),
+        ({"text": "   "}, 422, "Type some text"),
+        ({"text": "x" * 5001}, 422, "limit"),
+        ({"temperature": 9}, 422, "temperature"),
+        ({"top_p": 0}, 422, "top_p"),
+        ({"seed": -1}, 422, "seed"),
+        ({"model_size": "3B"}, 422, "model_size"),
+        ({"preset": "Shouty"}, 422, "preset"),
+        ({"language": "Klingon"}, 422, "not supported"),
+        ({"speed": 2}, 422, "speed"),  # not a /generate field
+        ({"text": 42}, 422, "text"),
+    ],
+)
+def test_generate_errors(
+    client: TestClient, voice: dict[str, Any], changes: dict, status: int, words: str
+) -> None:
+    body = {"profile_id": voice["id"], "text": "Hello.", **changes}
+    response = client.post("/generate", json=body)
+    assert response.status_code == status, response.text
+    assert words.lower() in response.json()["detail"].lower()
+
+
+def test_generate_for_a_profile_without_samples(client: TestClient) -> None:
+    empty = client.post("/profiles", json={"name": "Empty voice"}).json()
+    response = client.post("/generate", json={"profile_id": empty["id"], "text": "Hello."})
+    assert response.status_code == 422 and "no samples" in response.json()["detail"]
+
+
+def test_stream_that_fails_before_audio_gets_a_json_status(client: TestClient) -> None:
+    """Studio's checks run lazily inside the generator; the API must surface them as a status."""
+    client.post("/profiles", json={"name": "Silent stream"})
+    response = client.post(
+        "/v1/audio/speech",
+        json={"input": "Hello.", "voice": "Silent stream", "response_format": "pcm", "stream": True},
+    )
+    assert response.status_code == 422 and "no samples" in response.json()["detail"]
+
+
+def test_malformed_json_is_a_readable_422(client: TestClient) -> None:
+    response = client.post("/generate", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("Invalid request") and "Traceback" not in response.text
+
+
+def test_internal_errors_are_logged_not_shown(
+    client: TestClient, studio: Studio, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> dict:
+        raise RuntimeError("secret detail /srv/private")
+
+    monkeypatch.setattr(studio, "history_stats", broken)
+    with caplog.at_level(logging.ERROR, logger="voicebox.api"):
+        response = client.get("/history/stats")
+    assert response.status_code == 500 and response.json() == {"detail": INTERNAL_ERROR}
+    assert "secret" not in response.text
+    assert any("secret detail" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+# ---- transcription -------------------------------------------------------------------------------
+def test_transcribe(client: TestClient, jfk_path: Path) -> None:
+    with jfk_path.open("rb") as handle:
+        response = client.post("/transcribe", files={"file": ("jfk.flac", handle)}, data={"language": "en"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "ask not what your country can do for you" in body["text"].lower()
+    assert body["language"] == "en" and 10 < body["duration"] < 12
+    assert body["segments"] and all(s["end"] > s["start"] >= 0 for s in body["segments"])
+
+
+def test_transcribe_errors(client: TestClient, jfk_path: Path) -> None:
+    assert client.post("/transcribe", files={"file": ("x.wav", b"not audio" * 100)}).status_code == 415
+    assert client.post("/transcribe", files={"file": ("x.wav", b"")}).status_code == 422
+    assert client.post("/transcribe", data={"language": "en"}).status_code == 422
+    german = client.post(
+        "/transcribe", files={"file": ("jfk.flac", jfk_path.read_bytes())}, data={"language": "de"}
+    )
+    assert german.status_code == 422 and "English" in german.json()["detail"]  # tiny.en is English-only
+
+
+# ---- OpenAI-compatible speech --------------------------------------------------------------------
+def test_openai_speech_formats_and_models(client: TestClient, voice: dict[str, Any]) -> None:
+    wav = client.post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "input": "Speech one.", "voice": "jfk", "response_format": "wav"},
+    )
+    assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
+    assert wav_frames(wav.content) == (SAMPLES, 24000, 1)
+    saved = client.get(f"/history/{wav.headers['x-generation-id']}").json()
+    assert saved["size"] == "0.6B" and saved["text"] == "Speech one."
+
+    pcm = client.post(
+        "/v1/audio/speech", json={"input": "Speech two.", "voice": voice["id"], "response_format": "pcm"}
+    )
+    assert pcm.headers["content-type"] == "audio/pcm" and len(pcm.content) == SAMPLES * 2
+
+    default = client.post(
+        "/v1/audio/speech", json={"input": "Speech three.", "voice": "JFK", "model": "tts-1-hd"}
+    )
+    assert (
+        default.headers["content-type"] == "audio/mpeg" and wav_frames(default.content)[0] >= SAMPLES * 0.95
+    )
+    assert client.get(f"/history/{default.headers['x-generation-id']}").json()["size"] == "1.7B"
+
+    for fmt in ("flac", "opus"):
+        encoded = client.post(
+            "/v1/audio/speech",
+            json={
+                "input": "Speech four.",
+                "voice": "JFK",
+                "response_format": fmt,
+                "model": "0.6B",
+                "instructions": "ignored",
+            },
+        )
+        assert encoded.status_code == 200 and wav_frames(encoded.content)[0] > 0
+
+
+def test_openai_speed_is_a_time_stretch(client: TestClient, voice: dict[str, Any]) -> None:
+    fast = client.post(
+        "/v1/audio/speech", json={"input": "Fast.", "voice": "JFK", "response_format": "wav", "speed": 2.0}
+    )
+    assert fast.status_code == 200
+    assert wav_frames(fast.content)[0] == pytest.approx(SAMPLES / 2, rel=0.05)
+
+
+def test_time_stretch_keeps_pitch() -> None:
+    rate = 24000
+    tone = np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
+    stretched = time_stretch(tone, 2.0)
+    assert len(stretched) == pytest.approx(rate / 2, rel=0.02)
+    spectrum = np.abs(np.fft.rfft(stretched))
+    assert np.fft.rfftfreq(len(stretched), 1 / rate)[spectrum.argmax()] == pytest.approx(440, abs=10)
+    assert time_stretch(tone, 1.0) is tone
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "words"),
+    [
+        ({"voice": "Nobody"}, 404, "Nobody"),
+        ({"model": "whisper-1"}, 422, "model"),
+        ({"speed": 5}, 422, "speed"),
+        ({"speed": 0.1}, 422, "speed"),
+        ({"response_format": "aac"}, 422, "response_format"),
+        ({"input": ""}, 422, "text"),
+        ({"stream": True, "response_format": "mp3"}, 422, "wav or pcm"),
+        ({"stream": True, "response_format": "pcm", "speed": 1.5}, 422, "speed other than 1.0"),
+        ({"stream": True, "response_format": "pcm", "voice": "Nobody"}, 404, "Nobody"),
+    ],
+)
+def test_openai_speech_errors(
+    client: TestClient, voice: dict[str, Any], changes: dict, status: int, words: str
+) -> None:
+    body = {"model": "tts-1", "input": "Hello.", "voice": "JFK", "response_format": "wav", **changes}
+    response = client.post("/v1/audio/speech", json=body)
+    assert response.status_code == status, response.text
+    assert words.lower() in response.json()["detail"].lower()
+
+
+def test_openai_speech_streams_pcm_and_wav(client: TestClient, studio: Studio, voice: dict[str, Any]) -> None:
+    before = client.get("/history").json()["total"]
+    with client.stream(
+        "POST",
+        "/v1/audio/speech",
+        json={"input": "Streamed pcm.", "voice": "JFK", "response_format": "pcm", "stream": True},
+    ) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "audio/pcm"
+        pcm = b"".join(response.iter_bytes())
+    assert len(pcm) == SAMPLES * 2
+
+    wav = client.post(
+        "/v1/audio/speech",
+        json={"input": "Streamed wav.", "voice": "JFK", "response_format": "wav", "stream": True},
+    )
+    assert wav.status_code == 200 and wav.content[:44] == wav_stream_header()
+    riff, riff_size, _, _, _, fmt, channels, rate, _, _, bits, data, data_size = struct.unpack(
+        "<4sI4s4sIHHIIHH4sI", wav.content[:44]
+    )
+    assert (riff, fmt, channels, rate, bits, data) == (b"RIFF", 1, 1, 24000, 16, b"data")
+    assert riff_size == data_size == 0xFFFFFFFF and len(wav.content) - 44 == SAMPLES * 2
+
+    assert client.get("/history").json()["total"] == before + 2  # streamed takes are saved too
+    assert studio.model_lock.acquire(blocking=False)  # the stream thread released the model lock
+    studio.model_lock.release()
+
+
+def test_thread_feed_keeps_an_rlock_on_one_thread() -> None:
+    """A generator holding an RLock across yields, consumed from other threads, must not break."""
+    lock = threading.RLock()
+
+    def holds_lock() -> Iterator[int]:
+        with lock:
+            yield 1
+            yield 2
+
+    feed = ThreadFeed(holds_lock())
+    got: list[tuple[str, Any]] = []
+    for _ in range(3):  # each get() from a fresh thread, as a server's worker pool would
+        worker = threading.Thread(target=lambda: got.append(feed.get()))
+        worker.start()
+        worker.join()
+    assert got == [("item", 1), ("item", 2), ("end", None)]
+    feed.join(5)
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
+# ---- models --------------------------------------------------------------------------------------
+def test_models_load_and_unload(client: TestClient) -> None:
+    loaded = client.post("/models/load", json={"model": "whisper"})
+    assert loaded.status_code == 200 and loaded.json()["whisper"]["loaded"] is True
+    assert client.post("/models/unload", json={"model": "whisper"}).json()["whisper"]["loaded"] is False
+    tts = client.post("/models/load", json={"model": "tts", "size": "0.6B"}).json()["tts"]
+    assert tts["loaded"] is True and tts["size"] == "0.6B"
+    assert client.get("/health").json()["tts_loaded"] is True
+    assert client.post("/models/unload", json={"model": "tts"}).json()["tts"]["loaded"] is False
+    assert client.get("/models").json()["tts"]["loaded"] is False
+    assert client.post("/models/load", json={"model": "gpu"}).status_code == 422
+    assert client.post("/models/load", json={"model": "tts", "size": "3B"}).status_code == 422
+    assert client.post("/models/unload", json={}).status_code == 422
+
+
+def test_missing_model_is_a_503(tmp_path: Path) -> None:
+    bad = Settings(data_dir=tmp_path / "data", tts_model=str(tmp_path / "no-such-model"), device="cpu")
+    client = TestClient(create_api_app(Studio(bad), bad))
+    response = client.post("/models/load", json={"model": "tts"})
+    assert response.status_code == 503 and "not a directory" in response.json()["detail"]
+
+
+# ---- authentication ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def locked(studio: Studio, settings: Settings) -> TestClient:
+    secured = settings.with_overrides(auth=("ada", "corrèct horse"), api_token="tok-123")
+    return TestClient(create_api_app(studio, secured))
+
+
+def test_auth_protects_every_api_route(locked: TestClient) -> None:
+    spec = TestClient(locked.app).get("/openapi.json", headers=basic("ada", "corrèct horse")).json()
+    for path, item in spec["paths"].items():
+        if path == "/health":
+            continue
+        for method in item:
+            url = path.replace("{profile_id}", EXAMPLE_ID).replace("{sample_id}", EXAMPLE_ID)
+            url = url.replace("{generation_id}", EXAMPLE_ID)
+            response = locked.request(method.upper(), url)
+            assert response.status_code == 401, (method, path)
+            assert response.headers["www-authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        (basic("ada", "wrong"), 401),
+        (basic("bob", "corrèct horse"), 401),
+        ({"Authorization": "Basic !!!not-base64"}, 401),
+        ({"Authorization": "Basic " + base64.b64encode(b"ada").decode()}, 401),
+        ({"Authorization": "Bearer nope"}, 401),
+        ({"Authorization": "Token tok-123"}, 401),
+        (basic("ada", "corrèct horse"), 200),
+        ({"Authorization": "Bearer tok-123"}, 200),
+        ({"Authorization": "bearer tok-123"}, 200),
+    ],
+)
+def test_auth_credentials(locked: TestClient, headers: dict[str, str], status: int) -> None:
+    response = locked.get("/profiles", headers=headers)
+    assert response.status_code == status
+    if status == 401:
+        assert response.json()["detail"].startswith("Authentication required")
+
+
+def test_auth_checks_before_reading_uploads(locked: TestClient, voice: dict[str, Any]) -> None:
+    response = locked.post(
+        f"/profiles/{voice['id']}/samples",
+        content=b"x" * 10,
+        headers={"content-length": "999999999999", "content-type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code == 401
+
+
+def test_health_and_docs_with_auth(locked: TestClient) -> None:
+    anonymous = locked.get("/health")
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "ok", "version": __version__, "auth_required": True}
+    assert "tts_loaded" in locked.get("/health", headers={"Authorization": "Bearer tok-123"}).json()
+    assert locked.get("/openapi.json").status_code == 401 and locked.get("/docs").status_code == 401
+    spec = locked.get("/openapi.json", headers=basic("ada", "corrèct horse")).json()
+    schemes = {s["scheme"] for s in spec["components"]["securitySchemes"].values()}
+    assert schemes == {"basic", "bearer"}
+
+
+def test_token_only_challenges_with_bearer(studio: Studio, settings: Settings) -> None:
+    client = TestClient(create_api_app(studio, settings.with_overrides(api_token="tok-9")))
+    refused = client.get("/history", headers=basic("any", "thing"))
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    assert client.get("/history", headers={"Authorization": "Bearer tok-9"}).status_code == 200
+
+
+def test_check_credentials_and_gradio_login() -> None:
+    open_settings = Settings()
+    assert check_credentials(open_settings, None) is True
+    assert gradio_auth(open_settings) is None
+    secured = Settings(auth=("ada", "pässword"))
+    assert check_credentials(secured, None) is False
+    assert check_credentials(secured, "Basic " + base64.b64encode("ada:pässword".encode()).decode()) is True
+    assert check_credentials(secured, "Basic " + base64.b64encode(b"ada:pa:ss").decode()) is False
+    assert check_credentials(secured, "Bearer pässword") is False  # no token configured
+    login = gradio_auth(secured)
+    assert login is not None and login("ada", "pässword") is True and login("ada", "password") is False
