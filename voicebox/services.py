@@ -79,7 +79,7 @@ class Studio:
         self.store = Store(settings.data_dir)
         self.model_lock = threading.RLock()
         self.tts = tts or TTSEngine(
-            {"0.6B": settings.tts_model, "1.7B": settings.tts_model_large},
+            {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
             device=settings.device,
             lock=self.model_lock,
             prompt_cache=PromptCache(settings.cache_dir / "prompts"),
@@ -92,6 +92,12 @@ class Studio:
                 model=settings.whisper_model, device=settings.device, cache_dir=settings.cache_dir, lock=self.tts.lock
             )
         self.asr = asr
+        #: Messages the UI shows as a banner (e.g. "running on CPU", a recovered database).
+        self.notices: list[str] = [m for m in [self.store.recovered_from_corruption] if m]
+        #: The GPU-bound calls. On Hugging Face ZeroGPU they are replaced by pure wrappers that run
+        #: in a GPU worker (see :mod:`voicebox.hf_spaces`); everything else stays in this process.
+        self.synthesize = self.tts.synthesize
+        self.stream = self.tts.stream
 
     # ---- profiles --------------------------------------------------------------------------
     def create_profile(self, name: str, description: str = "", language: str = "auto") -> dict[str, Any]:
@@ -107,6 +113,10 @@ class Studio:
         profile = self.store.get_profile(profile_id)
         profile["samples"] = self.store.list_samples(profile_id)
         return profile
+
+    def find_profile(self, id_or_name: str) -> dict[str, Any]:
+        """A profile by id or case-insensitive name: what OpenAI-style clients call a voice."""
+        return self.store.find_profile(id_or_name)
 
     def update_profile(self, profile_id: str, **changes: Any) -> dict[str, Any]:
         if changes.get("language") is not None:
@@ -206,16 +216,16 @@ class Studio:
         repetition_penalty, max_new_tokens, progress, cancel.
         """
         job = self._generation_job(profile_id, text, **options)
-        result = self.tts.synthesize(job.text, job.references, job.language, job.size, job.params,
-                                     progress=job.progress, cancel=job.cancel)
+        result = self.synthesize(job.text, job.references, job.language, job.size, job.params,
+                                 progress=job.progress, cancel=job.cancel)
         return self.save_generation(job.profile, job.text, result)
 
     def generate_stream(self, profile_id: str, text: str, **options: Any) -> Iterator[StreamUpdate]:
         """Like :meth:`generate`, yielding audio while it is produced; the last update carries
         the saved history record (the whole take is saved, as with :meth:`generate`)."""
         job = self._generation_job(profile_id, text, **options)
-        for piece in self.tts.stream(job.text, job.references, job.language, job.size, job.params,
-                                     progress=job.progress, cancel=job.cancel):
+        for piece in self.stream(job.text, job.references, job.language, job.size, job.params,
+                                 progress=job.progress, cancel=job.cancel):
             if piece.result is None:
                 yield StreamUpdate(piece.audio)
             else:
