@@ -1,22 +1,122 @@
-"""Gradio Blocks UI: one module per tab, each a thin layer over :mod:`voicebox.services`."""
+"""Gradio Blocks UI: one module per tab, each a thin layer over :mod:`voicebox.services`.
+
+``build_ui(studio, settings)`` returns the whole app, queue configured: every model call in one
+concurrency group, a bounded queue, and ``api_open=False`` so the documented endpoints (see
+:mod:`voicebox.ui.api`) cannot skip the queue. Gradio 6 takes the theme and CSS at launch or
+mount time, not in ``gr.Blocks``: pass :func:`appearance` to ``mount_gradio_app``/``launch``.
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ..config import Settings
+from . import api, generate, history, models, profiles, transcribe
+from .common import TempAudio, UIContext, escape
+
+log = logging.getLogger(__name__)
 
 TITLE = "voicebox"
 TAGLINE = "Clone a voice from a few seconds of audio, then speak any text in it."
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+#: Waiting jobs beyond this are refused with "queue full" instead of piling up.
+QUEUE_MAX_SIZE = 32
 
 
-def build_ui(studio: Any | None, settings: Settings) -> gr.Blocks:
-    """The whole app. Tabs are filled in by their modules as they land."""
-    with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\n{TAGLINE}")
-        for name in ("Profiles", "Generate", "History", "Transcribe", "Models"):
-            with gr.Tab(name):
-                gr.Markdown(f"{name} is coming soon.")
+def _asset(name: str) -> str:
+    try:
+        return (ASSETS / name).read_text(encoding="utf-8")
+    except OSError:
+        log.warning("asset %s is missing", name)
+        return ""
+
+
+def theme() -> gr.themes.Base:
+    """Soft indigo/pink theme on system fonts (no font downloads: the app works offline)."""
+    font = gr.themes.Font
+    system = [font("ui-sans-serif"), font("system-ui"), font("Segoe UI"), font("Roboto"), font("sans-serif")]
+    mono = [font("ui-monospace"), font("SFMono-Regular"), font("Menlo"), font("monospace")]
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        secondary_hue="pink",
+        neutral_hue="slate",
+        font=system,
+        font_mono=mono,
+        radius_size="lg",
+    )
+
+
+def appearance() -> dict[str, Any]:
+    """Keyword arguments for ``gr.mount_gradio_app`` / ``Blocks.launch``: theme and CSS."""
+    return {"theme": theme(), "css": _asset("style.css")}
+
+
+def notices_of(studio: Any) -> list[str]:
+    """Banner messages: the service layer's ``notices`` (or, on an older one, the recovered-database
+    note from the store)."""
+    notices = getattr(studio, "notices", None)
+    if notices is None:
+        recovered = getattr(getattr(studio, "store", None), "recovered_from_corruption", None)
+        notices = [recovered] if recovered else []
+    return [str(n) for n in notices if n]
+
+
+def header_html(notices: list[str]) -> str:
+    """Logo, title, the one-line explanation, and a warning banner per notice."""
+    logo = _asset("logo.svg")
+    banners = "".join(f'<div class="vb-banner" role="alert">⚠️ {escape(n)}</div>' for n in notices)
+    return (
+        f'<header class="vb-header"><div class="vb-logo" aria-hidden="true">{logo}</div>'
+        f"<div><h1>{TITLE}</h1><p>{escape(TAGLINE)}</p></div></header>{banners}"
+    )
+
+
+def build_ui(studio: Any | None, settings: Settings, temp: TempAudio | None = None) -> gr.Blocks:
+    """The whole app: Profiles, Generate, History, Transcribe and Models tabs plus the API.
+
+    Args:
+        studio: the service object shared with the REST API; built from ``settings`` when None.
+        settings: configuration (upload limit, data dir).
+        temp: where temp copies of audio go (tests pass one to inspect it).
+    """
+    if studio is None:
+        from ..services import Studio
+
+        studio = Studio(settings)
+    ctx = UIContext(studio, settings, temp or TempAudio())
+    with gr.Blocks(title=f"{TITLE} — voice cloning studio", delete_cache=(1800, 3600)) as demo:
+        gr.HTML(header_html(notices_of(studio)), elem_id="vb-header")
+        with gr.Tabs(selected="profiles", elem_id="vb-tabs") as tabs:
+            profile_tab = profiles.build(ctx)
+            generate_tab = generate.build(ctx)
+            history.build(ctx, tabs, generate_tab)
+            transcribe.build(ctx)
+            models.build(ctx)
+        api.build(ctx)
+        _initial_load(demo, profile_tab, generate_tab)
+    demo.queue(api_open=False, max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
+    demo.voicebox_context = ctx  # type: ignore[attr-defined]  # tests reach the handlers through it
     return demo
+
+
+def _initial_load(
+    demo: gr.Blocks, profile_tab: profiles.ProfilesTab, generate_tab: generate.GenerateTab
+) -> None:
+    """Fill the profile list and pickers when a page opens (never stale from build time)."""
+    ptab = profile_tab.handlers
+
+    def on_load() -> tuple[Any, ...]:
+        plist, empty = ptab.refresh_list("", None)
+        choice, gen_empty = generate_tab.handlers.refresh(None)
+        return plist, empty, choice, gen_empty
+
+    demo.load(
+        on_load,
+        outputs=[profile_tab.plist, profile_tab.empty, generate_tab.profile, generate_tab.empty],
+        api_name="ui_load",
+        api_visibility="private",
+    )

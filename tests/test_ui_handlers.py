@@ -1,0 +1,511 @@
+"""Handler-level tests of the Gradio UI: the callbacks called directly, no browser, no server.
+
+The studio is real (tiny random Qwen3-TTS checkpoint, real tiny.en Whisper), so these check the
+UI's contract with the service layer: what each tab shows, which errors become which toasts,
+that audio is handed out as private temp copies, and how the app is wired (queue, API names).
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+import threading
+import time
+import types
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from voicebox.config import Settings
+from voicebox.errors import Cancelled, Conflict, NotFound
+from voicebox.services import StreamUpdate, Studio
+from voicebox.ui import QUEUE_MAX_SIZE, build_ui, header_html, notices_of
+from voicebox.ui import history as history_ui
+from voicebox.ui.api import ENDPOINTS
+from voicebox.ui.common import GENERIC_ERROR, TempAudio, UIContext, guarded, to_gr_error
+from voicebox.ui.generate import GenerateHandlers, stage_label
+from voicebox.ui.history import HistoryHandlers
+from voicebox.ui.jobs import Audio, Finished, GenerationJobs
+from voicebox.ui.models import ModelHandlers
+from voicebox.ui.profiles import NO_MATCH, NO_PROFILES, ProfileHandlers
+from voicebox.ui.transcribe import TranscribeHandlers
+
+REQUEST = types.SimpleNamespace(session_hash="handler-tests")
+
+
+def no_progress(*_args: Any, **_kwargs: Any) -> None:
+    """Stands in for gr.Progress outside a running event."""
+
+
+@pytest.fixture(scope="module")
+def ui_settings(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, whisper_tiny_path: str
+) -> Settings:
+    data = tmp_path_factory.mktemp("ui-handlers") / "data"
+    return Settings(
+        data_dir=data,
+        tts_model=str(tiny_checkpoint),
+        tts_model_large=str(tiny_checkpoint),
+        whisper_model=whisper_tiny_path,
+        device="cpu",
+        max_frames=8,
+    )
+
+
+@pytest.fixture(scope="module")
+def ctx(ui_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> UIContext:
+    temp = TempAudio(tmp_path_factory.mktemp("ui-temp") / "copies")
+    return UIContext(Studio(ui_settings), ui_settings, temp)
+
+
+@pytest.fixture(scope="module")
+def voiced_profile(ctx: UIContext, jfk_path: Path) -> dict[str, Any]:
+    """A profile with jfk.flac as its sample (added through the upload handler)."""
+    handlers = ProfileHandlers(ctx)
+    handlers.create("Kennedy", "35th president", "English", "")
+    profile = next(p for p in ctx.studio.list_profiles()["items"] if p["name"] == "Kennedy")
+    handlers.add_uploads(profile["id"], [str(jfk_path)], 0, "")
+    return ctx.studio.get_profile(profile["id"])
+
+
+def run_generate(
+    ctx: UIContext, profile_id: str, text: str, seed: Any = 7, progress: Any = no_progress
+) -> list[tuple]:
+    handlers = GenerateHandlers(ctx)
+    return list(
+        handlers.generate(
+            profile_id, text, "profile", "0.6B", "Balanced", seed, 0.9, 50, 1.0, 1.05, REQUEST, progress
+        )
+    )
+
+
+def is_inside(path: str | Path, folder: Path) -> bool:
+    return Path(path).resolve().is_relative_to(folder.resolve())
+
+
+# ---- errors and temp files ----------------------------------------------------------------------
+def test_guarded_shows_user_errors_and_hides_internal_ones(caplog: pytest.LogCaptureFixture) -> None:
+    @guarded
+    def conflict() -> None:
+        raise Conflict("A profile named '<b>Ann</b>' already exists; choose another name.")
+
+    @guarded
+    def crash() -> None:
+        raise RuntimeError("secret detail at /srv/data/voicebox.json")
+
+    @guarded
+    def crash_later() -> Any:
+        yield 1
+        raise KeyError("internal")
+
+    with pytest.raises(gr.Error) as user_error:
+        conflict()
+    assert "already exists" in user_error.value.message
+    assert "<b>" not in user_error.value.message and "&lt;b&gt;" in user_error.value.message
+
+    with caplog.at_level(logging.ERROR, logger="voicebox.ui"), pytest.raises(gr.Error) as internal:
+        crash()
+    assert internal.value.message == GENERIC_ERROR
+    assert "secret" not in internal.value.message
+    assert "secret detail" in caplog.text  # the details went to the server log
+
+    generator = crash_later()
+    assert next(generator) == 1
+    with pytest.raises(gr.Error) as late:
+        next(generator)
+    assert late.value.message == GENERIC_ERROR
+
+
+def test_temp_copies_are_private_and_pruned(tmp_path: Path) -> None:
+    temp = TempAudio(tmp_path / "copies", max_age=60)
+    source = tmp_path / "take.wav"
+    source.write_bytes(b"RIFF....WAVE")
+    copy = Path(temp.copy(source, "voicebox-Ann 1.wav"))
+    assert copy.read_bytes() == source.read_bytes()
+    assert copy.name == "voicebox-Ann-1.wav"
+    assert stat.S_IMODE(temp.root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
+    old = time.time() - 3600
+    import os
+
+    os.utime(copy.parent, (old, old))
+    assert temp.prune(force=True) == 1
+    assert not copy.exists()
+
+
+def test_temp_copy_refuses_to_keep_path_components(tmp_path: Path) -> None:
+    temp = TempAudio(tmp_path / "copies")
+    source = tmp_path / "a.wav"
+    source.write_bytes(b"x")
+    copy = Path(temp.copy(source, "../../etc/passwd"))
+    assert is_inside(copy, temp.root)
+
+
+# ---- profiles ---------------------------------------------------------------------------------
+def test_empty_state_then_create_search_and_duplicate(ctx: UIContext) -> None:
+    handlers = ProfileHandlers(ctx)
+    fresh = UIContext(ctx.studio, ctx.settings, ctx.temp)
+    listing, empty = ProfileHandlers(fresh).refresh_list("no such profile", None)
+    assert listing["visible"] is False and empty["visible"] is True
+    assert empty["value"] == NO_MATCH
+
+    out = handlers.create("Ada", "calm narrator", "English", "")
+    profile_list, empty, selected, heading, name = out[:5]
+    assert selected and name == "Ada" and "Ada" in heading
+    assert any(label.startswith("Ada · 0 samples") for label, _ in profile_list["choices"])
+    assert profile_list["value"] == selected
+    assert empty["visible"] is False
+
+    listing, _ = handlers.refresh_list("narrator", None)  # matches the description
+    assert [label for label, _ in listing["choices"]] == ["Ada · 0 samples"]
+
+    with pytest.raises(gr.Error) as duplicate:
+        handlers.create("ada", "", "Auto", "")
+    assert "already exists" in duplicate.value.message
+
+
+def test_empty_state_wording_when_there_are_no_profiles(tmp_path: Path, ui_settings: Settings) -> None:
+    settings = replace(ui_settings, data_dir=tmp_path / "empty")
+    studio = Studio(settings)
+    listing, empty = ProfileHandlers(UIContext(studio, settings, TempAudio(tmp_path / "t"))).refresh_list(
+        "", None
+    )
+    assert empty["value"] == NO_PROFILES
+    assert "No profiles yet — create one to start" in NO_PROFILES
+
+
+def test_upload_transcribes_and_sample_editing(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+    sample = voiced_profile["samples"][0]
+    assert "fellow americans" in sample["reference_text"].lower()
+    handlers = ProfileHandlers(ctx)
+
+    player = handlers.sample_audio(sample, 1)
+    assert player is not None and is_inside(player, ctx.temp.root)
+    assert not is_inside(player, ctx.settings.data_dir)
+    assert Path(player).read_bytes() == ctx.studio.sample_path(sample["id"]).read_bytes()
+
+    handlers.save_transcript(sample["id"], "Ask not what your country can do for you.")
+    assert ctx.studio.get_profile(voiced_profile["id"])["samples"][0]["reference_text"].startswith("Ask not")
+
+
+def test_bad_upload_is_an_error_toast_naming_the_file(ctx: UIContext, tmp_path: Path) -> None:
+    handlers = ProfileHandlers(ctx)
+    profile_id = handlers.create("Broken uploads", "", "Auto", "")[2]
+    bad = tmp_path / "notes.wav"
+    bad.write_bytes(b"definitely not audio" * 20)
+    with pytest.raises(gr.Error) as error:
+        handlers.add_uploads(profile_id, [str(bad)], 0, "")
+    assert error.value.message.startswith("notes.wav: ")
+    assert "audio" in error.value.message.lower()
+    assert ctx.studio.list_samples(profile_id) == []
+
+
+def test_mixed_upload_keeps_good_files_and_warns_about_bad(
+    ctx: UIContext, tmp_path: Path, espeak_wav: Path
+) -> None:
+    handlers = ProfileHandlers(ctx)
+    profile_id = handlers.create("Mixed uploads", "", "Auto", "")[2]
+    silent = tmp_path / "silence.wav"
+    from voicebox import audio
+
+    silent.write_bytes(audio.wav_bytes(np.zeros(48000, dtype=np.float32)))
+    with pytest.warns(UserWarning, match="silence.wav: The recording is silent"):
+        status, version, listing, _ = handlers.add_uploads(profile_id, [str(espeak_wav), str(silent)], 3, "")
+    assert version == 4
+    assert "Added 1 sample" in status and "1 file could not be used" in status
+    assert len(ctx.studio.list_samples(profile_id)) == 1
+    assert any("1 sample" in label for label, _ in listing["choices"])
+
+
+def test_oversized_upload_is_refused(ctx: UIContext, jfk_path: Path) -> None:
+    small = UIContext(ctx.studio, replace(ctx.settings, max_upload_mb=0.01), ctx.temp)
+    handlers = ProfileHandlers(small)
+    profile_id = handlers.create("Too big", "", "Auto", "")[2]
+    with pytest.raises(gr.Error) as error:
+        handlers.add_uploads(profile_id, [str(jfk_path)], 0, "")
+    assert "limit" in error.value.message
+    with pytest.raises(gr.Error) as recorded:
+        handlers.add_recording(profile_id, str(jfk_path), 0, "")
+    assert "limit" in recorded.value.message
+
+
+def test_recording_needs_a_recording(ctx: UIContext) -> None:
+    handlers = ProfileHandlers(ctx)
+    profile_id = handlers.create("Silent mic", "", "Auto", "")[2]
+    with pytest.raises(gr.Error) as error:
+        handlers.add_recording(profile_id, None, 0, "")
+    assert "recording did not arrive" in error.value.message
+
+
+def test_delete_profile_asks_first_and_history_keeps_the_name(ctx: UIContext, espeak_wav: Path) -> None:
+    handlers = ProfileHandlers(ctx)
+    profile_id = handlers.create("Temporary voice", "", "Auto", "")[2]
+    handlers.add_uploads(profile_id, [str(espeak_wav)], 0, "")
+    record = ctx.studio.generate(profile_id, "One take before deletion.", seed=1)
+
+    confirm_row, text = handlers.ask_delete(profile_id)
+    assert confirm_row["visible"] is True
+    assert "1 sample" in text and "History keep" in text
+    assert ctx.studio.get_profile(profile_id)  # asking deleted nothing
+
+    listing, _, selected, heading, *_ = handlers.confirm_delete(profile_id, "")
+    assert selected == "" and "New profile" in heading
+    assert all(value != profile_id for _, value in listing["choices"])
+    with pytest.raises(NotFound):
+        ctx.studio.get_profile(profile_id)
+    assert ctx.studio.get_generation(record["id"])["profile_name"] == "Temporary voice"
+
+
+# ---- generate ---------------------------------------------------------------------------------
+def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+    stages: list[str] = []
+    outputs = run_generate(
+        ctx,
+        voiced_profile["id"],
+        "Hello there. This is a streaming test.",
+        seed=42,
+        progress=lambda fraction, desc="": stages.append(desc),
+    )
+    streamed = [live for live, *_ in outputs if isinstance(live, bytes)]
+    assert streamed and all(chunk[:4] == b"RIFF" for chunk in streamed)  # int16 WAV chunks, not floats
+    _, final, details, status = outputs[-1]
+    assert is_inside(final, ctx.temp.root) and not is_inside(final, ctx.settings.data_dir)
+    assert Path(final).name.startswith("voicebox-Kennedy-") and final.endswith(".wav")
+    assert "42" in details and "Timings" in details
+    assert "Saved to History" in status
+    assert "Generating chunk 1 of 1…" in stages and "Loading the model…" in stages
+    latest = ctx.studio.list_history(limit=1)["items"][0]
+    assert (
+        latest["seed"] == 42
+        and Path(final).read_bytes() == ctx.studio.generation_path(latest["id"]).read_bytes()
+    )
+
+
+def test_generate_validation_errors_are_toasts(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+    with pytest.raises(gr.Error) as no_profile:
+        run_generate(ctx, "", "Hello")
+    assert "Choose a voice profile" in no_profile.value.message
+    with pytest.raises(gr.Error) as no_text:
+        run_generate(ctx, voiced_profile["id"], "   ")
+    assert "Type some text" in no_text.value.message
+    with pytest.raises(gr.Error) as bad_seed:
+        run_generate(ctx, voiced_profile["id"], "Hello", seed="abc")
+    assert "seed" in bad_seed.value.message
+
+
+def test_stage_labels() -> None:
+    assert stage_label("generating", 2, 5) == "Generating chunk 3 of 5…"
+    assert stage_label("building voice", 0, 5) == "Building the voice…"
+
+
+class _WaitingStudio:
+    """Streams one piece, then waits for the cancel event like the engine does between chunks."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+
+    def generate_stream(self, profile_id: str, text: str, progress: Any = None, cancel: Any = None, **_: Any):
+        with self.lock:  # held across yields, like the TTS engine
+            progress("generating", 0, 3)
+            yield StreamUpdate(np.full(2400, 0.1, dtype=np.float32))
+            if not cancel.wait(30):
+                raise AssertionError("cancel never arrived")
+            raise Cancelled("Generation cancelled.")
+
+
+def test_cancel_stops_the_running_take(ctx: UIContext) -> None:
+    stub = _WaitingStudio()
+    handlers = GenerateHandlers(UIContext(stub, ctx.settings, ctx.temp))
+    run = handlers.generate(
+        "p", "text", "profile", "0.6B", "Balanced", None, 0.9, 50, 1.0, 1.05, REQUEST, no_progress
+    )
+    outputs = []
+    for output in run:
+        outputs.append(output)
+        if isinstance(output[0], bytes):
+            status, generate_button, cancel_button = handlers.cancel(REQUEST)
+            assert "stopped and not saved" in status
+            assert generate_button["visible"] is True and cancel_button["visible"] is False
+    assert "Cancelled" in outputs[-1][3]
+    assert not handlers.jobs.is_running(REQUEST.session_hash)
+    assert stub.lock.acquire(blocking=False)  # released by the producer thread
+    stub.lock.release()
+
+
+def test_jobs_survive_being_advanced_from_different_threads() -> None:
+    """Gradio may advance a generator from a different pool thread each time: the engine's RLock
+    must still be acquired and released by one thread (the job's own)."""
+
+    class Studio2:
+        lock = threading.RLock()
+
+        def generate_stream(
+            self, profile_id: str, text: str, progress: Any = None, cancel: Any = None, **_: Any
+        ):
+            with self.lock:
+                for _ in range(3):
+                    yield StreamUpdate(np.zeros(10, dtype=np.float32))
+                yield StreamUpdate(np.zeros(0, dtype=np.float32), {"id": "x"})
+
+    jobs = GenerationJobs()
+    iterator = jobs.run("k", Studio2(), "p", "t")
+    received: list[Any] = []
+
+    def step() -> None:
+        received.append(next(iterator, None))
+
+    for _ in range(5):
+        worker = threading.Thread(target=step)
+        worker.start()
+        worker.join(10)
+    assert [type(m) for m in received[:4]] == [Audio, Audio, Audio, Finished]
+    assert received[4] is None
+    assert Studio2.lock.acquire(blocking=False)
+    Studio2.lock.release()
+
+
+# ---- history ----------------------------------------------------------------------------------
+def test_history_table_search_paging_open_reuse_delete(
+    ctx: UIContext, voiced_profile: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = ctx.studio.generate(voiced_profile["id"], "Alpha history line.", seed=11, preset="Stable")
+    second = ctx.studio.generate(voiced_profile["id"], "Beta history line.", seed=12)
+    handlers = HistoryHandlers(ctx)
+
+    table, ids, page, label, prev, nxt, empty, stats, choices = handlers.refresh("history line", "", 0)
+    assert ids == [second["id"], first["id"]]  # newest first
+    assert table["value"][0][1] == "Kennedy" and "Beta history line." in table["value"][0][2]
+    assert empty["visible"] is False
+    assert "Takes" in stats and "Kennedy" in stats
+    assert ("Kennedy", voiced_profile["id"]) in choices["choices"]
+
+    monkeypatch.setattr(history_ui, "PAGE_SIZE", 1)
+    _, ids, page, label, prev, nxt, *_ = handlers.refresh("history line", voiced_profile["id"], 1)
+    assert ids == [first["id"]] and page == 1 and label.startswith("Page 2 of 2")
+    assert prev["interactive"] is True and nxt["interactive"] is False
+    monkeypatch.undo()
+
+    _, ids, *_rest = handlers.refresh("no such words", "", 0)
+    assert ids == [] and _rest[4]["value"] == history_ui.NO_MATCH
+
+    selected, detail, player, info, download = handlers.open(first["id"])
+    assert selected == first["id"] and detail["visible"] is True
+    assert is_inside(player, ctx.temp.root) and download["value"] == player
+    assert "Alpha history line." in info
+
+    reused = handlers.reuse(first["id"], None)
+    assert reused[0]["selected"] == "generate"
+    assert reused[1]["value"] == voiced_profile["id"]
+    assert reused[2] == "Alpha history line."
+    assert reused[5]["value"] == "Stable" and reused[6] == 11
+    assert reused[7] == pytest.approx(0.6)
+
+    assert handlers.delete(first["id"])[0] == ""
+    with pytest.raises(NotFound):
+        ctx.studio.get_generation(first["id"])
+
+
+def test_history_select_ignores_clicks_outside_rows(ctx: UIContext) -> None:
+    event = types.SimpleNamespace(index=[5, 0])
+    selected, detail, *_ = HistoryHandlers(ctx).select(["only-one"], event)
+    assert selected == "" and detail["visible"] is False
+
+
+# ---- transcribe and models ----------------------------------------------------------------------
+def test_transcribe_gives_text_language_and_segments(ctx: UIContext, jfk_path: Path) -> None:
+    text, info, segments = TranscribeHandlers(ctx).transcribe(str(jfk_path), "auto")
+    assert "ask not what your country" in text.lower()
+    assert "English" in info
+    assert segments and float(segments[0][0]) == pytest.approx(0.0, abs=1.0)
+    assert float(segments[-1][1]) > float(segments[0][0])
+    with pytest.raises(gr.Error) as missing:
+        TranscribeHandlers(ctx).transcribe(None, "auto")
+    assert "Choose or record" in missing.value.message
+
+
+def test_models_load_unload_and_cache(ctx: UIContext) -> None:
+    handlers = ModelHandlers(ctx)
+    tts, whisper, cache = handlers.load_tts("0.6B")
+    assert "Loaded" in tts and "0.6B" in tts and "cpu" in tts
+    tts, *_ = handlers.unload_tts()
+    assert "Not loaded" in tts
+    _, whisper, _ = handlers.load_whisper()
+    assert "Loaded" in whisper
+    _, whisper, _ = handlers.unload_whisper()
+    assert "Not loaded" in whisper
+    _, _, cache = handlers.clear_cache()
+    assert "0 of" in cache and ctx.studio.tts.prompt_cache.stats()["disk_entries"] == 0
+    with pytest.raises(gr.Error) as bad_size:
+        handlers.load_tts("9B")
+    assert "not available" in bad_size.value.message
+
+
+# ---- the assembled app ------------------------------------------------------------------------
+def test_app_wiring_queue_and_api_names(ctx: UIContext) -> None:
+    demo = build_ui(ctx.studio, ctx.settings, ctx.temp)
+    info = demo.get_api_info()
+    assert set(info["named_endpoints"]) == {f"/{name}" for name in ENDPOINTS}
+    assert info["named_endpoints"]["/generate"]["parameters"][0]["parameter_name"] == "profile_id"
+    assert [p["parameter_name"] for p in info["named_endpoints"]["/create_profile"]["parameters"]] == [
+        "name",
+        "description",
+        "language",
+    ]
+
+    assert demo.api_open is False
+    assert demo._queue.max_size == QUEUE_MAX_SIZE
+    by_name = {fn.api_name: fn for fn in demo.fns.values()}
+    model_calls = [
+        "generate",
+        "transcribe",
+        "add_sample",
+        "ui_generate",
+        "ui_transcribe",
+        "ui_samples_upload",
+        "ui_samples_record",
+        "ui_models_load_tts",
+        "ui_models_unload_tts",
+        "ui_models_load_whisper",
+    ]
+    for name in model_calls:
+        assert by_name[name].concurrency_id == "model", name
+        assert by_name[name].concurrency_limit == 1, name
+    assert all(fn.api_visibility == "private" for name, fn in by_name.items() if name.startswith("ui_"))
+
+    tabs = next(block for block in demo.blocks.values() if isinstance(block, gr.Tabs))
+    assert [child.label for child in tabs.children] == [
+        "Profiles",
+        "Generate",
+        "History",
+        "Transcribe",
+        "Models",
+    ]
+    assert all(isinstance(child, gr.Tab) for child in tabs.children)  # a State here shifts tab order
+
+
+def test_notices_become_a_warning_banner(ctx: UIContext) -> None:
+    stub = types.SimpleNamespace(store=types.SimpleNamespace(recovered_from_corruption="DB moved aside <x>"))
+    html = header_html(notices_of(stub))
+    assert 'role="alert"' in html and "DB moved aside &lt;x&gt;" in html
+    assert 'role="alert"' not in header_html(notices_of(types.SimpleNamespace(notices=[])))
+    assert "Clone a voice" in header_html([])
+
+
+def test_a_recovered_database_shows_a_banner_on_the_page(tmp_path: Path, ui_settings: Settings) -> None:
+    settings = replace(ui_settings, data_dir=tmp_path / "broken")
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "voicebox.json").write_text("{ this is not json")
+    studio = Studio(settings)
+    assert studio.store.recovered_from_corruption
+    demo = build_ui(studio, settings, TempAudio(tmp_path / "t"))
+    header = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "vb-header")
+    assert 'role="alert"' in header.value and "moved aside" in header.value
+
+
+def test_to_gr_error_keeps_existing_gr_errors() -> None:
+    original = gr.Error("as is")
+    assert to_gr_error(original) is original

@@ -1,0 +1,273 @@
+"""Helpers every tab shares: error handling, temp copies of audio, formatting, queue settings.
+
+Why these exist:
+
+* **Errors.** Gradio shows a toast only for ``gr.Error`` raised in a queued event; anything else
+  becomes a generic "Error" (or, with ``show_error=True``, a leaked message). :func:`guarded`
+  turns :class:`~voicebox.errors.VoiceboxError` into a toast carrying its (escaped) message and
+  any other exception into one generic sentence, logging the traceback on the server only.
+* **Files.** Whatever a handler returns as a file is served to anyone holding the URL, and the
+  data directory is never in ``allowed_paths`` (it is in ``blocked_paths``). :class:`TempAudio`
+  hands out copies from a private (0700) temp folder instead and prunes them.
+* **Queue.** Every model call shares one concurrency group so the UI never runs two model jobs
+  at once; light reads of the store run in parallel.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import html
+import inspect
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import gradio as gr
+
+from ..audio import check_upload_size
+from ..config import Settings
+from ..errors import InvalidInput, VoiceboxError
+
+log = logging.getLogger("voicebox.ui")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Shown for any failure that is not a :class:`VoiceboxError`; details go to the server log.
+GENERIC_ERROR = "Something went wrong on the server. The details are in the server log; please try again."
+
+#: Every model call (TTS, Whisper, load/unload) queues here, one at a time.
+MODEL_QUEUE: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 1}
+#: Store reads and small edits: a few may run at once.
+LIGHT_QUEUE: dict[str, Any] = {"concurrency_limit": 4}
+
+
+def ui_event(name: str) -> dict[str, Any]:
+    """Event options for a UI-only event: a reserved, prefixed name that clients cannot call.
+
+    Explicit names matter: Gradio names an event after its function, and a private event still
+    takes its name, which would push a public endpoint such as ``/generate`` to ``/generate_1``.
+    """
+    return {"api_name": f"ui_{name}", "api_visibility": "private"}
+
+
+# ---- errors -----------------------------------------------------------------------------------
+def escape(text: Any) -> str:
+    """HTML-escape text for toasts (Gradio renders toast messages as HTML)."""
+    return html.escape(str(text), quote=False)
+
+
+def to_gr_error(exc: BaseException) -> gr.Error:
+    """The toast for an exception: its message for user errors, a generic line otherwise."""
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, VoiceboxError):
+        return gr.Error(escape(exc.message), print_exception=False)
+    log.error("unexpected error in a UI handler", exc_info=exc)
+    return gr.Error(GENERIC_ERROR, print_exception=False)
+
+
+def guarded(fn: F) -> F:
+    """Wrap a handler (function or generator) so no exception reaches the user raw.
+
+    The wrapper keeps the signature (``functools.wraps``), so Gradio still injects
+    ``gr.Request`` / ``gr.Progress`` parameters and detects generators.
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except GeneratorExit:
+                raise
+            except Exception as exc:
+                raise to_gr_error(exc) from None
+
+        return generator_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise to_gr_error(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def check_upload(path: str | Path | None, settings: Settings) -> Path:
+    """The uploaded file's path, refusing a missing or oversized file before anything reads it."""
+    if not path:
+        raise InvalidInput("Choose or record an audio file first.")
+    file = Path(path)
+    check_upload_size(file.stat().st_size if file.is_file() else 0, settings.max_upload_bytes)
+    return file
+
+
+# ---- temp copies ------------------------------------------------------------------------------
+class TempAudio:
+    """Private copies of audio for playback and download.
+
+    One 0700 folder per process under the system temp dir (which Gradio may serve from). Each
+    copy lives in its own random sub-folder, so the download keeps a friendly file name without
+    two copies colliding. Copies older than ``max_age`` seconds are pruned as new ones are made;
+    Gradio has its own copy by then.
+    """
+
+    def __init__(self, root: Path | None = None, max_age: float = 3600.0) -> None:
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="voicebox-ui-"))
+            atexit.register(shutil.rmtree, root, True)  # our own folder: gone with the process
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        self.root = root
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._last_prune = 0.0
+
+    def copy(self, source: Path, name: str | None = None) -> str:
+        """Copy ``source`` into a fresh private folder; returns the copy's path."""
+        target = self._new_dir() / safe_filename(name or source.name)
+        shutil.copyfile(source, target)
+        return str(target)
+
+    def cached_copy(self, source: Path, key: str, name: str | None = None) -> str:
+        """A copy reused while it exists, for immutable files (samples, keyed by their hash)."""
+        folder = self.root / f"k-{re.sub(r'[^0-9a-zA-Z]', '', key)[:40]}"
+        target = folder / safe_filename(name or source.name)
+        if not target.is_file():
+            folder.mkdir(mode=0o700, exist_ok=True)
+            partial = folder / f".{uuid.uuid4().hex}.part"
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        else:
+            os.utime(folder)
+        return str(target)
+
+    def write(self, data: bytes, name: str) -> str:
+        """Write ``data`` as a new private file; returns its path."""
+        target = self._new_dir() / safe_filename(name)
+        target.write_bytes(data)
+        return str(target)
+
+    def _new_dir(self) -> Path:
+        self.prune()
+        folder = self.root / uuid.uuid4().hex
+        folder.mkdir(mode=0o700)
+        return folder
+
+    def prune(self, force: bool = False) -> int:
+        """Delete copies older than ``max_age`` (at most once a minute unless ``force``)."""
+        now = time.time()
+        with self._lock:
+            if not force and now - self._last_prune < 60:
+                return 0
+            self._last_prune = now
+        removed = 0
+        for folder in self.root.iterdir():
+            try:
+                if now - folder.stat().st_mtime > self.max_age:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+    def cleanup(self) -> None:
+        """Remove the whole folder (tests; process exit)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def safe_filename(name: str) -> str:
+    """A file name safe on every OS, keeping letters, digits, dot, dash and underscore."""
+    stem = re.sub(r"[^\w.-]+", "-", name, flags=re.UNICODE).strip(".-") or "audio"
+    return stem[:120]
+
+
+# ---- formatting -------------------------------------------------------------------------------
+def fmt_seconds(seconds: float | int | None) -> str:
+    """``3.2 s``, ``1 min 05 s``, ``2 h 03 min``: durations people read at a glance."""
+    value = float(seconds or 0.0)
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(round(value)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def fmt_time(iso: str | None) -> str:
+    """An ISO timestamp from the store, in the server's local time, to the minute."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    """One line of at most ``limit`` characters."""
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def facts_html(rows: list[tuple[str, Any]]) -> str:
+    """A grid of labelled values (take details, statistics, model status); values are escaped."""
+    shown = [(label, "—" if value in (None, "") else value) for label, value in rows]
+    cells = "".join(
+        f'<div class="vb-fact"><span>{escape(label)}</span><strong>{escape(value)}</strong></div>'
+        for label, value in shown
+    )
+    return f'<div class="vb-facts">{cells}</div>'
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+
+
+def md(text: Any) -> str:
+    """Escape user text (names, descriptions) for a Markdown component."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def language_label(value: str | None) -> str:
+    """A profile's stored language (``auto`` or a title-case name) as the dropdown shows it."""
+    return "Auto" if not value or value.lower() == "auto" else value
+
+
+# ---- shared context ---------------------------------------------------------------------------
+@dataclass
+class UIContext:
+    """What every tab needs: the one service object, settings and the temp-copy folder."""
+
+    studio: Any
+    settings: Settings
+    temp: TempAudio = field(default_factory=TempAudio)
+
+    def languages(self) -> list[str]:
+        """Language choices, ``Auto`` first (from the loaded model when there is one)."""
+        try:
+            return list(self.studio.tts.languages())
+        except Exception:  # a broken engine must not break page rendering
+            log.exception("could not list languages")
+            return ["Auto"]
+
+    def sizes(self) -> list[str]:
+        """Configured TTS model sizes, e.g. ``["0.6B", "1.7B"]``."""
+        return list(self.studio.tts.models)
+
+    def profile_choices(self) -> list[tuple[str, str]]:
+        """``(name, id)`` pairs for pickers, sorted by name."""
+        return [(p["name"], p["id"]) for p in self.studio.list_profiles()["items"]]

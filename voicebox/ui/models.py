@@ -1,0 +1,156 @@
+"""Models tab: what is loaded where, and the buttons to load, unload and switch sizes.
+
+Status reads never wait for the model lock (the engines' ``status()`` is lock-free), so the tab
+answers during a long generation; load and unload queue behind model work like everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, escape, facts_html, guarded, ui_event
+from .transcribe import short_model
+
+
+def badge(loaded: bool) -> str:
+    return (
+        '<span class="vb-badge vb-badge-on">Loaded</span>'
+        if loaded
+        else '<span class="vb-badge vb-badge-off">Not loaded</span>'
+    )
+
+
+def tts_html(status: dict[str, Any]) -> str:
+    loaded = bool(status.get("loaded"))
+    rows: list[tuple[str, Any]] = [
+        ("Size", status.get("size")),
+        ("Device", status.get("device")),
+        ("Precision", status.get("dtype")),
+        ("Memory", f"{status.get('memory_mb', 0):,.0f} MB" if loaded else None),
+        ("Load time", f"{status['load_seconds']:.1f} s" if status.get("load_seconds") else None),
+        ("Attention", status.get("attention")),
+    ]
+    note = "" if loaded else "<p class='vb-note'>Loads automatically on the first generation.</p>"
+    model = f"<p class='vb-model'>{escape(short_model(status.get('model')))}</p>" if loaded else ""
+    return f"{badge(loaded)}{model}{facts_html(rows)}{note}"
+
+
+def whisper_html(status: dict[str, Any]) -> str:
+    loaded = bool(status.get("loaded"))
+    rows: list[tuple[str, Any]] = [
+        ("Model", short_model(status.get("model")) or "automatic"),
+        ("Device", status.get("device")),
+        ("Precision", status.get("compute_type")),
+        ("Transcriptions", status.get("model_calls")),
+        ("Load time", f"{status['load_seconds']:.1f} s" if status.get("load_seconds") else None),
+    ]
+    # When loaded the facts say it all (the engine's message names server paths); otherwise the
+    # message explains what happens next or what went wrong.
+    message = "" if loaded else (status.get("message") or "")
+    note = f"<p class='vb-note'>{escape(message)}</p>" if message else ""
+    return f"{badge(loaded)}{facts_html(rows)}{note}"
+
+
+def cache_html(stats: dict[str, Any]) -> str:
+    rows: list[tuple[str, Any]] = [
+        ("In memory", f"{stats.get('memory_entries', 0)} of {stats.get('memory_capacity', 0)}"),
+        ("On disk", f"{stats.get('disk_entries', 0)} ({stats.get('disk_bytes', 0) / 1048576:.1f} MB)"),
+        ("Hits", stats.get("hits", 0)),
+        ("Disk hits", stats.get("disk_hits", 0)),
+        ("Misses", stats.get("misses", 0)),
+    ]
+    return (
+        f"{facts_html(rows)}<p class='vb-note'>A voice is built once per set of samples and model, then "
+        "reused. Clearing only costs time on the next generation.</p>"
+    )
+
+
+class ModelHandlers:
+    def __init__(self, ctx: UIContext) -> None:
+        self.ctx = ctx
+
+    def _render(self, status: dict[str, Any]) -> tuple[str, str, str]:
+        return tts_html(status["tts"]), whisper_html(status["whisper"]), cache_html(status["prompt_cache"])
+
+    @guarded
+    def refresh(self) -> tuple[str, str, str]:
+        return self._render(self.ctx.studio.model_status())
+
+    @guarded
+    def load_tts(self, size: str) -> tuple[str, str, str]:
+        status = self.ctx.studio.load_model("tts", size)
+        gr.Info(f"Qwen3-TTS {escape(status['tts']['size'])} is loaded.")
+        return self._render(status)
+
+    @guarded
+    def unload_tts(self) -> tuple[str, str, str]:
+        status = self.ctx.studio.unload_model("tts")
+        gr.Info("Qwen3-TTS unloaded; its memory is free.")
+        return self._render(status)
+
+    @guarded
+    def load_whisper(self) -> tuple[str, str, str]:
+        status = self.ctx.studio.load_model("whisper")
+        gr.Info("Whisper is loaded.")
+        return self._render(status)
+
+    @guarded
+    def unload_whisper(self) -> tuple[str, str, str]:
+        status = self.ctx.studio.unload_model("whisper")
+        gr.Info("Whisper unloaded.")
+        return self._render(status)
+
+    @guarded
+    def clear_cache(self) -> tuple[str, str, str]:
+        self.ctx.studio.clear_prompt_cache()
+        gr.Info("Voice-prompt cache cleared.")
+        return self._render(self.ctx.studio.model_status())
+
+
+@dataclass
+class ModelsTab:
+    tab: gr.Tab
+    handlers: ModelHandlers
+
+
+def build(ctx: UIContext) -> ModelsTab:
+    h = ModelHandlers(ctx)
+    sizes = ctx.sizes()
+    with gr.Tab("Models", id="models") as tab:
+        with gr.Row(equal_height=False):
+            with gr.Column(elem_classes="vb-card"):
+                gr.Markdown("### Text to speech · Qwen3-TTS")
+                tts = gr.HTML(elem_id="models-tts")
+                size = gr.Radio(sizes, value=sizes[0], label="Size", elem_id="models-size")
+                with gr.Row():
+                    load_tts = gr.Button(
+                        "Load / switch", variant="primary", size="md", elem_id="models-load-tts"
+                    )
+                    unload_tts = gr.Button("Unload", size="md", elem_id="models-unload-tts")
+            with gr.Column(elem_classes="vb-card"):
+                gr.Markdown("### Transcription · Whisper")
+                whisper = gr.HTML(elem_id="models-whisper")
+                with gr.Row():
+                    load_whisper = gr.Button(
+                        "Load", variant="primary", size="md", elem_id="models-load-whisper"
+                    )
+                    unload_whisper = gr.Button("Unload", size="md", elem_id="models-unload-whisper")
+            with gr.Column(elem_classes="vb-card"):
+                gr.Markdown("### Voice-prompt cache")
+                cache = gr.HTML(elem_id="models-cache")
+                clear = gr.Button("Clear cache", variant="stop", size="md", elem_id="models-clear-cache")
+        refresh = gr.Button("Refresh", size="sm", elem_id="models-refresh")
+    outputs = [tts, whisper, cache]
+    tab.select(h.refresh, outputs=outputs, **ui_event("models_refresh_tab"), **LIGHT_QUEUE)
+    refresh.click(h.refresh, outputs=outputs, **ui_event("models_refresh"), **LIGHT_QUEUE)
+    load_tts.click(h.load_tts, inputs=size, outputs=outputs, **ui_event("models_load_tts"), **MODEL_QUEUE)
+    unload_tts.click(h.unload_tts, outputs=outputs, **ui_event("models_unload_tts"), **MODEL_QUEUE)
+    load_whisper.click(h.load_whisper, outputs=outputs, **ui_event("models_load_whisper"), **MODEL_QUEUE)
+    unload_whisper.click(
+        h.unload_whisper, outputs=outputs, **ui_event("models_unload_whisper"), **MODEL_QUEUE
+    )
+    clear.click(h.clear_cache, outputs=outputs, **ui_event("models_clear_cache"), **LIGHT_QUEUE)
+    return ModelsTab(tab, h)

@@ -1,0 +1,518 @@
+"""Profiles tab: the voices. Search, create, edit, delete (with confirmation) and their samples.
+
+A profile is edited in one form that doubles as the "new profile" form when nothing is
+selected. Samples are added by upload (several files at once) or by microphone; each one is
+cleaned and transcribed by the service layer, and the audio pipeline's refusals ("silent",
+"too short", "not audio") appear as toasts naming the file that caused them. The sample list is a
+``gr.render`` block: a player, the duration, an editable transcript and a delete button each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..errors import InvalidInput, VoiceboxError
+from .common import (
+    GENERIC_ERROR,
+    LIGHT_QUEUE,
+    MODEL_QUEUE,
+    UIContext,
+    check_upload,
+    escape,
+    fmt_seconds,
+    guarded,
+    language_label,
+    log,
+    md,
+    ui_event,
+)
+
+NO_PROFILES = (
+    "**No profiles yet — create one to start.** Give it a name, then add a few seconds of the voice."
+)
+NO_MATCH = "**No profiles match this search.**"
+NO_SAMPLES = (
+    "**No samples yet.** Upload a clip or record one: 5–15 seconds of one person speaking clearly. "
+    "Whisper writes the transcript for you; check it, since the clone follows it."
+)
+
+
+def profile_label(profile: dict[str, Any]) -> str:
+    """List entry: the name and how many samples the profile has."""
+    count = int(profile.get("sample_count", 0))
+    return f"{profile['name']} · {count} sample{'s' if count != 1 else ''}"
+
+
+def sample_label(index: int, sample: dict[str, Any]) -> str:
+    return f"Sample {index} · {fmt_seconds(sample.get('duration'))}"
+
+
+class ProfileHandlers:
+    """Callbacks of the Profiles tab; each one is a thin call into ``Studio``."""
+
+    def __init__(self, ctx: UIContext) -> None:
+        self.ctx = ctx
+
+    # ---- list -------------------------------------------------------------------------------
+    @guarded
+    def refresh_list(self, search: str | None, selected: str | None) -> tuple[Any, Any]:
+        """(profile list, empty-state message) for the current search."""
+        return self._list(search, selected)
+
+    def _list(self, search: str | None, selected: str | None) -> tuple[Any, Any]:
+        items = self.ctx.studio.list_profiles(search=(search or "").strip() or None)["items"]
+        choices = [(profile_label(p), p["id"]) for p in items]
+        value = selected if any(p["id"] == selected for p in items) else None
+        if items:
+            empty = gr.update(visible=False)
+        else:
+            empty = gr.update(value=NO_MATCH if (search or "").strip() else NO_PROFILES, visible=True)
+        return gr.update(choices=choices, value=value, visible=bool(items)), empty
+
+    # ---- editor ------------------------------------------------------------------------------
+    def _editor(self, profile: dict[str, Any] | None) -> tuple[Any, ...]:
+        """(selected id, heading, name, description, language, create, save, delete, samples box,
+        confirm row, sample status)."""
+        if profile is None:
+            return (
+                "",
+                "### New profile",
+                "",
+                "",
+                "Auto",
+                gr.update(visible=True),
+                gr.update(visible=False),
+                gr.update(visible=False),
+                gr.update(visible=False),
+                gr.update(visible=False),
+                "",
+            )
+        return (
+            profile["id"],
+            f"### {md(profile['name'])}",
+            profile["name"],
+            profile.get("description", ""),
+            language_label(profile.get("language")),
+            gr.update(visible=False),
+            gr.update(visible=True),
+            gr.update(visible=True),
+            gr.update(visible=True),
+            gr.update(visible=False),
+            "",
+        )
+
+    @guarded
+    def select(self, profile_id: str | None) -> tuple[Any, ...]:
+        """Open a profile from the list (or the empty form when the selection is cleared)."""
+        if not profile_id:
+            return self._editor(None)
+        return self._editor(self.ctx.studio.get_profile(profile_id))
+
+    @guarded
+    def new(self) -> tuple[Any, ...]:
+        """Clear the form for a new profile; also clears the list selection."""
+        return (gr.update(value=None), *self._editor(None))
+
+    @guarded
+    def create(self, name: str, description: str, language: str, search: str | None) -> tuple[Any, ...]:
+        """Create a profile and open it. Returns the list outputs followed by the editor outputs."""
+        profile = self.ctx.studio.create_profile(name, description or "", language or "Auto")
+        gr.Info(f"Profile {escape(profile['name'])} created. Now add a sample of the voice.")
+        return (*self._list(search, profile["id"]), *self._editor(self.ctx.studio.get_profile(profile["id"])))
+
+    @guarded
+    def save(
+        self, profile_id: str, name: str, description: str, language: str, search: str | None
+    ) -> tuple[Any, ...]:
+        """Save name, description and language of the open profile."""
+        if not profile_id:
+            return self.create(name, description, language, search)
+        profile = self.ctx.studio.update_profile(
+            profile_id, name=name, description=description or "", language=language or "Auto"
+        )
+        gr.Info("Changes saved.")
+        return (*self._list(search, profile_id), *self._editor(self.ctx.studio.get_profile(profile["id"])))
+
+    @guarded
+    def ask_delete(self, profile_id: str) -> tuple[Any, Any]:
+        """Show the confirmation row, saying exactly what will be removed."""
+        profile = self.ctx.studio.get_profile(profile_id)
+        count = len(profile.get("samples", []))
+        text = (
+            f"**Delete {md(profile['name'])}?** Its {count} sample{'s' if count != 1 else ''} and "
+            "cached voice are removed for good. Takes in History keep the profile's name."
+        )
+        return gr.update(visible=True), text
+
+    @guarded
+    def confirm_delete(self, profile_id: str, search: str | None) -> tuple[Any, ...]:
+        """Delete the profile and return to the empty form."""
+        profile = self.ctx.studio.get_profile(profile_id)
+        self.ctx.studio.delete_profile(profile_id)
+        gr.Info(f"Profile {escape(profile['name'])} deleted.")
+        return (*self._list(search, None), *self._editor(None))
+
+    # ---- samples ----------------------------------------------------------------------------
+    @guarded
+    def add_uploads(
+        self, profile_id: str, files: list[Any] | None, version: int, search: str | None
+    ) -> tuple[Any, ...]:
+        """Add every uploaded file; a bad file gets its own toast and does not stop the others.
+
+        Returns:
+            (status line, version, profile list, empty state)
+        """
+        paths = [Path(getattr(f, "name", f)) for f in (files or [])]
+        if not paths:
+            return "", version, gr.update(), gr.update()
+        added, failures = self._add_many(profile_id, paths)
+        if failures and not added:
+            name, exc = failures[0]
+            for other_name, other in failures[1:]:
+                gr.Warning(f"{escape(other_name)}: {escape(message_of(other))}")
+            raise gr.Error(f"{escape(name)}: {escape(message_of(exc))}", print_exception=False)
+        for name, exc in failures:
+            gr.Warning(f"{escape(name)}: {escape(message_of(exc))}")
+        status = f"Added {added} sample{'s' if added != 1 else ''}."
+        if failures:
+            status += f" {len(failures)} file{'s' if len(failures) != 1 else ''} could not be used."
+        gr.Info(status)
+        return (status, version + 1, *self._list(search, profile_id))
+
+    @guarded
+    def add_recording(
+        self, profile_id: str, recording: str | None, version: int, search: str | None
+    ) -> tuple[Any, ...]:
+        """Add the microphone recording as a sample. Returns (status line, version, list, empty)."""
+        if not recording:
+            raise InvalidInput("The recording did not arrive; press Record, speak, then Stop again.")
+        self._add_one(profile_id, Path(recording))
+        gr.Info("Recording added.")
+        return ("Recording added.", version + 1, *self._list(search, profile_id))
+
+    def _add_many(self, profile_id: str, paths: list[Path]) -> tuple[int, list[tuple[str, Exception]]]:
+        added, failures = 0, []
+        for path in paths:
+            try:
+                self._add_one(profile_id, path)
+                added += 1
+            except VoiceboxError as exc:
+                failures.append((path.name, exc))
+            except Exception as exc:  # logged; the user sees the generic message for that file
+                log.error("adding sample %s failed", path.name, exc_info=exc)
+                failures.append((path.name, exc))
+        return added, failures
+
+    def _add_one(self, profile_id: str, path: Path) -> dict[str, Any]:
+        if not profile_id:
+            raise InvalidInput("Create or choose a profile first.")
+        sample = self.ctx.studio.add_sample(profile_id, check_upload(path, self.ctx.settings))
+        for note in sample.get("warnings") or []:
+            gr.Warning(escape(note))
+        return sample
+
+    @guarded
+    def save_transcript(self, sample_id: str, text: str) -> None:
+        self.ctx.studio.update_sample_text(sample_id, text or "")
+        gr.Info(
+            "Transcript saved."
+            if (text or "").strip()
+            else "Transcript cleared: this sample now only gives the voice's timbre (x-vector mode)."
+        )
+
+    @guarded
+    def delete_sample(
+        self, sample_id: str, version: int, profile_id: str, search: str | None
+    ) -> tuple[Any, ...]:
+        """Delete one sample. Returns (version, profile list, empty)."""
+        self.ctx.studio.delete_sample(sample_id)
+        gr.Info("Sample deleted.")
+        return (version + 1, *self._list(search, profile_id))
+
+    def sample_audio(self, sample: dict[str, Any], index: int) -> str | None:
+        """A private temp copy of a sample for its player (keyed by content, so it is reused)."""
+        try:
+            source = self.ctx.studio.sample_path(sample["id"])
+        except VoiceboxError:
+            return None
+        return self.ctx.temp.cached_copy(source, sample["sha256"], f"sample-{index}.wav")
+
+
+def message_of(exc: BaseException) -> str:
+    """What the user reads for a failed file (internal errors were logged, not shown)."""
+    return exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+
+
+@dataclass
+class ProfilesTab:
+    tab: gr.Tab
+    plist: gr.Radio
+    empty: gr.Markdown
+    handlers: ProfileHandlers
+
+
+def build(ctx: UIContext) -> ProfilesTab:
+    """Lay out the Profiles tab and wire its events."""
+    h = ProfileHandlers(ctx)
+    with gr.Tab("Profiles", id="profiles") as tab:
+        # States live inside the Tab: one created directly under gr.Tabs shifts the frontend's tab order.
+        selected = gr.State("")
+        version = gr.State(0)
+        pending = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=260, elem_classes="vb-sidebar"):
+                search = gr.Textbox(
+                    placeholder="Search profiles…",
+                    show_label=False,
+                    container=False,
+                    elem_id="profile-search",
+                )
+                new_btn = gr.Button("+ New profile", size="md", elem_id="profile-new")
+                empty = gr.Markdown(NO_PROFILES, elem_classes="vb-empty", elem_id="profile-empty")
+                plist = gr.Radio(
+                    choices=[],
+                    value=None,
+                    show_label=False,
+                    container=False,
+                    visible=False,
+                    elem_id="profile-list",
+                    elem_classes="vb-list",
+                )
+            with gr.Column(scale=3, elem_classes="vb-main"):
+                heading = gr.Markdown("### New profile", elem_id="profile-heading")
+                with gr.Group():
+                    name = gr.Textbox(
+                        label="Name", max_length=100, placeholder="e.g. Grandma Rose", elem_id="profile-name"
+                    )
+                    description = gr.Textbox(
+                        label="Description",
+                        lines=2,
+                        placeholder="Optional: who, where, mood",
+                        elem_id="profile-description",
+                    )
+                    language = gr.Dropdown(
+                        ctx.languages(),
+                        value="Auto",
+                        label="Language",
+                        info="The language the voice usually speaks; Auto detects it.",
+                        elem_id="profile-language",
+                    )
+                with gr.Row():
+                    create_btn = gr.Button("Create profile", variant="primary", elem_id="profile-create")
+                    save_btn = gr.Button(
+                        "Save changes", variant="primary", visible=False, elem_id="profile-save"
+                    )
+                    delete_btn = gr.Button(
+                        "Delete profile", variant="stop", visible=False, elem_id="profile-delete"
+                    )
+                with gr.Column(
+                    visible=False, variant="panel", elem_id="profile-confirm", elem_classes="vb-confirm"
+                ) as confirm_row:
+                    confirm_text = gr.Markdown(elem_id="profile-confirm-text")
+                    with gr.Row():
+                        keep_btn = gr.Button("Keep it", size="md", elem_id="profile-keep")
+                        confirm_btn = gr.Button(
+                            "Delete permanently", variant="stop", size="md", elem_id="profile-confirm-delete"
+                        )
+                with gr.Column(visible=False, elem_id="profile-samples") as samples_box:
+                    gr.Markdown(
+                        "#### Voice samples\nUpload clips or record one (a recording is added when you "
+                        "press Stop). Several samples are combined, up to 20 s, into one voice."
+                    )
+                    with gr.Row(equal_height=True):
+                        uploads = gr.File(
+                            label="Upload samples (several at once)",
+                            file_count="multiple",
+                            file_types=["audio"],
+                            height=160,
+                            elem_id="sample-upload",
+                        )
+                        mic = gr.Audio(
+                            sources=["microphone"],
+                            type="filepath",
+                            elem_id="sample-mic",
+                            buttons=[],
+                            label="Record a sample",
+                        )
+                    sample_status = gr.Markdown("", elem_id="sample-status", elem_classes="vb-note")
+
+                    @gr.render(inputs=[selected, version])
+                    def render_samples(profile_id: str, _version: int) -> None:
+                        """One card per sample (re-rendered when samples change)."""
+                        if not profile_id:
+                            return
+                        try:
+                            samples = ctx.studio.list_samples(profile_id)
+                        except VoiceboxError:
+                            return
+                        if not samples:
+                            gr.Markdown(NO_SAMPLES, elem_classes="vb-empty", elem_id="samples-empty")
+                            return
+                        for index, sample in enumerate(samples, 1):
+                            sample_card(h, index, sample, version, selected, search, plist, empty)
+
+    editor = [
+        selected,
+        heading,
+        name,
+        description,
+        language,
+        create_btn,
+        save_btn,
+        delete_btn,
+        samples_box,
+        confirm_row,
+        sample_status,
+    ]
+    listing = [plist, empty]
+    search.change(
+        h.refresh_list,
+        inputs=[search, selected],
+        outputs=listing,
+        **ui_event("profiles_search"),
+        **LIGHT_QUEUE,
+    )
+    tab.select(
+        h.refresh_list,
+        inputs=[search, selected],
+        outputs=listing,
+        **ui_event("profiles_refresh"),
+        **LIGHT_QUEUE,
+    )
+    plist.input(h.select, inputs=plist, outputs=editor, **ui_event("profiles_open"), **LIGHT_QUEUE)
+    new_btn.click(h.new, outputs=[plist, *editor], **ui_event("profiles_new"), **LIGHT_QUEUE)
+    create_btn.click(
+        h.create,
+        inputs=[name, description, language, search],
+        outputs=[*listing, *editor],
+        **ui_event("profiles_create"),
+        **LIGHT_QUEUE,
+    )
+    name.submit(
+        h.save,
+        inputs=[selected, name, description, language, search],
+        outputs=[*listing, *editor],
+        **ui_event("profiles_submit"),
+        **LIGHT_QUEUE,
+    )
+    save_btn.click(
+        h.save,
+        inputs=[selected, name, description, language, search],
+        outputs=[*listing, *editor],
+        **ui_event("profiles_save"),
+        **LIGHT_QUEUE,
+    )
+    delete_btn.click(
+        h.ask_delete,
+        inputs=selected,
+        outputs=[confirm_row, confirm_text],
+        **ui_event("profiles_ask_delete"),
+        **LIGHT_QUEUE,
+    )
+    keep_btn.click(
+        lambda: gr.update(visible=False), outputs=confirm_row, **ui_event("profiles_keep"), **LIGHT_QUEUE
+    )
+    confirm_btn.click(
+        h.confirm_delete,
+        inputs=[selected, search],
+        outputs=[*listing, *editor],
+        **ui_event("profiles_delete"),
+        **LIGHT_QUEUE,
+    )
+    # A failed event marks its outputs "Error": the status line carries that badge, not the inputs.
+    # The upload box is emptied first (the paths wait in ``pending``), so it is ready for the next files
+    # whatever happens to these.
+    uploads.upload(
+        lambda files: (files or [], None, ""),
+        inputs=uploads,
+        outputs=[pending, uploads, sample_status],
+        **ui_event("samples_upload_take"),
+        **LIGHT_QUEUE,
+    ).then(
+        h.add_uploads,
+        inputs=[selected, pending, version, search],
+        outputs=[sample_status, version, *listing],
+        show_progress_on=[sample_status],
+        **ui_event("samples_upload"),
+        **MODEL_QUEUE,
+    )
+    mic.start_recording(lambda: "", outputs=sample_status, **ui_event("samples_record_start"), **LIGHT_QUEUE)
+    # stop_recording fires after the browser has uploaded the take (a separate "Add" button could be
+    # pressed while the upload is still in flight and find no recording).
+    mic.stop_recording(
+        h.add_recording,
+        inputs=[selected, mic, version, search],
+        outputs=[sample_status, version, *listing],
+        show_progress_on=[sample_status],
+        **ui_event("samples_record"),
+        **MODEL_QUEUE,
+    ).success(lambda: None, outputs=mic, **ui_event("samples_record_clear"), **LIGHT_QUEUE)
+    return ProfilesTab(tab, plist, empty, h)
+
+
+def sample_card(
+    h: ProfileHandlers,
+    index: int,
+    sample: dict[str, Any],
+    version: gr.State,
+    selected: gr.State,
+    search: gr.Textbox,
+    plist: gr.Radio,
+    empty: gr.Markdown,
+) -> None:
+    """One sample: player, duration, editable transcript, save and delete (inside ``gr.render``)."""
+    sample_id = sample["id"]
+    with gr.Group(elem_classes="vb-sample", elem_id=f"sample-{index}"):
+        with gr.Row(equal_height=True):
+            gr.Audio(
+                value=h.sample_audio(sample, index),
+                label=sample_label(index, sample),
+                interactive=False,
+                type="filepath",
+                buttons=["download"],
+                scale=2,
+                min_width=240,
+                elem_classes="vb-sample-player",
+                key=f"player-{sample_id}",
+            )
+            with gr.Column(scale=3):
+                transcript = gr.Textbox(
+                    value=sample.get("reference_text", ""),
+                    label="Transcript",
+                    lines=2,
+                    placeholder="What the sample says (empty: timbre only)",
+                    elem_classes="vb-transcript",
+                    key=f"text-{sample_id}",
+                )
+                with gr.Row():
+                    save = gr.Button(
+                        "Save transcript", size="sm", key=f"save-{sample_id}", elem_classes="vb-sample-save"
+                    )
+                    remove = gr.Button(
+                        "Delete sample",
+                        size="sm",
+                        variant="stop",
+                        key=f"del-{sample_id}",
+                        elem_classes="vb-sample-delete",
+                    )
+        for note in sample.get("warnings") or []:
+            gr.Markdown(f"⚠️ {md(note)}", elem_classes="vb-note")
+
+    def save_text(text: str) -> None:
+        return h.save_transcript(sample_id, text)
+
+    def delete(current: int, profile_id: str, query: str) -> tuple[Any, ...]:
+        return h.delete_sample(sample_id, current, profile_id, query)
+
+    save.click(save_text, inputs=transcript, **ui_event("sample_save_text"), **LIGHT_QUEUE)
+    remove.click(
+        delete,
+        inputs=[version, selected, search],
+        outputs=[version, plist, empty],
+        **ui_event("sample_delete"),
+        **LIGHT_QUEUE,
+    )
