@@ -1,0 +1,289 @@
+"""The whole server on a real socket: uvicorn serving create_app (REST API + Gradio UI) on 127.0.0.1.
+
+Covers what TestClient cannot: routes declared before Gradio's mount at ``/`` stay reachable,
+Gradio's login guards the UI, ``example_usage.py`` runs its whole flow against the server, and
+parallel ``/generate`` requests from separate connections all succeed while the model is never
+entered twice at once. The server is started with a login and a token, so every request here
+also proves the credentials path.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+import soundfile as sf
+import uvicorn
+
+from voicebox.config import Settings
+from voicebox.server import create_app
+from voicebox.services import Studio
+from voicebox.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "test-token-4d1f"
+LOGIN = ("ada", "open sesame")
+FRAMES = 8
+PARALLEL = 8
+
+
+@dataclass
+class Running:
+    url: str
+    studio: Studio
+    settings: Settings
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(
+    tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("server") / "data",
+        host="127.0.0.1",
+        port=port,
+        tts_model=str(tiny_checkpoint),
+        tts_model_large=str(tiny_checkpoint),
+        whisper_model=whisper_tiny_path,
+        device="cpu",
+        max_frames=FRAMES,
+        auth=LOGIN,
+        api_token=TOKEN,
+    )
+    studio = Studio(settings)
+    uv = uvicorn.Server(
+        uvicorn.Config(create_app(settings, studio), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=uv.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield Running(f"http://127.0.0.1:{port}", studio, settings)
+    uv.should_exit = True
+    thread.join(30)
+
+
+def test_api_routes_are_not_hidden_by_gradio(server: Running) -> None:
+    with server.client() as client:
+        health = client.get("/health").json()
+        assert health["status"] == "ok" and "tts_loaded" in health  # ours, not Gradio's
+        assert client.get("/docs").status_code == 200
+        spec = client.get("/openapi.json").json()
+        assert "/v1/audio/speech" in spec["paths"] and "/generate" in spec["paths"]
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]  # Gradio serves the UI
+
+
+def test_gradio_ui_requires_the_login(server: Running) -> None:
+    with httpx.Client(base_url=server.url) as browser:
+        assert browser.get("/config").status_code == 401
+        assert browser.post("/login", data={"username": "ada", "password": "wrong"}).status_code >= 400
+        assert browser.post("/login", data={"username": LOGIN[0], "password": LOGIN[1]}).status_code == 200
+        assert browser.get("/config").status_code == 200  # the session cookie now opens the UI
+        assert browser.get("/profiles").status_code == 401  # the API still wants Basic or the token
+
+
+def test_example_usage_runs_the_whole_flow(server: Running, jfk_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    name = "Example run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "example_usage.py"),
+            "--base-url",
+            server.url,
+            "--sample",
+            str(jfk_path),
+            "--out",
+            str(out),
+            "--name",
+            name,
+            "--token",
+            TOKEN,
+            "--text",
+            "Testing the example.",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout
+    for line in (
+        "created profile 'Example run'",
+        "ask not what your country",
+        "generation ",
+        "saved ",
+        "streamed speech",
+        "deleted 3 generation(s)",
+        "All steps succeeded.",
+    ):
+        assert line.lower() in output.lower(), line
+    assert sf.info(str(out / "generation.wav")).frames == FRAMES * 1920
+    assert sf.info(str(out / "speech.wav")).frames == FRAMES * 1920
+    assert (out / "generation.mp3").stat().st_size > 0
+    assert (out / "stream.pcm").stat().st_size == FRAMES * 1920 * 2
+    with server.client() as client:  # the example cleaned up after itself
+        assert name not in [p["name"] for p in client.get("/profiles").json()["items"]]
+        assert "Testing the example." not in [g["text"] for g in client.get("/history").json()["items"]]
+
+
+def test_example_usage_reports_a_refused_login(server: Running, jfk_path: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "example_usage.py"),
+            "--base-url",
+            server.url,
+            "--sample",
+            str(jfk_path),
+            "--out",
+            str(tmp_path),
+            "--token",
+            "wrong-token",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "401" in result.stderr and "Authentication required" in result.stderr
+
+
+class EntrySpy:
+    """Wraps the engine's code generation (the real one still runs) and records overlaps."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.active = 0
+        self.max_active = 0
+        self.calls = 0
+        self._guard = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            self.active += 1
+            self.calls += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(0.05)  # widen the window in which a missing lock would show
+            return self.real(*args, **kwargs)
+        finally:
+            with self._guard:
+                self.active -= 1
+
+
+def test_parallel_generate_requests_are_serialised(server: Running, espeak_wav: Path) -> None:
+    with server.client() as client:
+        profile = client.post("/profiles", json={"name": "Parallel voice", "language": "English"}).json()
+        with espeak_wav.open("rb") as handle:
+            sample = client.post(
+                f"/profiles/{profile['id']}/samples",
+                files={"file": ("fox.wav", handle)},
+                data={"reference_text": "The quick brown fox jumps over the lazy dog near the river bank."},
+            )
+        assert sample.status_code == 201, sample.text
+
+    engine = server.studio.tts
+    spy = EntrySpy(engine._generate_codes)
+    engine._generate_codes = spy  # instance attribute shadows the method
+    try:
+
+        def generate(index: int) -> httpx.Response:
+            with server.client() as own:  # one connection per request
+                return own.post(
+                    "/generate",
+                    json={"profile_id": profile["id"], "text": f"Parallel take {index}.", "seed": index},
+                )
+
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            responses = list(pool.map(generate, range(PARALLEL)))
+    finally:
+        del engine._generate_codes
+
+    assert [r.status_code for r in responses] == [201] * PARALLEL, [
+        r.text for r in responses if r.status_code != 201
+    ]
+    records = [r.json() for r in responses]
+    assert sorted(r["seed"] for r in records) == list(range(PARALLEL))
+    assert len({r["id"] for r in records}) == PARALLEL
+    assert spy.calls >= PARALLEL and spy.max_active == 1  # the model was never entered twice at once
+
+    with server.client() as client:
+        listed = client.get("/history", params={"profile_id": profile["id"], "limit": 100}).json()
+        assert listed["total"] == PARALLEL
+        for record in records:
+            audio = client.get(record["audio_url"])
+            assert audio.status_code == 200 and sf.info(io.BytesIO(audio.content)).frames == FRAMES * 1920
+
+    raw = json.loads(server.settings.db_path.read_text())  # the file on disk is complete, valid JSON
+    stored = {row["id"] for row in raw["generations"].values()}
+    assert {r["id"] for r in records} <= stored
+    reopened = Store(server.settings.data_dir)  # a fresh reader sees every record
+    try:
+        assert reopened.list_generations(profile_id=profile["id"], limit=None)[1] == PARALLEL
+    finally:
+        reopened.close()
+
+
+def test_stream_stops_generating_when_the_client_goes_away(server: Running, espeak_wav: Path) -> None:
+    from voicebox.engines.text_split import chunk_text
+    from voicebox.engines.tts import CHUNK_MAX_CHARS
+
+    text = " ".join(
+        f"This is sentence number {i} of a long passage that a listener abandons early." for i in range(24)
+    )
+    chunks = len(chunk_text(text, CHUNK_MAX_CHARS))
+    assert chunks >= 6
+    with server.client() as client:
+        profile = client.post("/profiles", json={"name": "Abandoned stream"}).json()
+        with espeak_wav.open("rb") as handle:
+            added = client.post(
+                f"/profiles/{profile['id']}/samples",
+                files={"file": ("fox.wav", handle)},
+                data={"reference_text": "The quick brown fox jumps over the lazy dog near the river bank."},
+            )
+        assert added.status_code == 201
+
+    engine = server.studio.tts
+    spy = EntrySpy(engine._generate_codes)
+    engine._generate_codes = spy
+    try:
+        with server.client() as client:
+            body = {"input": text, "voice": profile["id"], "response_format": "pcm", "stream": True}
+            with client.stream("POST", "/v1/audio/speech", json=body) as response:
+                assert response.status_code == 200
+                first = next(response.iter_bytes())
+                assert len(first) > 0
+            # leaving the block closes the connection mid-stream
+        assert server.studio.model_lock.acquire(timeout=120)  # the stream thread let go of the model
+        server.studio.model_lock.release()
+    finally:
+        del engine._generate_codes
+    assert spy.calls < chunks  # generation stopped early instead of finishing every chunk
+    with server.client() as client:
+        assert client.get("/history", params={"profile_id": profile["id"]}).json()["total"] == 0
