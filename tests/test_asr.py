@@ -441,3 +441,9 @@ def test_model_calls_hold_the_shared_lock(bundled_model: str, jfk_samples: np.nd
     fresh.join()
     cached.join()
     assert engine.model_calls == 2
+
+
+def test_status_reports_weights_memory_when_loaded(engine) -> None:
+    engine.load()
+    status = engine.status()
+    assert status["loaded"] and 20 < status["memory_mb"] < 200  # tiny.en int8 weights are ~40-80 MB

@@ -331,6 +331,14 @@ class _NotCached(ModelUnavailable):
     """The model is not on this machine and cannot be downloaded now (offline, no Hub)."""
 
 
+def _weights_mb(model_dir: str) -> float:
+    """Size of the CTranslate2 weights: what a loaded model keeps in memory (int8/fp16 as stored)."""
+    try:
+        return round(sum(p.stat().st_size for p in Path(model_dir).glob("*.bin")) / 2**20, 1)
+    except OSError:
+        return 0.0
+
+
 @dataclass
 class _Resolved:
     """Where the weights come from and how to name them."""
@@ -467,6 +475,7 @@ class WhisperEngine:
             "multilingual": self._multilingual,
             "model_calls": self.model_calls,
             "load_seconds": self.load_seconds,
+            "memory_mb": _weights_mb(resolved.path) if loaded and resolved is not None else 0.0,
             "message": message,
         }
 

@@ -44,6 +44,7 @@ def whisper_html(status: dict[str, Any]) -> str:
         ("Model", short_model(status.get("model")) or "automatic"),
         ("Device", status.get("device")),
         ("Precision", status.get("compute_type")),
+        ("Memory", f"{status.get('memory_mb', 0):,.0f} MB" if loaded and status.get("memory_mb") else None),
         ("Transcriptions", status.get("model_calls")),
         ("Load time", f"{status['load_seconds']:.1f} s" if status.get("load_seconds") else None),
     ]
