@@ -84,6 +84,7 @@ class Studio:
             lock=self.model_lock,
             prompt_cache=PromptCache(settings.cache_dir / "prompts"),
             max_frames=settings.max_frames,
+            quantize=settings.cpu_int8,
         )
         if asr is None:
             from .engines.asr import WhisperEngine

@@ -13,6 +13,14 @@ Why the generation is split into stages rather than one ``generate_voice_clone``
   anyway (``chunked_decode``), so voicebox decodes only the new frames after the last
   :data:`DECODE_LEFT_CONTEXT` reference frames: the same quality, a fraction of the work.
 
+Fast path (``fast=True``, the default): the talker and code predictor run in voicebox's own decode
+loop (:mod:`.fast_talker`: static key/value buffers, no nested Hugging Face ``generate``; the same
+codec tokens as the official code under greedy decoding), the codec decoder runs incrementally
+(:mod:`.codec_stream`: only new frames are decoded, a voice's reference primes it once), and
+:meth:`TTSEngine.stream` yields audio every few frames instead of once per sentence. On a CPU the
+loop's linear layers can use reduced-precision copies (:mod:`.quantize`, setting
+``VOICEBOX_CPU_INT8``). ``fast=False`` restores the official ``generate`` path exactly.
+
 All model work runs under one lock (shared with Whisper), so the UI, the REST API and batch jobs
 never enter a model at the same time.
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import io
 import logging
 import os
@@ -34,9 +43,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, CrossfadeJoiner, combine_references, crossfade_concat
+from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, combine_references, crossfade_concat
 from ..errors import Cancelled, InvalidInput, ModelUnavailable
 from .device import attention_implementation, default_dtype_name, resolve_device
+from .codec_stream import PRIME_FRAMES, CodecStream
+from .fast_talker import FastTalker, capture_talker_inputs, supported as fast_supported
 from .params import GenerationParams
 from .prompt_cache import PromptCache, VoicePrompt, prompt_key
 from .text_split import chunk_text
@@ -49,6 +60,18 @@ FRAME_RATE = 12.5
 SAMPLES_PER_FRAME = 1920
 DECODE_LEFT_CONTEXT = 25
 CHUNK_MAX_CHARS = 250
+#: Streaming: frames in the first audio piece; each next piece doubles, up to ``STREAM_FRAMES``
+#: (12.5 frames = 1 s). One frame first keeps the first audio within ~2 s on a 2-core CPU; the
+#: ramp keeps a fast GPU ahead of playback; 8-frame pieces amortise the codec's per-call cost.
+STREAM_FIRST_FRAMES = 1
+STREAM_FRAMES = 8
+#: ``VOICEBOX_CPU_INT8`` -> precision of the fast loop's linear layers on a CPU. ``auto`` picks the
+#: reduced precision whose token agreement with fp32 held on full-size weights (bench/tts_speed.py:
+#: fp16 weights agreed on 100 % of tokens over 50 greedy frames; int8 did not reach 95 %), so it
+#: is fp16 here; ``on`` forces int8; ``off`` keeps fp32 (token-exact with the official path).
+CPU_PRECISION = {"off": "fp32", "auto": "fp16", "on": "int8"}
+PRIMED_VOICES = 8
+CROSSFADE_SECONDS = 0.02  # between sentence chunks, as crossfade_concat
 #: Languages of the released Qwen3-TTS Base checkpoints, shown before a model is loaded.
 DEFAULT_LANGUAGES = (
     "Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese", "Spanish", "Italian",
@@ -125,6 +148,15 @@ class TTSEngine:
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         lock: the process-wide model lock (shared with the ASR engine).
         prompt_cache: voice-prompt cache (memory + disk).
+        max_batch: text chunks generated together by :meth:`synthesize`.
+        max_frames: hard cap on frames per chunk (0: derived from the text).
+        fast: voicebox's decode loop and incremental codec decoding (falls back to the official
+            path by itself when a checkpoint's configuration is not supported); ``False``: always
+            the official ``generate`` path.
+        quantize: ``VOICEBOX_CPU_INT8`` - ``off`` (fp32), ``auto`` (see :data:`CPU_PRECISION`) or
+            ``on`` (int8). Only the fast loop's talker and code-predictor linear layers, only on CPU.
+        stream_first_frames, stream_frames: frames in the first streamed piece; later pieces double
+            in size up to ``stream_frames``.
     """
 
     def __init__(
@@ -135,10 +167,18 @@ class TTSEngine:
         prompt_cache: PromptCache | None = None,
         max_batch: int = 4,
         max_frames: int = 0,
+        fast: bool = True,
+        quantize: str = "auto",
+        stream_first_frames: int = STREAM_FIRST_FRAMES,
+        stream_frames: int = STREAM_FRAMES,
     ) -> None:
         unknown = set(models) - set(SIZES)
         if unknown:
             raise ValueError(f"unknown model sizes: {unknown}")
+        if quantize not in CPU_PRECISION:
+            raise ValueError(f"quantize must be one of {', '.join(CPU_PRECISION)}, not {quantize!r}")
+        if stream_first_frames < 1 or stream_frames < 1:
+            raise ValueError("stream_first_frames and stream_frames must be at least 1")
         self.models = dict(models)
         self.device_setting = device
         self.lock = lock or threading.RLock()
@@ -150,9 +190,23 @@ class TTSEngine:
         self._device: str | None = None
         self._dtype_name: str | None = None
         self._load_seconds = 0.0
+        self.fast = bool(fast)
+        self.quantize = quantize
+        self.stream_first_frames = int(stream_first_frames)
+        self.stream_frames = int(stream_frames)
+        self._fast: FastTalker | None = None
+        self._tables: dict[str, dict[str, Any]] = {}  # reduced-precision linear copies, per precision
+        self._precision: str | None = None
+        self._extra_bytes = 0
+        self._primed: dict[str, Any] = {}
         # counters: observable facts for tests and the Models tab
         self.loads = 0
         self.prompt_builds = 0
+        self.fast_generations = 0
+        self.official_generations = 0
+        #: Per-stage seconds of the last generation (prefill, talker, code_predictor, decode,
+        #: first_audio, frames); for benchmarks and the Models tab.
+        self.last_profile: dict[str, float] = {}
 
     # ---- loading --------------------------------------------------------------------------
     @property
@@ -210,6 +264,9 @@ class TTSEngine:
             started = time.perf_counter()
             self._model = self._load_model(path, device, dtype_name, size)
             self._size, self._device, self._dtype_name = size, device, dtype_name
+            self._tables = {}
+            self._primed.clear()
+            self._setup_fast_path()
             self._load_seconds = time.perf_counter() - started
             self.loads += 1
             log.info("loaded Qwen3-TTS %s from %s on %s (%s) in %.1fs", size, path, device, dtype_name, self._load_seconds)
@@ -241,6 +298,45 @@ class TTSEngine:
             )
         return model
 
+    def use_precision(self, precision: str) -> dict[str, Any]:
+        """Rebuild the fast loop of the loaded model with ``fp32``, ``fp16`` or ``int8`` linear
+        layers (CPU only; for benchmarks and the Models tab). Returns :meth:`status`."""
+        if precision not in ("fp32", "fp16", "int8"):
+            raise InvalidInput(f"precision must be fp32, fp16 or int8, not {precision!r}")
+        with self.lock:
+            if self._model is None:
+                raise InvalidInput("Load a model first.")
+            self._setup_fast_path(precision)
+            return self.status()
+
+    def _setup_fast_path(self, wanted: str | None = None) -> None:
+        """Build the decode loop (and reduced-precision linear copies on CPU) for the loaded model."""
+        self._fast, self._precision, self._extra_bytes = None, None, 0
+        if not self.fast:
+            return
+        inner = self._model.model
+        if not fast_supported(inner):
+            log.warning("this checkpoint's configuration is not supported by the fast path; using the official one")
+            return
+        precision = self._dtype_name or "float32"
+        linears = None
+        wanted = wanted or CPU_PRECISION[self.quantize]
+        if self._device == "cpu" and precision == "float32" and wanted != "fp32":
+            from .quantize import quantized_available, reduced_linears, table_bytes
+
+            if quantized_available():
+                try:
+                    linears = self._tables.get(wanted)
+                    if linears is None:
+                        linears = self._tables[wanted] = reduced_linears(inner, wanted)
+                    self._extra_bytes = sum(table_bytes(t) for t in self._tables.values())
+                    precision = wanted
+                except Exception as exc:  # an exotic CPU/build: the fp32 loop still works
+                    log.warning("could not build %s linear layers (%s); using fp32", wanted, exc)
+                    linears = None
+        self._fast = FastTalker(inner, linears=linears, profile=True)
+        self._precision = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(precision, precision)
+
     def ensure_loaded(self, size: str | None = None) -> Any:
         size = self._check_size(size)
         if self._model is None or self._size != size:
@@ -254,6 +350,11 @@ class TTSEngine:
                 return
             self._model = None
             self._size = None
+            self._fast = None
+            self._tables = {}
+            self._precision = None
+            self._extra_bytes = 0
+            self._primed.clear()
             gc.collect()
             with contextlib.suppress(Exception):
                 import torch
@@ -274,6 +375,8 @@ class TTSEngine:
             "sizes": {s: m for s, m in self.models.items()},
             "load_seconds": round(self._load_seconds, 2) if loaded else None,
             "memory_mb": self._memory_mb() if loaded else 0.0,
+            "fast_path": self._fast is not None if loaded else self.fast,
+            "linear_precision": self._precision if loaded else None,
         }
         return info
 
@@ -283,7 +386,7 @@ class TTSEngine:
         if self._device == "cuda":
             return round(torch.cuda.memory_allocated() / 2**20, 1)
         params = sum(p.numel() * p.element_size() for p in self._model.model.parameters())
-        return round(params / 2**20, 1)
+        return round((params + self._extra_bytes) / 2**20, 1)
 
     def languages(self) -> list[str]:
         """Languages the loaded model reports (title case, ``Auto`` first)."""
@@ -382,29 +485,37 @@ class TTSEngine:
             pieces: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
             failed: list[int] = []
             t_generate = t_decode = 0.0
+            profile = _Profile()
             for first in range(0, len(chunks), self.max_batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("Generation cancelled.")
                 batch = list(range(first, min(first + self.max_batch, len(chunks))))
                 report("generating", first, len(chunks))
                 codes, runaway, seconds = self._generate_codes([chunks[i] for i in batch], prompt, lang, params)
+                profile.add_generation(self._fast)
                 t_generate += seconds
                 for index, chunk_codes, ran_away in zip(batch, codes, runaway):
                     if ran_away:
                         retry_seed = (params.seed + 7919 * (index + 1)) % (2**31 - 1)
                         torch.manual_seed(retry_seed)
                         retry_codes, retry_runaway, seconds = self._generate_codes([chunks[index]], prompt, lang, params)
+                        profile.add_generation(self._fast)
                         t_generate += seconds
                         chunk_codes = retry_codes[0]
                         if retry_runaway[0]:
                             failed.append(index)
                     t0 = time.perf_counter()
-                    pieces[index] = self.decode(chunk_codes, prompt)
+                    if self._fast is not None:
+                        pieces[index] = self._codec_stream(prompt).push(chunk_codes).float().cpu().numpy()
+                    else:
+                        pieces[index] = self.decode(chunk_codes, prompt)
                     t_decode += time.perf_counter() - t0
                 report("generating", batch[-1] + 1, len(chunks))
         report("saving", len(chunks), len(chunks))
         audio = crossfade_concat(pieces, MODEL_SAMPLE_RATE)
         status, message = self._status_for(failed, len(chunks))
+        total = time.perf_counter() - started
+        self.last_profile = profile.finish(t_decode, total, frames=sum(len(p) for p in pieces) // SAMPLES_PER_FRAME)
         return SynthesisResult(
             audio=audio,
             sample_rate=MODEL_SAMPLE_RATE,
@@ -417,7 +528,7 @@ class TTSEngine:
                 "prompt": round(prompt_seconds, 4),
                 "generate": round(t_generate, 4),
                 "decode": round(t_decode, 4),
-                "total": round(time.perf_counter() - started, 4),
+                "total": round(total, 4),
             },
             cache_hit=cache_hit,
             chunks=len(chunks),
@@ -436,11 +547,17 @@ class TTSEngine:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamChunk]:
-        """Like :meth:`synthesize`, but yields audio as soon as each chunk is decoded.
+        """Like :meth:`synthesize`, but yields audio while it is being generated.
 
-        Chunks are joined with the same crossfade as :meth:`synthesize`: the last few
-        milliseconds of each piece are held back until the next piece arrives. The final
-        :class:`StreamChunk` carries the complete :class:`SynthesisResult`.
+        Fast path: the first piece comes after ``stream_first_frames`` codec frames of the first
+        sentence chunk, the next ones after twice as many frames each time, up to ``stream_frames``
+        frames per piece; pieces of one chunk join without
+        any seam (the codec decoder carries its state), sentence chunks are joined with the same
+        crossfade as :meth:`synthesize` (its last few milliseconds are held back until the next
+        chunk starts). A chunk that hits the length cap cannot be retried here (its audio is
+        already out): it is reported as ``incomplete``. Official path: one piece per chunk, with the
+        same retry as :meth:`synthesize`. The final :class:`StreamChunk` carries the complete
+        :class:`SynthesisResult`; concatenating every piece's audio gives exactly its ``audio``.
         """
         import torch
 
@@ -450,10 +567,11 @@ class TTSEngine:
         params = (params or GenerationParams()).with_seed()
         report = progress or (lambda stage, done, total: None)
         started = time.perf_counter()
-        joiner = CrossfadeJoiner(MODEL_SAMPLE_RATE)
+        joiner = _ChunkJoiner(int(CROSSFADE_SECONDS * MODEL_SAMPLE_RATE))
         failed: list[int] = []
         t_generate = t_decode = 0.0
         first_audio: float | None = None
+        profile = _Profile()
         with self.lock:
             report("loading model", 0, len(chunks))
             self.ensure_loaded(size)
@@ -465,6 +583,25 @@ class TTSEngine:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("Generation cancelled.")
                 report("generating", index, len(chunks))
+                if self._fast is not None:
+                    pieces = self._stream_chunk(chunk, prompt, lang, params, cancel)
+                    new_chunk = True
+                    for kind, value in pieces:
+                        if kind == "audio":
+                            ready = joiner.push(value, new_chunk)
+                            new_chunk = False
+                            if first_audio is None:
+                                first_audio = time.perf_counter() - started
+                            if len(ready):
+                                yield StreamChunk(ready)
+                        else:  # ("done", (ran_away, generate_s, decode_s))
+                            ran_away, gen_s, dec_s = value
+                            t_generate += gen_s
+                            t_decode += dec_s
+                            profile.add_generation(self._fast)
+                            if ran_away:
+                                failed.append(index)
+                    continue
                 codes, runaway, seconds = self._generate_codes([chunk], prompt, lang, params)
                 t_generate += seconds
                 if runaway[0]:
@@ -476,7 +613,7 @@ class TTSEngine:
                 t0 = time.perf_counter()
                 piece = self.decode(codes[0], prompt)
                 t_decode += time.perf_counter() - t0
-                ready = joiner.push(piece)
+                ready = joiner.push(piece, True)
                 if first_audio is None:
                     first_audio = time.perf_counter() - started
                 if len(ready):
@@ -486,18 +623,65 @@ class TTSEngine:
             yield StreamChunk(rest)
         report("saving", len(chunks), len(chunks))
         status, message = self._status_for(failed, len(chunks))
+        total = time.perf_counter() - started
+        audio = joiner.whole()
+        self.last_profile = profile.finish(t_decode, total, frames=len(audio) // SAMPLES_PER_FRAME,
+                                           first_audio=first_audio or 0.0)
         yield StreamChunk(
             np.zeros(0, dtype=np.float32),
             SynthesisResult(
-                audio=joiner.whole(), sample_rate=MODEL_SAMPLE_RATE, model=self.models[self._size], size=self._size,
+                audio=audio, sample_rate=MODEL_SAMPLE_RATE, model=self.models[self._size], size=self._size,
                 mode=prompt.mode, seed=params.seed, language="Auto" if lang == "auto" else lang.title(),
                 timings={
                     "prompt": round(prompt_seconds, 4), "generate": round(t_generate, 4), "decode": round(t_decode, 4),
-                    "first_audio": round(first_audio or 0.0, 4), "total": round(time.perf_counter() - started, 4),
+                    "first_audio": round(first_audio or 0.0, 4), "total": round(total, 4),
                 },
                 cache_hit=cache_hit, chunks=len(chunks), status=status, message=message, params=params.to_dict(),
             ),
         )
+
+    def _stream_chunk(
+        self, text: str, prompt: VoicePrompt, language: str, params: GenerationParams, cancel: threading.Event | None
+    ) -> Iterator[tuple[str, Any]]:
+        """Fast path, one sentence chunk: ``("audio", samples)`` every few frames, then
+        ``("done", (ran_away, generate_seconds, decode_seconds))``."""
+        import torch
+
+        inputs, cap = self._talker_inputs([text], prompt, language, params)
+        codec = self._codec_stream(prompt)
+        pending: list[Any] = []
+        produced = 0
+        due = self.stream_first_frames
+        t_generate = t_decode = 0.0
+        self.fast_generations += 1
+        clock = time.perf_counter
+        frames = self._fast.frames(inputs)
+        t0 = clock()
+        try:
+            for frame in frames:
+                t_generate += clock() - t0
+                eos = inputs.kwargs.get("eos_token_id")
+                if eos is not None and int(frame[0, 0]) == eos:
+                    break
+                pending.append(frame[0])
+                produced += 1
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("Generation cancelled.")
+                if len(pending) >= due:
+                    t1 = clock()
+                    audio = codec.push(torch.stack(pending)).float().cpu().numpy()
+                    t_decode += clock() - t1
+                    pending, due = [], min(2 * due, self.stream_frames)
+                    yield "audio", audio
+                t0 = clock()
+        finally:
+            frames.close()
+        if pending:
+            t1 = clock()
+            audio = codec.push(torch.stack(pending)).float().cpu().numpy()
+            t_decode += clock() - t1
+            yield "audio", audio
+        yield "done", (produced >= cap - 1, t_generate, t_decode)
 
     @staticmethod
     def _status_for(failed: list[int], total: int) -> tuple[str, str]:
@@ -505,19 +689,22 @@ class TTSEngine:
             return "ok", ""
         which = ", ".join(str(i + 1) for i in failed)
         return "incomplete", (
-            f"The model did not finish speaking chunk {which} of {total} (it hit the length limit twice); "
+            f"The model did not finish speaking chunk {which} of {total} (it hit the length limit); "
             "that part may be cut off or noisy. Try another seed, or shorter sentences."
         )
 
-    def _generate_codes(
-        self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
-    ) -> tuple[list[Any], list[bool], float]:
-        """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags."""
+    def _caps(self, texts: list[str], params: GenerationParams) -> list[int]:
         model = self._model
         ceiling = int((model.generate_defaults or {}).get("max_new_tokens", 8192))
         if self.max_frames:
             ceiling = min(ceiling, self.max_frames + 1)
-        caps = [params.max_new_tokens or max_frames_for(t, ceiling) for t in texts]
+        return [params.max_new_tokens or max_frames_for(t, ceiling) for t in texts]
+
+    def _generate_kwargs(
+        self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams, max_new_tokens: int
+    ) -> dict[str, Any]:
+        """Arguments of the official ``Qwen3TTSForConditionalGeneration.generate`` for these chunks."""
+        model = self._model
         ref_ids = None
         if prompt.mode == "icl":
             ref_ids = [model._tokenize_texts([model._build_ref_text(prompt.ref_text)])[0]] * len(texts)
@@ -527,16 +714,36 @@ class TTSEngine:
             "x_vector_only_mode": [prompt.mode != "icl"] * len(texts),
             "icl_mode": [prompt.mode == "icl"] * len(texts),
         }
-        started = time.perf_counter()
-        codes_list, _ = model.model.generate(
+        return dict(
             input_ids=model._tokenize_texts([model._build_assistant_text(t) for t in texts]),
             ref_ids=ref_ids,
             voice_clone_prompt=voice,
             languages=[language] * len(texts),
             non_streaming_mode=False,
-            max_new_tokens=max(caps),
+            max_new_tokens=max_new_tokens,
             **params.sampling_kwargs(),
         )
+
+    def _talker_inputs(
+        self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
+    ) -> tuple[Any, int]:
+        caps = self._caps(texts, params)
+        kwargs = self._generate_kwargs(texts, prompt, language, params, max(caps))
+        return capture_talker_inputs(self._model.model, **kwargs), max(caps)
+
+    def _generate_codes(
+        self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
+    ) -> tuple[list[Any], list[bool], float]:
+        """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags."""
+        caps = self._caps(texts, params)
+        kwargs = self._generate_kwargs(texts, prompt, language, params, max(caps))
+        started = time.perf_counter()
+        if self._fast is not None:
+            codes_list = self._fast.generate(capture_talker_inputs(self._model.model, **kwargs))
+            self.fast_generations += 1
+        else:
+            codes_list, _ = self._model.model.generate(**kwargs)
+            self.official_generations += 1
         seconds = time.perf_counter() - started
         trimmed, runaway = [], []
         for codes, cap in zip(codes_list, caps):
@@ -544,6 +751,23 @@ class TTSEngine:
             trimmed.append(codes[: cap - 1])
             runaway.append(hit)
         return trimmed, runaway, seconds
+
+    def _codec_stream(self, prompt: VoicePrompt) -> CodecStream:
+        """An incremental codec decoder primed with this voice's reference (primed once per voice)."""
+        decoder = self._model.model.speech_tokenizer.model.decoder
+        stream = CodecStream(decoder)
+        if prompt.ref_code is None:
+            return stream
+        ref = prompt.ref_code[-PRIME_FRAMES:]
+        key = hashlib.sha256(ref.detach().cpu().numpy().astype(np.int64).tobytes()).hexdigest()
+        state = self._primed.pop(key, None)
+        if state is None:
+            stream.prime(ref)
+            state = stream.snapshot()
+        self._primed[key] = state  # most recently used last
+        while len(self._primed) > PRIMED_VOICES:
+            self._primed.pop(next(iter(self._primed)))
+        return stream.restore(state)
 
     def decode(self, codes: Any, prompt: VoicePrompt | None = None) -> np.ndarray:
         """Codec frames -> float32 audio, with up to 25 reference frames as left context."""
@@ -561,3 +785,62 @@ class TTSEngine:
         wav = wav.reshape(-1).float().cpu().numpy()
         skip = 0 if context is None else int(context.shape[0]) * SAMPLES_PER_FRAME
         return wav[skip : int(frames.shape[0]) * SAMPLES_PER_FRAME].astype(np.float32)
+
+
+class _ChunkJoiner:
+    """Streaming join: pieces of one sentence chunk are contiguous audio; a new chunk is
+    crossfaded into the previous one exactly as :func:`crossfade_concat` joins whole chunks
+    (the last ``fade`` samples are held back until it is known what follows)."""
+
+    def __init__(self, fade: int) -> None:
+        self.fade = fade
+        self._tail = np.zeros(0, dtype=np.float32)
+        self._emitted: list[np.ndarray] = []
+        self._started = False
+
+    def push(self, piece: np.ndarray, new_chunk: bool) -> np.ndarray:
+        piece = np.asarray(piece, dtype=np.float32)
+        if not len(piece):
+            return np.zeros(0, dtype=np.float32)
+        n = min(self.fade, len(self._tail), len(piece)) if (new_chunk and self._started) else 0
+        if n:
+            t = np.linspace(0.0, np.pi / 2, n, dtype=np.float32)
+            mixed = self._tail[-n:] * np.cos(t) + piece[:n] * np.sin(t)
+            piece = np.concatenate([self._tail[:-n], mixed, piece[n:]])
+        else:
+            piece = np.concatenate([self._tail, piece])
+        self._started = True
+        keep = min(self.fade, len(piece))
+        ready, self._tail = piece[: len(piece) - keep], piece[len(piece) - keep :]
+        self._emitted.append(ready)
+        return ready
+
+    def finish(self) -> np.ndarray:
+        rest, self._tail = self._tail, np.zeros(0, dtype=np.float32)
+        self._emitted.append(rest)
+        return rest
+
+    def whole(self) -> np.ndarray:
+        return np.concatenate(self._emitted) if self._emitted else np.zeros(0, dtype=np.float32)
+
+
+class _Profile:
+    """Adds up the fast loop's per-stage seconds over the generations of one request."""
+
+    def __init__(self) -> None:
+        self.stages = {"prefill": 0.0, "talker": 0.0, "code_predictor": 0.0}
+
+    def add_generation(self, fast: FastTalker | None) -> None:
+        if fast is None:
+            return
+        stats = fast.stats
+        self.stages["prefill"] += stats.prefill
+        self.stages["talker"] += stats.talker
+        self.stages["code_predictor"] += stats.code_predictor
+
+    def finish(self, decode: float, total: float, frames: int, first_audio: float | None = None) -> dict[str, float]:
+        out = {k: round(v, 4) for k, v in self.stages.items()}
+        out.update(decode=round(decode, 4), total=round(total, 4), frames=frames)
+        if first_audio is not None:
+            out["first_audio"] = round(first_audio, 4)
+        return out
