@@ -28,7 +28,7 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_API_TOKEN": "",
     "VOICEBOX_MAX_UPLOAD_MB": "50",
     "VOICEBOX_MAX_SAMPLE_SECONDS": "30",
-    "VOICEBOX_CPU_INT8": "off",
+    "VOICEBOX_CPU_INT8": "auto",
     "VOICEBOX_MAX_FRAMES": "0",
 }
 
@@ -52,7 +52,7 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     max_upload_mb: float = 50.0
     max_sample_seconds: float = 30.0
-    cpu_int8: str = "off"
+    cpu_int8: str = "auto"
     #: Hard cap on codec frames (12.5 per second) per text chunk; 0 derives it from the text.
     max_frames: int = 0
 
