@@ -326,18 +326,19 @@ class CrossfadeJoiner:
         self._started = False
         self._emitted: list[np.ndarray] = []
 
-    def push(self, piece: np.ndarray) -> np.ndarray:
+    def push(self, piece: np.ndarray, crossfade: bool = True) -> np.ndarray:
+        """Add the next piece; ``crossfade=False`` joins it directly (it continues the same
+        stretch of audio, e.g. more frames of one sentence chunk)."""
         piece = np.asarray(piece, dtype=np.float32)
         if not len(piece):
             return np.zeros(0, dtype=np.float32)
-        if self._started:
-            n = min(self.fade, len(self._tail), len(piece))
-            if n:
-                t = np.linspace(0.0, np.pi / 2, n, dtype=np.float32)
-                mixed = self._tail[-n:] * np.cos(t) + piece[:n] * np.sin(t)
-                piece = np.concatenate([self._tail[:-n], mixed, piece[n:]])
-            else:
-                piece = np.concatenate([self._tail, piece])
+        n = min(self.fade, len(self._tail), len(piece)) if (crossfade and self._started) else 0
+        if n:
+            t = np.linspace(0.0, np.pi / 2, n, dtype=np.float32)
+            mixed = self._tail[-n:] * np.cos(t) + piece[:n] * np.sin(t)
+            piece = np.concatenate([self._tail[:-n], mixed, piece[n:]])
+        else:
+            piece = np.concatenate([self._tail, piece])
         self._started = True
         keep = min(self.fade, len(piece))
         ready, self._tail = piece[: len(piece) - keep], piece[len(piece) - keep :]

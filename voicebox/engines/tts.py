@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, combine_references, crossfade_concat
+from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, CrossfadeJoiner, combine_references, crossfade_concat
 from ..errors import Cancelled, InvalidInput, ModelUnavailable
 from .device import attention_implementation, default_dtype_name, resolve_device
 from .codec_stream import PRIME_FRAMES, CodecStream
@@ -567,7 +567,7 @@ class TTSEngine:
         params = (params or GenerationParams()).with_seed()
         report = progress or (lambda stage, done, total: None)
         started = time.perf_counter()
-        joiner = _ChunkJoiner(int(CROSSFADE_SECONDS * MODEL_SAMPLE_RATE))
+        joiner = CrossfadeJoiner(MODEL_SAMPLE_RATE, CROSSFADE_SECONDS)
         failed: list[int] = []
         t_generate = t_decode = 0.0
         first_audio: float | None = None
@@ -588,7 +588,7 @@ class TTSEngine:
                     new_chunk = True
                     for kind, value in pieces:
                         if kind == "audio":
-                            ready = joiner.push(value, new_chunk)
+                            ready = joiner.push(value, crossfade=new_chunk)
                             new_chunk = False
                             if first_audio is None:
                                 first_audio = time.perf_counter() - started
@@ -785,43 +785,6 @@ class TTSEngine:
         wav = wav.reshape(-1).float().cpu().numpy()
         skip = 0 if context is None else int(context.shape[0]) * SAMPLES_PER_FRAME
         return wav[skip : int(frames.shape[0]) * SAMPLES_PER_FRAME].astype(np.float32)
-
-
-class _ChunkJoiner:
-    """Streaming join: pieces of one sentence chunk are contiguous audio; a new chunk is
-    crossfaded into the previous one exactly as :func:`crossfade_concat` joins whole chunks
-    (the last ``fade`` samples are held back until it is known what follows)."""
-
-    def __init__(self, fade: int) -> None:
-        self.fade = fade
-        self._tail = np.zeros(0, dtype=np.float32)
-        self._emitted: list[np.ndarray] = []
-        self._started = False
-
-    def push(self, piece: np.ndarray, new_chunk: bool) -> np.ndarray:
-        piece = np.asarray(piece, dtype=np.float32)
-        if not len(piece):
-            return np.zeros(0, dtype=np.float32)
-        n = min(self.fade, len(self._tail), len(piece)) if (new_chunk and self._started) else 0
-        if n:
-            t = np.linspace(0.0, np.pi / 2, n, dtype=np.float32)
-            mixed = self._tail[-n:] * np.cos(t) + piece[:n] * np.sin(t)
-            piece = np.concatenate([self._tail[:-n], mixed, piece[n:]])
-        else:
-            piece = np.concatenate([self._tail, piece])
-        self._started = True
-        keep = min(self.fade, len(piece))
-        ready, self._tail = piece[: len(piece) - keep], piece[len(piece) - keep :]
-        self._emitted.append(ready)
-        return ready
-
-    def finish(self) -> np.ndarray:
-        rest, self._tail = self._tail, np.zeros(0, dtype=np.float32)
-        self._emitted.append(rest)
-        return rest
-
-    def whole(self) -> np.ndarray:
-        return np.concatenate(self._emitted) if self._emitted else np.zeros(0, dtype=np.float32)
 
 
 class _Profile:
