@@ -414,6 +414,10 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
     with contextlib.redirect_stdout(io.StringIO()):
         status = engine.load(size)
     load_s = time.perf_counter() - started
+    if args.quality_only:
+        log(f"{size} on {device}: quality guard only (greedy, same weights):")
+        return {"size": size, "device": device, "reference_seconds": round(ref_seconds, 2),
+                "quality": quality(engine, sample, args.parity_frames, args.agreement_texts, device)}
     default_precision = status["linear_precision"]
     stream_frames = {"first": engine.stream_first_frames, "then_every": engine.stream_frames}
     log(f"{size} on {device}: loaded in {load_s:.1f}s (voicebox default: fast loop, {default_precision} linears)")
@@ -514,7 +518,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="0.6B, 25 frames, 5 repetitions (3 for extra variants)")
+    parser.add_argument("--quick", action="store_true", help="0.6B, 25 frames, 5 repetitions (2 for the extra precisions)")
     parser.add_argument("--sizes", nargs="+", default=None, help="checkpoint sizes (0.6B, 1.7B)")
     parser.add_argument("--device", default="auto", help="auto (CPU, plus CUDA when present), cpu or cuda")
     parser.add_argument("--frames", type=int, default=None, help="codec frames per take (12.5 per second)")
@@ -524,7 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agreement-texts", type=int, default=None, help="prompts for the precision agreement (1-3)")
     parser.add_argument("--ref-seconds", type=float, default=0.0, help="trim the reference (0: all of jfk.flac)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    parser.add_argument("--sweep-reps", type=int, default=3, help="first-audio runs per reference length (0: skip)")
+    parser.add_argument("--quality-only", action="store_true", help="only the parity/agreement guard "
+                        "(writes tts_quality_<device>.json)")
+    parser.add_argument("--sweep-reps", type=int, default=None, help="first-audio runs per reference length (0: skip)")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     parser.add_argument("--memory-probe", choices=("official", "voicebox"), help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", default=None, help=argparse.SUPPRESS)
@@ -541,7 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     args.frames = args.frames or (25 if args.quick else 50)
     args.reps = args.reps or (5 if args.quick else 7)
     if args.quick and args.extra_reps is None:
-        args.extra_reps = 3
+        args.extra_reps = 2
+    if args.sweep_reps is None:
+        args.sweep_reps = 2 if args.quick else 3
     args.parity_frames = args.parity_frames or (25 if args.quick else 50)
     args.agreement_texts = args.agreement_texts or (1 if args.quick else 3)
 
@@ -557,10 +565,12 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             with tempfile.TemporaryDirectory() as tmp:
                 report = bench_size(size, device, args, Path(tmp))
-            print_table(report)
             reports.append(report)
+            if args.quality_only:
+                continue
+            print_table(report)
             final_speedup = report["results"]["voicebox"]["speedup_vs_official"] if final_speedup is None else final_speedup
-        out = args.out or RESULTS / f"tts_speed_{device}.json"
+        out = args.out or RESULTS / f"tts_{'quality' if args.quality_only else 'speed'}_{device}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "benchmark": "tts_speed",
@@ -574,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         log(f"results written to {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}")
     log(f"total wall time {time.perf_counter() - started:.0f}s")
-    print(f"speedup_vs_official={final_speedup:.2f}")
+    if final_speedup is not None:
+        print(f"speedup_vs_official={final_speedup:.2f}")
     return 0
 
 
