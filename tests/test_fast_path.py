@@ -209,6 +209,29 @@ def test_fp16_linears_keep_the_tokens(tiny_checkpoint: Path, reference) -> None:
     assert result["forced_first"] >= 0.98 and result["forced_all"] >= 0.98
 
 
+def test_joined_projections_give_the_same_numbers_as_separate_ones(exact: TTSEngine, reference) -> None:
+    """The reduced tables store q/k/v and gate/up as one matrix each; every output is still its own
+    row's dot product, so the frames equal those of per-projection copies bit for bit."""
+    from voicebox.engines.fast_talker import LINEAR_NAMES, FastTalker
+    from voicebox.engines.quantize import quantize_linear, reduced_linears
+
+    inner = exact._model.model
+    joined = reduced_linears(inner, "fp16")
+    assert any(k.endswith(".qkv") for k in joined) and not any(k.endswith(".q_proj") for k in joined)
+    separate = {k: v for k, v in joined.items() if not k.endswith((".qkv", ".gate_up"))}
+    for prefix, layers in (("talker", inner.talker.model.layers), ("predictor", inner.talker.code_predictor.model.layers)):
+        for i, layer in enumerate(layers):
+            for name in LINEAR_NAMES:
+                owner = layer.self_attn if name.endswith(("q_proj", "k_proj", "v_proj", "o_proj")) else layer.mlp
+                separate.setdefault(f"{prefix}.{i}.{name}", quantize_linear(getattr(owner, name), "fp16"))
+    params = make_params(seed=5, max_new_tokens=FRAMES, do_sample=False)
+    kwargs = exact._generate_kwargs(["Joined or not."], prompt_for(exact, reference, "icl"), "english", params, FRAMES)
+    inputs = capture_talker_inputs(inner, **kwargs)
+    one = FastTalker(inner, linears=joined).generate(inputs)
+    other = FastTalker(inner, linears=separate).generate(inputs)
+    assert len(one[0]) > 0 and torch.equal(one[0], other[0])
+
+
 def test_int8_path_runs_and_its_agreement_is_measured(tiny_checkpoint: Path, reference) -> None:
     engine = make_engine(tiny_checkpoint, quantize="on")
     engine.load()

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 
 LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: joined projections a replacement table may hold instead (see :mod:`.quantize`)
+JOINED_NAMES = ("qkv", "gate_up")
 #: frames the talker's key/value buffers hold before they first grow
 INITIAL_FRAMES = 256
 
@@ -233,23 +235,44 @@ def pick_token(scores: torch.Tensor, do_sample: bool) -> torch.Tensor:
 
 
 class _Layer:
-    """One decoder layer's pieces, with its linear layers resolved through a table."""
+    """One decoder layer's pieces, with its linear layers resolved through a table.
+
+    A table may hold joined projections (``qkv``: q, k and v rows in one matrix; ``gate_up``:
+    gate and up), which replace the separate ones; ``qkv_sizes``/``gate_up_sizes`` split them.
+    """
 
     __slots__ = ("attn", "ln1", "ln2", "q_norm", "k_norm", "act", "q_proj", "k_proj", "v_proj", "o_proj",
-                 "gate_proj", "up_proj", "down_proj")
+                 "gate_proj", "up_proj", "down_proj", "qkv", "qkv_sizes", "gate_up", "gate_up_sizes")
 
     def __init__(self, layer: Any, linears: dict[str, Any] | None) -> None:
-        self.attn = layer.self_attn
+        linears = linears or {}
+        attn, mlp = layer.self_attn, layer.mlp
+        self.attn = attn
         self.ln1 = layer.input_layernorm
         self.ln2 = layer.post_attention_layernorm
-        self.q_norm = layer.self_attn.q_norm
-        self.k_norm = layer.self_attn.k_norm
-        self.act = layer.mlp.act_fn
-        owners = {"q_proj": layer.self_attn, "k_proj": layer.self_attn, "v_proj": layer.self_attn,
-                  "o_proj": layer.self_attn, "gate_proj": layer.mlp, "up_proj": layer.mlp, "down_proj": layer.mlp}
+        self.q_norm = attn.q_norm
+        self.k_norm = attn.k_norm
+        self.act = mlp.act_fn
+        owners = {"q_proj": attn, "k_proj": attn, "v_proj": attn, "o_proj": attn,
+                  "gate_proj": mlp, "up_proj": mlp, "down_proj": mlp}
         for name in LINEAR_NAMES:
-            module = (linears or {}).get(name) or getattr(owners[name], name)
-            setattr(self, name, module)
+            setattr(self, name, linears.get(name) or getattr(owners[name], name))
+        self.qkv = linears.get("qkv")
+        self.qkv_sizes = [attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features]
+        self.gate_up = linears.get("gate_up")
+        self.gate_up_sizes = [mlp.gate_proj.out_features, mlp.up_proj.out_features]
+
+    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.qkv is not None:
+            q, k, v = self.qkv(x).split(self.qkv_sizes, dim=-1)
+            return q, k, v
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up is not None:
+            gate, up = self.gate_up(x).split(self.gate_up_sizes, dim=-1)
+            return self.down_proj(self.act(gate) * up)
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
 
 
 class FastTalker:
@@ -258,8 +281,9 @@ class FastTalker:
     Args:
         model: ``Qwen3TTSModel.model`` (the weights are shared, never copied).
         linears: optional replacement linear layers, e.g. int8 copies; keys are
-            ``"talker.<i>.<name>"``, ``"predictor.<i>.<name>"``, ``"codec_head"`` and
-            ``"lm_head.<j>"``. Missing keys use the model's own layers.
+            ``"talker.<i>.<name>"``, ``"predictor.<i>.<name>"`` (a projection's name, or a joined
+            ``qkv``/``gate_up``), ``"codec_head"`` and ``"lm_head.<j>"``. Missing keys use the
+            model's own layers.
         profile: time the talker and the code predictor separately (adds a device sync per
             stage on CUDA; free on CPU).
     """
@@ -276,11 +300,11 @@ class FastTalker:
         linears = linears or {}
         self.linears = linears
         self.t_layers = [
-            _Layer(layer, {n: linears.get(f"talker.{i}.{n}") for n in LINEAR_NAMES})
+            _Layer(layer, {n: linears.get(f"talker.{i}.{n}") for n in (*LINEAR_NAMES, *JOINED_NAMES)})
             for i, layer in enumerate(talker.model.layers)
         ]
         self.c_layers = [
-            _Layer(layer, {n: linears.get(f"predictor.{i}.{n}") for n in LINEAR_NAMES})
+            _Layer(layer, {n: linears.get(f"predictor.{i}.{n}") for n in (*LINEAR_NAMES, *JOINED_NAMES)})
             for i, layer in enumerate(self.cp.model.layers[: self.cp_config.num_hidden_layers])
         ]
         self.codec_head = linears.get("codec_head") or talker.codec_head
@@ -335,9 +359,10 @@ class FastTalker:
         for index, layer in enumerate(layers):
             residual = h
             x = _rms_norm(layer.ln1, h)
-            q = _rms_norm(layer.q_norm, layer.q_proj(x).view(batch, length, -1, head_dim)).transpose(1, 2)
-            k = _rms_norm(layer.k_norm, layer.k_proj(x).view(batch, length, -1, head_dim)).transpose(1, 2)
-            v = layer.v_proj(x).view(batch, length, -1, head_dim).transpose(1, 2)
+            q, k, v = layer.project_qkv(x)
+            q = _rms_norm(layer.q_norm, q.view(batch, length, -1, head_dim)).transpose(1, 2)
+            k = _rms_norm(layer.k_norm, k.view(batch, length, -1, head_dim)).transpose(1, 2)
+            v = v.view(batch, length, -1, head_dim).transpose(1, 2)
             q = (q * cos) + (_rotate_half(q) * sin)
             k = (k * cos) + (_rotate_half(k) * sin)
             keys, values = cache.write(index, start, k, v)
@@ -346,7 +371,7 @@ class FastTalker:
             h = residual + layer.o_proj(out)
             residual = h
             x = _rms_norm(layer.ln2, h)
-            h = residual + layer.down_proj(layer.act(layer.gate_proj(x)) * layer.up_proj(x))
+            h = residual + layer.mlp(x)
         return h
 
     def _sync(self, device: torch.device) -> None:
