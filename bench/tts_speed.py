@@ -430,6 +430,16 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
     variants = [("voicebox", default_precision)]
     if device == "cpu":
         variants += [(f"voicebox_{p}", p) for p in ("fp32", "fp16", "int8") if p != default_precision]
+    graphs = engine._graphs  # CUDA graphs (faster-qwen3-tts) when on CUDA and installed
+    if graphs is not None:
+        variants.append(("voicebox_loop", "loop"))  # the same engine with voicebox's own loop
+    log(f"decode loop: {status['decode_loop']} (CUDA graphs: {status['cuda_graphs']})")
+
+    def select(precision: str) -> None:
+        if device == "cpu":
+            engine.use_precision(precision)
+        elif graphs is not None:
+            engine._graphs = None if precision == "loop" else graphs
     runs: dict[str, list[dict[str, Any]]] = {"official": [], **{name: [] for name, _ in variants}}
     extra_reps = args.extra_reps if args.extra_reps is not None else args.reps
 
@@ -437,8 +447,7 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
     warm = make_params(seed=99, max_new_tokens=3)
     run_official(engine, item, warm, 2, device)
     for _, precision in variants:
-        if device == "cpu":
-            engine.use_precision(precision)
+        select(precision)
         run_voicebox(engine, sample, warm, device)
 
     for rep in range(args.reps):
@@ -449,14 +458,12 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
         for name, precision in variants:
             if name != "voicebox" and rep >= extra_reps:
                 continue
-            if device == "cpu":
-                engine.use_precision(precision)
+            select(precision)
             row = run_voicebox(engine, sample, params, device)
             runs[name].append(row)
             line.append(f"{name} {row['frames'] / row['total']:.2f} fr/s (first audio {row['first_audio']:.2f}s)")
         log(", ".join(line))
-    if device == "cpu":
-        engine.use_precision(default_precision)
+    select(default_precision)
 
     summary = {name: summarise(r) for name, r in runs.items() if r}
     for name, entry in summary.items():
@@ -464,8 +471,12 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
         # each voicebox take against the official take run just before it (same machine load)
         pairs = [o["total"] / o["frames"] * v["frames"] / v["total"] for o, v in zip(runs["official"], runs[name])]
         entry["speedup_paired_median"] = round(statistics.median(pairs), 2)
-        entry["precision"] = "fp32 (official generate)" if name == "official" else (
-            default_precision if name == "voicebox" else name.split("_")[1])
+        if name == "official":
+            entry["precision"] = f"{'fp32' if device == 'cpu' else status['dtype']} (official generate)"
+        elif name == "voicebox" or device != "cpu":
+            entry["precision"] = default_precision
+        else:
+            entry["precision"] = name.split("_")[1]
 
     sweep = first_audio_sweep(engine, tmp, device, args.sweep_reps) if args.sweep_reps else []
 
@@ -494,7 +505,7 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
         "load_s": round(load_s, 2), "prompt_build_s": round(prompt_build, 3),
         "reference_seconds": round(ref_seconds, 2), "reference_frames": prompt.reference_frames, "mode": "icl",
         "text": TEXT, "frames_per_take": args.frames, "voicebox_default_precision": default_precision,
-        "stream_frames": stream_frames,
+        "stream_frames": stream_frames, "decode_loop": status["decode_loop"], "cuda_graphs": status["cuda_graphs"],
         "results": summary, "first_audio_by_reference": sweep, "quality": quality_result,
         "torch_threads": torch.get_num_threads(),
     }

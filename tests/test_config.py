@@ -40,6 +40,7 @@ def test_values_are_read_and_blank_means_default(tmp_path: Path) -> None:
         ("VOICEBOX_MAX_UPLOAD_MB", "-5", "positive"),
         ("VOICEBOX_MAX_SAMPLE_SECONDS", "lots", "VOICEBOX_MAX_SAMPLE_SECONDS"),
         ("VOICEBOX_CPU_INT8", "maybe", "auto, on, off"),
+        ("VOICEBOX_CUDA_GRAPHS", "yes", "auto, off"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None:

@@ -177,9 +177,9 @@ def test_runaway_guard_retries_then_reports(engine: TTSEngine, reference: list[R
     calls: list[int] = []
     original = engine._generate_codes
 
-    def counting(texts, prompt, language, params):  # a spy: the real generation still runs
+    def counting(request, texts):  # a spy: the real generation still runs
         calls.append(len(texts))
-        return original(texts, prompt, language, params)
+        return original(request, texts)
 
     engine._generate_codes = counting  # type: ignore[method-assign]
     result = engine.synthesize("Never ends.", reference, params=make_params(seed=5, max_new_tokens=FRAMES))

@@ -14,6 +14,7 @@ from typing import Mapping
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 QUANTIZE_CHOICES = ("auto", "on", "off")
+CUDA_GRAPHS_CHOICES = ("auto", "off")
 
 #: Documented defaults, one per variable. README's configuration table mirrors this mapping.
 DEFAULTS: dict[str, str] = {
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_MAX_UPLOAD_MB": "50",
     "VOICEBOX_MAX_SAMPLE_SECONDS": "30",
     "VOICEBOX_CPU_INT8": "auto",
+    "VOICEBOX_CUDA_GRAPHS": "auto",
     "VOICEBOX_MAX_FRAMES": "0",
 }
 
@@ -53,6 +55,8 @@ class Settings:
     max_upload_mb: float = 50.0
     max_sample_seconds: float = 30.0
     cpu_int8: str = "auto"
+    #: ``auto``: CUDA graphs (faster-qwen3-tts) when on CUDA and installed; ``off``: voicebox's loop.
+    cuda_graphs: str = "auto"
     #: Hard cap on codec frames (12.5 per second) per text chunk; 0 derives it from the text.
     max_frames: int = 0
 
@@ -114,6 +118,9 @@ class Settings:
                 get("VOICEBOX_MAX_SAMPLE_SECONDS"), "VOICEBOX_MAX_SAMPLE_SECONDS"
             ),
             cpu_int8=parse_choice(get("VOICEBOX_CPU_INT8").lower(), QUANTIZE_CHOICES, "VOICEBOX_CPU_INT8"),
+            cuda_graphs=parse_choice(
+                get("VOICEBOX_CUDA_GRAPHS").lower(), CUDA_GRAPHS_CHOICES, "VOICEBOX_CUDA_GRAPHS"
+            ),
             max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
         )
 

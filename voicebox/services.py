@@ -85,6 +85,7 @@ class Studio:
             prompt_cache=PromptCache(settings.cache_dir / "prompts"),
             max_frames=settings.max_frames,
             quantize=settings.cpu_int8,
+            cuda_graphs=settings.cuda_graphs,
         )
         if asr is None:
             from .engines.asr import WhisperEngine

@@ -47,7 +47,8 @@ from ..audio import MODEL_SAMPLE_RATE, PREPROCESSING_VERSION, CrossfadeJoiner, c
 from ..errors import Cancelled, InvalidInput, ModelUnavailable
 from .device import attention_implementation, default_dtype_name, resolve_device
 from .codec_stream import PRIME_FRAMES, CodecStream
-from .fast_talker import FastTalker, capture_talker_inputs, supported as fast_supported
+from .cuda_graphs import GraphedTalker, wanted as graphs_wanted
+from .fast_talker import FastTalker, TalkerInputs, capture_talker_inputs, supported as fast_supported
 from .params import GenerationParams
 from .prompt_cache import PromptCache, VoicePrompt, prompt_key
 from .text_split import chunk_text
@@ -157,6 +158,9 @@ class TTSEngine:
             ``on`` (int8). Only the fast loop's talker and code-predictor linear layers, only on CPU.
         stream_first_frames, stream_frames: frames in the first streamed piece; later pieces double
             in size up to ``stream_frames``.
+        cuda_graphs: ``VOICEBOX_CUDA_GRAPHS`` - ``auto`` replays the talker and code predictor as
+            CUDA graphs (:mod:`.cuda_graphs`) when the model is on CUDA and ``faster-qwen3-tts`` is
+            installed; ``off`` keeps voicebox's loop there too.
     """
 
     def __init__(
@@ -171,12 +175,15 @@ class TTSEngine:
         quantize: str = "auto",
         stream_first_frames: int = STREAM_FIRST_FRAMES,
         stream_frames: int = STREAM_FRAMES,
+        cuda_graphs: str = "auto",
     ) -> None:
         unknown = set(models) - set(SIZES)
         if unknown:
             raise ValueError(f"unknown model sizes: {unknown}")
         if quantize not in CPU_PRECISION:
             raise ValueError(f"quantize must be one of {', '.join(CPU_PRECISION)}, not {quantize!r}")
+        if cuda_graphs not in ("auto", "off"):
+            raise ValueError(f"cuda_graphs must be auto or off, not {cuda_graphs!r}")
         if stream_first_frames < 1 or stream_frames < 1:
             raise ValueError("stream_first_frames and stream_frames must be at least 1")
         self.models = dict(models)
@@ -195,6 +202,9 @@ class TTSEngine:
         self.stream_first_frames = int(stream_first_frames)
         self.stream_frames = int(stream_frames)
         self._fast: FastTalker | None = None
+        self.cuda_graphs = cuda_graphs
+        self._graphs: GraphedTalker | None = None
+        self._graphs_note = ""
         self._tables: dict[str, dict[str, Any]] = {}  # reduced-precision linear copies, per precision
         self._precision: str | None = None
         self._extra_bytes = 0
@@ -204,6 +214,7 @@ class TTSEngine:
         self.prompt_builds = 0
         self.fast_generations = 0
         self.official_generations = 0
+        self.graph_generations = 0
         #: Per-stage seconds of the last generation (prefill, talker, code_predictor, decode,
         #: first_audio, frames); for benchmarks and the Models tab.
         self.last_profile: dict[str, float] = {}
@@ -335,7 +346,25 @@ class TTSEngine:
                     log.warning("could not build %s linear layers (%s); using fp32", wanted, exc)
                     linears = None
         self._fast = FastTalker(inner, linears=linears, profile=True)
+        self._setup_graphs(inner)
         self._precision = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(precision, precision)
+
+    def _setup_graphs(self, inner: Any) -> None:
+        """On CUDA, capture faster-qwen3-tts's graphs over the loaded model (once per load)."""
+        if self._graphs is not None:
+            return
+        ok, why = graphs_wanted(self.cuda_graphs, self._device or "cpu")
+        if ok:
+            import torch
+
+            try:
+                graphs = GraphedTalker(inner, getattr(torch, self._dtype_name or "bfloat16"))
+                graphs.capture()
+                self._graphs = graphs
+            except Exception as exc:  # a driver, version or memory problem: the loop still works
+                why = f"capturing CUDA graphs failed ({type(exc).__name__}: {exc})"
+                log.warning("%s; using voicebox's decode loop", why)
+        self._graphs_note = why
 
     def ensure_loaded(self, size: str | None = None) -> Any:
         size = self._check_size(size)
@@ -351,6 +380,8 @@ class TTSEngine:
             self._model = None
             self._size = None
             self._fast = None
+            self._graphs = None
+            self._graphs_note = ""
             self._tables = {}
             self._precision = None
             self._extra_bytes = 0
@@ -376,9 +407,16 @@ class TTSEngine:
             "load_seconds": round(self._load_seconds, 2) if loaded else None,
             "memory_mb": self._memory_mb() if loaded else 0.0,
             "fast_path": self._fast is not None if loaded else self.fast,
+            "decode_loop": self._decode_loop() if loaded else None,
+            "cuda_graphs": ("on" if self._graphs is not None else self._graphs_note) if loaded else None,
             "linear_precision": self._precision if loaded else None,
         }
         return info
+
+    def _decode_loop(self) -> str:
+        if self._graphs is not None:
+            return "cuda-graphs"
+        return "voicebox" if self._fast is not None else "official"
 
     def _memory_mb(self) -> float:
         import torch
@@ -467,75 +505,28 @@ class TTSEngine:
         with a short crossfade. A chunk that never emits end-of-speech is retried once with a new
         seed; if it fails again the result's status is ``incomplete`` with a message saying so.
         """
-        import torch
-
-        chunks = chunk_text(text, CHUNK_MAX_CHARS) if isinstance(text, str) else []
-        if not chunks:
-            raise InvalidInput("Type some text to speak.")
-        params = (params or GenerationParams()).with_seed()
-        report = progress or (lambda stage, done, total: None)
-        started = time.perf_counter()
+        request = self._open(text, params, progress)
+        chunks = request.chunks
+        pieces: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
         with self.lock:
-            report("loading model", 0, len(chunks))
-            self.ensure_loaded(size)
-            lang = self._language_for_model(language)
-            report("building voice", 0, len(chunks))
-            prompt, cache_hit, prompt_seconds = self.voice_prompt(samples, self._size)
-            torch.manual_seed(params.seed)
-            pieces: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
-            failed: list[int] = []
-            t_generate = t_decode = 0.0
-            profile = _Profile()
-            for first in range(0, len(chunks), self.max_batch):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("Generation cancelled.")
-                batch = list(range(first, min(first + self.max_batch, len(chunks))))
-                report("generating", first, len(chunks))
-                codes, runaway, seconds = self._generate_codes([chunks[i] for i in batch], prompt, lang, params)
-                profile.add_generation(self._fast)
-                t_generate += seconds
+            self._prepare(request, samples, language, size)
+            batch_size = 1 if self._graphs is not None else self.max_batch  # the graphs run one row
+            for first in range(0, len(chunks), batch_size):
+                _check(cancel)
+                batch = list(range(first, min(first + batch_size, len(chunks))))
+                request.report("generating", first, len(chunks))
+                codes, runaway = self._generate_codes(request, [chunks[i] for i in batch])
                 for index, chunk_codes, ran_away in zip(batch, codes, runaway):
-                    if ran_away:
-                        retry_seed = (params.seed + 7919 * (index + 1)) % (2**31 - 1)
-                        torch.manual_seed(retry_seed)
-                        retry_codes, retry_runaway, seconds = self._generate_codes([chunks[index]], prompt, lang, params)
-                        profile.add_generation(self._fast)
-                        t_generate += seconds
-                        chunk_codes = retry_codes[0]
-                        if retry_runaway[0]:
-                            failed.append(index)
+                    chunk_codes = self._settle(request, index, chunk_codes, ran_away)
                     t0 = time.perf_counter()
                     if self._fast is not None:
-                        pieces[index] = self._codec_stream(prompt).push(chunk_codes).float().cpu().numpy()
+                        pieces[index] = self._codec_stream(request.prompt).push(chunk_codes).float().cpu().numpy()
                     else:
-                        pieces[index] = self.decode(chunk_codes, prompt)
-                    t_decode += time.perf_counter() - t0
-                report("generating", batch[-1] + 1, len(chunks))
-        report("saving", len(chunks), len(chunks))
-        audio = crossfade_concat(pieces, MODEL_SAMPLE_RATE)
-        status, message = self._status_for(failed, len(chunks))
-        total = time.perf_counter() - started
-        self.last_profile = profile.finish(t_decode, total, frames=sum(len(p) for p in pieces) // SAMPLES_PER_FRAME)
-        return SynthesisResult(
-            audio=audio,
-            sample_rate=MODEL_SAMPLE_RATE,
-            model=self.models[self._size],
-            size=self._size,
-            mode=prompt.mode,
-            seed=params.seed,
-            language="Auto" if lang == "auto" else lang.title(),
-            timings={
-                "prompt": round(prompt_seconds, 4),
-                "generate": round(t_generate, 4),
-                "decode": round(t_decode, 4),
-                "total": round(total, 4),
-            },
-            cache_hit=cache_hit,
-            chunks=len(chunks),
-            status=status,
-            message=message,
-            params=params.to_dict(),
-        )
+                        pieces[index] = self.decode(chunk_codes, request.prompt)
+                    request.decode_s += time.perf_counter() - t0
+                request.report("generating", batch[-1] + 1, len(chunks))
+        request.report("saving", len(chunks), len(chunks))
+        return self._result(request, crossfade_concat(pieces, MODEL_SAMPLE_RATE))
 
     def stream(
         self,
@@ -551,137 +542,169 @@ class TTSEngine:
 
         Fast path: the first piece comes after ``stream_first_frames`` codec frames of the first
         sentence chunk, the next ones after twice as many frames each time, up to ``stream_frames``
-        frames per piece; pieces of one chunk join without
-        any seam (the codec decoder carries its state), sentence chunks are joined with the same
-        crossfade as :meth:`synthesize` (its last few milliseconds are held back until the next
-        chunk starts). A chunk that hits the length cap cannot be retried here (its audio is
-        already out): it is reported as ``incomplete``. Official path: one piece per chunk, with the
-        same retry as :meth:`synthesize`. The final :class:`StreamChunk` carries the complete
-        :class:`SynthesisResult`; concatenating every piece's audio gives exactly its ``audio``.
+        frames per piece; pieces of one chunk join without any seam (the codec decoder carries its
+        state), sentence chunks are joined with the same crossfade as :meth:`synthesize` (its last
+        few milliseconds are held back until the next chunk starts). A chunk that hits the length
+        cap cannot be retried here (its audio is already out): it is reported as ``incomplete``.
+        Official path: one piece per chunk, with the same retry as :meth:`synthesize`. The final
+        :class:`StreamChunk` carries the complete :class:`SynthesisResult`; concatenating every
+        piece's audio gives exactly its ``audio``.
         """
-        import torch
-
-        chunks = chunk_text(text, CHUNK_MAX_CHARS) if isinstance(text, str) else []
-        if not chunks:
-            raise InvalidInput("Type some text to speak.")
-        params = (params or GenerationParams()).with_seed()
-        report = progress or (lambda stage, done, total: None)
-        started = time.perf_counter()
+        request = self._open(text, params, progress)
         joiner = CrossfadeJoiner(MODEL_SAMPLE_RATE, CROSSFADE_SECONDS)
-        failed: list[int] = []
-        t_generate = t_decode = 0.0
-        first_audio: float | None = None
-        profile = _Profile()
         with self.lock:
-            report("loading model", 0, len(chunks))
-            self.ensure_loaded(size)
-            lang = self._language_for_model(language)
-            report("building voice", 0, len(chunks))
-            prompt, cache_hit, prompt_seconds = self.voice_prompt(samples, self._size)
-            torch.manual_seed(params.seed)
-            for index, chunk in enumerate(chunks):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("Generation cancelled.")
-                report("generating", index, len(chunks))
+            self._prepare(request, samples, language, size)
+            for index, chunk in enumerate(request.chunks):
+                _check(cancel)
+                request.report("generating", index, len(request.chunks))
                 if self._fast is not None:
-                    pieces = self._stream_chunk(chunk, prompt, lang, params, cancel)
-                    new_chunk = True
-                    for kind, value in pieces:
-                        if kind == "audio":
-                            ready = joiner.push(value, crossfade=new_chunk)
-                            new_chunk = False
-                            if first_audio is None:
-                                first_audio = time.perf_counter() - started
-                            if len(ready):
-                                yield StreamChunk(ready)
-                        else:  # ("done", (ran_away, generate_s, decode_s))
-                            ran_away, gen_s, dec_s = value
-                            t_generate += gen_s
-                            t_decode += dec_s
-                            profile.add_generation(self._fast)
-                            if ran_away:
-                                failed.append(index)
-                    continue
-                codes, runaway, seconds = self._generate_codes([chunk], prompt, lang, params)
-                t_generate += seconds
-                if runaway[0]:
-                    torch.manual_seed((params.seed + 7919 * (index + 1)) % (2**31 - 1))
-                    codes, runaway, seconds = self._generate_codes([chunk], prompt, lang, params)
-                    t_generate += seconds
-                    if runaway[0]:
-                        failed.append(index)
-                t0 = time.perf_counter()
-                piece = self.decode(codes[0], prompt)
-                t_decode += time.perf_counter() - t0
-                ready = joiner.push(piece, True)
-                if first_audio is None:
-                    first_audio = time.perf_counter() - started
-                if len(ready):
-                    yield StreamChunk(ready)
+                    pieces = self._stream_chunk(request, index, chunk, cancel)
+                else:
+                    pieces = self._official_chunk(request, index, chunk)
+                new_chunk = True
+                for piece in pieces:
+                    ready = joiner.push(piece, crossfade=new_chunk)
+                    new_chunk = False
+                    if request.first_audio is None:
+                        request.first_audio = time.perf_counter() - request.started
+                    if len(ready):
+                        yield StreamChunk(ready)
         rest = joiner.finish()
         if len(rest):
             yield StreamChunk(rest)
-        report("saving", len(chunks), len(chunks))
-        status, message = self._status_for(failed, len(chunks))
-        total = time.perf_counter() - started
-        audio = joiner.whole()
-        self.last_profile = profile.finish(t_decode, total, frames=len(audio) // SAMPLES_PER_FRAME,
-                                           first_audio=first_audio or 0.0)
-        yield StreamChunk(
-            np.zeros(0, dtype=np.float32),
-            SynthesisResult(
-                audio=audio, sample_rate=MODEL_SAMPLE_RATE, model=self.models[self._size], size=self._size,
-                mode=prompt.mode, seed=params.seed, language="Auto" if lang == "auto" else lang.title(),
-                timings={
-                    "prompt": round(prompt_seconds, 4), "generate": round(t_generate, 4), "decode": round(t_decode, 4),
-                    "first_audio": round(first_audio or 0.0, 4), "total": round(total, 4),
-                },
-                cache_hit=cache_hit, chunks=len(chunks), status=status, message=message, params=params.to_dict(),
-            ),
+        request.report("saving", len(request.chunks), len(request.chunks))
+        yield StreamChunk(np.zeros(0, dtype=np.float32), self._result(request, joiner.whole()))
+
+    # ---- one request, shared by synthesize() and stream() -----------------------------------------
+    def _open(self, text: str, params: GenerationParams | None, progress: ProgressFn | None) -> "_Request":
+        """Check the text and fix the seed before anything waits for the model lock."""
+        chunks = chunk_text(text, CHUNK_MAX_CHARS) if isinstance(text, str) else []
+        if not chunks:
+            raise InvalidInput("Type some text to speak.")
+        return _Request(
+            chunks=chunks,
+            params=(params or GenerationParams()).with_seed(),
+            report=progress or (lambda stage, done, total: None),
+            started=time.perf_counter(),
         )
 
-    def _stream_chunk(
-        self, text: str, prompt: VoicePrompt, language: str, params: GenerationParams, cancel: threading.Event | None
-    ) -> Iterator[tuple[str, Any]]:
-        """Fast path, one sentence chunk: ``("audio", samples)`` every few frames, then
-        ``("done", (ran_away, generate_seconds, decode_seconds))``."""
+    def _prepare(self, request: "_Request", samples: Sequence[ReferenceSample], language: str | None,
+                 size: str | None) -> None:
+        """Under the model lock: the model, the language, the voice prompt, then the seed."""
         import torch
 
-        inputs, cap = self._talker_inputs([text], prompt, language, params)
-        codec = self._codec_stream(prompt)
+        total = len(request.chunks)
+        request.report("loading model", 0, total)
+        self.ensure_loaded(size)
+        request.language = self._language_for_model(language)
+        request.report("building voice", 0, total)
+        request.prompt, request.cache_hit, request.prompt_seconds = self.voice_prompt(samples, self._size)
+        torch.manual_seed(request.params.seed)
+
+    def _settle(self, request: "_Request", index: int, codes: Any, ran_away: bool) -> Any:
+        """A chunk's final codes: one that ran away is generated again with another seed (derived
+        from the request's, so a take is reproducible); if that runs away too it is recorded."""
+        if not ran_away:
+            return codes
+        import torch
+
+        torch.manual_seed((request.params.seed + 7919 * (index + 1)) % (2**31 - 1))
+        retry, again = self._generate_codes(request, [request.chunks[index]])
+        if again[0]:
+            request.failed.append(index)
+        return retry[0]
+
+    def _official_chunk(self, request: "_Request", index: int, text: str) -> Iterator[np.ndarray]:
+        """Official path, one sentence chunk: generate (with the retry), decode, one piece."""
+        codes, runaway = self._generate_codes(request, [text])
+        codes = self._settle(request, index, codes[0], runaway[0])
+        t0 = time.perf_counter()
+        piece = self.decode(codes, request.prompt)
+        request.decode_s += time.perf_counter() - t0
+        yield piece
+
+    def _result(self, request: "_Request", audio: np.ndarray) -> SynthesisResult:
+        """The take and what is worth recording about it; also sets :attr:`last_profile`."""
+        status, message = self._status_for(request.failed, len(request.chunks))
+        total = time.perf_counter() - request.started
+        timings = {
+            "prompt": round(request.prompt_seconds, 4),
+            "generate": round(request.generate_s, 4),
+            "decode": round(request.decode_s, 4),
+        }
+        if request.first_audio is not None:
+            timings["first_audio"] = round(request.first_audio, 4)
+        timings["total"] = round(total, 4)
+        self.last_profile = request.profile.finish(request.decode_s, total, frames=len(audio) // SAMPLES_PER_FRAME,
+                                                   first_audio=request.first_audio)
+        lang = request.language
+        return SynthesisResult(
+            audio=audio,
+            sample_rate=MODEL_SAMPLE_RATE,
+            model=self.models[self._size],
+            size=self._size,
+            mode=request.prompt.mode,
+            seed=request.params.seed,
+            language="Auto" if lang == "auto" else lang.title(),
+            timings=timings,
+            cache_hit=request.cache_hit,
+            chunks=len(request.chunks),
+            status=status,
+            message=message,
+            params=request.params.to_dict(),
+        )
+
+    def _stream_chunk(self, request: "_Request", index: int, text: str,
+                      cancel: threading.Event | None) -> Iterator[np.ndarray]:
+        """Fast path, one sentence chunk: audio every few frames, as the frames are made."""
+        import torch
+
+        inputs, cap = self._talker_inputs([text], request.prompt, request.language, request.params)
+        codec = self._codec_stream(request.prompt)
+        frames, source = self._frames(inputs, cap)
         pending: list[Any] = []
         produced = 0
         due = self.stream_first_frames
-        t_generate = t_decode = 0.0
-        self.fast_generations += 1
         clock = time.perf_counter
-        frames = self._fast.frames(inputs)
         t0 = clock()
         try:
             for frame in frames:
-                t_generate += clock() - t0
+                request.generate_s += clock() - t0
                 eos = inputs.kwargs.get("eos_token_id")
                 if eos is not None and int(frame[0, 0]) == eos:
                     break
                 pending.append(frame[0])
                 produced += 1
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("Generation cancelled.")
+                _check(cancel)
                 if len(pending) >= due:
                     t1 = clock()
                     audio = codec.push(torch.stack(pending)).float().cpu().numpy()
-                    t_decode += clock() - t1
+                    request.decode_s += clock() - t1
                     pending, due = [], min(2 * due, self.stream_frames)
-                    yield "audio", audio
+                    yield audio
                 t0 = clock()
         finally:
             frames.close()
+        request.profile.add_generation(source)
         if pending:
             t1 = clock()
             audio = codec.push(torch.stack(pending)).float().cpu().numpy()
-            t_decode += clock() - t1
-            yield "audio", audio
-        yield "done", (produced >= cap - 1, t_generate, t_decode)
+            request.decode_s += clock() - t1
+            yield audio
+        if produced >= cap - 1:
+            request.failed.append(index)
+
+    def _use_graphs(self, inputs: TalkerInputs, cap: int) -> bool:
+        return self._graphs is not None and self._graphs.fits(inputs, cap - 1)
+
+    def _frames(self, inputs: TalkerInputs, cap: int) -> tuple[Iterator[Any], Any]:
+        """The frame source for these inputs: the CUDA graphs when they can take them, else
+        voicebox's loop; and the object whose ``stats`` describe the run."""
+        if self._use_graphs(inputs, cap):
+            self.graph_generations += 1
+            return self._graphs.frames(inputs, cap - 1), self._graphs
+        self.fast_generations += 1
+        return self._fast.frames(inputs), self._fast
 
     @staticmethod
     def _status_for(failed: list[int], total: int) -> tuple[str, str]:
@@ -731,26 +754,34 @@ class TTSEngine:
         kwargs = self._generate_kwargs(texts, prompt, language, params, max(caps))
         return capture_talker_inputs(self._model.model, **kwargs), max(caps)
 
-    def _generate_codes(
-        self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
-    ) -> tuple[list[Any], list[bool], float]:
-        """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags."""
-        caps = self._caps(texts, params)
-        kwargs = self._generate_kwargs(texts, prompt, language, params, max(caps))
+    def _generate_codes(self, request: "_Request", texts: list[str]) -> tuple[list[Any], list[bool]]:
+        """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags
+        (a chunk that reached its cap never emitted end-of-speech)."""
+        import torch
+
+        caps = self._caps(texts, request.params)
+        kwargs = self._generate_kwargs(texts, request.prompt, request.language, request.params, max(caps))
         started = time.perf_counter()
         if self._fast is not None:
-            codes_list = self._fast.generate(capture_talker_inputs(self._model.model, **kwargs))
-            self.fast_generations += 1
+            inputs = capture_talker_inputs(self._model.model, **kwargs)
+            if len(texts) == 1 and self._use_graphs(inputs, caps[0]):
+                made = list(self._graphs.frames(inputs, caps[0] - 1))
+                empty = inputs.inputs_embeds.new_zeros((0, 16), dtype=torch.long)
+                codes_list, source = [torch.cat(made) if made else empty], self._graphs
+                self.graph_generations += 1
+            else:
+                codes_list, source = self._fast.generate(inputs), self._fast
+                self.fast_generations += 1
+            request.profile.add_generation(source)
         else:
             codes_list, _ = self._model.model.generate(**kwargs)
             self.official_generations += 1
-        seconds = time.perf_counter() - started
+        request.generate_s += time.perf_counter() - started
         trimmed, runaway = [], []
         for codes, cap in zip(codes_list, caps):
-            hit = int(codes.shape[0]) >= cap - 1
+            runaway.append(int(codes.shape[0]) >= cap - 1)
             trimmed.append(codes[: cap - 1])
-            runaway.append(hit)
-        return trimmed, runaway, seconds
+        return trimmed, runaway
 
     def _codec_stream(self, prompt: VoicePrompt) -> CodecStream:
         """An incremental codec decoder primed with this voice's reference (primed once per voice)."""
@@ -788,15 +819,16 @@ class TTSEngine:
 
 
 class _Profile:
-    """Adds up the fast loop's per-stage seconds over the generations of one request."""
+    """Adds up the decode loop's per-stage seconds over the generations of one request."""
 
     def __init__(self) -> None:
         self.stages = {"prefill": 0.0, "talker": 0.0, "code_predictor": 0.0}
 
-    def add_generation(self, fast: FastTalker | None) -> None:
-        if fast is None:
+    def add_generation(self, source: Any) -> None:
+        """``source``: the loop that ran (its ``stats`` is a ``FrameStats``), or ``None``."""
+        stats = getattr(source, "stats", None)
+        if stats is None:
             return
-        stats = fast.stats
         self.stages["prefill"] += stats.prefill
         self.stages["talker"] += stats.talker
         self.stages["code_predictor"] += stats.code_predictor
@@ -807,3 +839,27 @@ class _Profile:
         if first_audio is not None:
             out["first_audio"] = round(first_audio, 4)
         return out
+
+
+@dataclass
+class _Request:
+    """One request's state, shared by :meth:`TTSEngine.synthesize` and :meth:`TTSEngine.stream`."""
+
+    chunks: list[str]
+    params: GenerationParams
+    report: ProgressFn
+    started: float
+    language: str = "auto"
+    prompt: VoicePrompt | None = None
+    cache_hit: bool = False
+    prompt_seconds: float = 0.0
+    failed: list[int] = field(default_factory=list)  # chunks that never finished
+    generate_s: float = 0.0
+    decode_s: float = 0.0
+    first_audio: float | None = None  # streaming only
+    profile: _Profile = field(default_factory=_Profile)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("Generation cancelled.")

@@ -49,6 +49,9 @@ GENERIC_ERROR = "Something went wrong on the server. The details are in the serv
 MODEL_QUEUE: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": 1}
 #: Store reads and small edits: a few may run at once.
 LIGHT_QUEUE: dict[str, Any] = {"concurrency_limit": 4}
+#: Opening and deleting a take run one at a time, in the order they were asked for: otherwise a
+#: slow "open" can finish after a quick "delete" and show the take that was just deleted.
+SELECTION_QUEUE: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "history-selection"}
 
 
 def ui_event(name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import gradio as gr
 from ..engines.params import DEFAULT_PRESET, PRESETS
 from .common import (
     LIGHT_QUEUE,
+    SELECTION_QUEUE,
     UIContext,
     escape,
     excerpt,
@@ -291,14 +292,14 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
         inputs=ids,
         outputs=[selected, detail, player, info, download],
         **ui_event("history_open"),
-        **LIGHT_QUEUE,
+        **SELECTION_QUEUE,
     )
     delete.click(
         h.delete,
         inputs=selected,
         outputs=[selected, detail, player],
         **ui_event("history_delete"),
-        **LIGHT_QUEUE,
+        **SELECTION_QUEUE,
     ).then(
         h.refresh,
         inputs=[search, profile_filter, page],

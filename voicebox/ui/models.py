@@ -23,6 +23,17 @@ def badge(loaded: bool) -> str:
     )
 
 
+def decode_loop_label(status: dict[str, Any]) -> str | None:
+    """How frames are made: CUDA graphs, voicebox's loop (and its linear precision), or the official code."""
+    loop = status.get("decode_loop")
+    if loop == "cuda-graphs":
+        return "CUDA graphs (faster-qwen3-tts)"
+    if loop == "voicebox":
+        precision = status.get("linear_precision")
+        return f"voicebox, {precision} linear layers" if precision else "voicebox"
+    return "official qwen-tts" if loop == "official" else None
+
+
 def tts_html(status: dict[str, Any]) -> str:
     loaded = bool(status.get("loaded"))
     rows: list[tuple[str, Any]] = [
@@ -32,6 +43,7 @@ def tts_html(status: dict[str, Any]) -> str:
         ("Memory", f"{status.get('memory_mb', 0):,.0f} MB" if loaded else None),
         ("Load time", f"{status['load_seconds']:.1f} s" if status.get("load_seconds") else None),
         ("Attention", status.get("attention")),
+        ("Decode loop", decode_loop_label(status) if loaded else None),
     ]
     note = "" if loaded else "<p class='vb-note'>Loads automatically on the first generation.</p>"
     model = f"<p class='vb-model'>{escape(short_model(status.get('model')))}</p>" if loaded else ""
