@@ -1,7 +1,10 @@
 # voicebox: CPU image by default; for NVIDIA GPUs build with
-#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 -t voicebox:cuda .
+#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 \
+#                --build-arg CUDA_GRAPHS=1 -t voicebox:cuda .
+# (CUDA_GRAPHS=1 adds faster-qwen3-tts from requirements-cuda.txt: CUDA-graph decoding.)
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
+ARG CUDA_GRAPHS=0
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -18,8 +21,9 @@ RUN apt-get update \
     && chown voicebox:voicebox /data /hf-cache /app
 
 WORKDIR /app
-COPY --chown=voicebox:voicebox requirements.txt ./
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt
+COPY --chown=voicebox:voicebox requirements.txt requirements-cuda.txt ./
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt \
+    && if [ "$CUDA_GRAPHS" = "1" ]; then /opt/venv/bin/pip install -r requirements-cuda.txt; fi
 ENV PATH=/opt/venv/bin:$PATH
 COPY --chown=voicebox:voicebox . .
 

@@ -19,7 +19,9 @@ codec tokens as the official code under greedy decoding), the codec decoder runs
 (:mod:`.codec_stream`: only new frames are decoded, a voice's reference primes it once), and
 :meth:`TTSEngine.stream` yields audio every few frames instead of once per sentence. On a CPU the
 loop's linear layers can use reduced-precision copies (:mod:`.quantize`, setting
-``VOICEBOX_CPU_INT8``). ``fast=False`` restores the official ``generate`` path exactly.
+``VOICEBOX_CPU_INT8``). On CUDA, with ``faster-qwen3-tts`` installed, the frames come from its
+CUDA graphs instead (:mod:`.cuda_graphs`); everything around them stays the same.
+``fast=False`` restores the official ``generate`` path exactly.
 
 All model work runs under one lock (shared with Whisper), so the UI, the REST API and batch jobs
 never enter a model at the same time.
