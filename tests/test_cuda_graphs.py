@@ -158,6 +158,26 @@ def test_a_failed_capture_leaves_the_loop_in_charge(tiny_checkpoint: Path, monke
     assert status["decode_loop"] == "voicebox" and "capturing CUDA graphs failed" in status["cuda_graphs"]
 
 
+class FailingGraphs(LoopBehindTheAdapter):
+    def frames(self, inputs: TalkerInputs, max_frames: int) -> Iterator[Any]:
+        self.calls.append(max_frames)
+        raise RuntimeError("CUDA error: operation failed during graph replay")
+        yield  # a generator, like the real one
+
+
+def test_graphs_that_fail_at_run_time_hand_over_to_the_loop(engines, reference) -> None:
+    plain, graphed = engines
+    graphed._graphs = FailingGraphs(graphed)
+    params = make_params(seed=4, max_new_tokens=6, do_sample=False)
+    expected = plain.synthesize("Falls back.", reference, params=params)
+    take = graphed.synthesize("Falls back.", reference, params=params)
+    assert np.array_equal(take.audio, expected.audio)  # the same take, made by the loop
+    status = graphed.status()
+    assert status["decode_loop"] == "voicebox" and "failed while generating" in status["cuda_graphs"]
+    streamed = list(graphed.stream("Falls back.", reference, params=params))  # the loop from now on
+    assert len(streamed[-1].result.audio) == len(expected.audio)
+
+
 def test_cuda_graphs_setting_is_checked(tiny_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match="auto or off"):
         TTSEngine({"0.6B": str(tiny_checkpoint)}, cuda_graphs="always")

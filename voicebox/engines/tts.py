@@ -703,10 +703,29 @@ class TTSEngine:
         """The frame source for these inputs: the CUDA graphs when they can take them, else
         voicebox's loop; and the object whose ``stats`` describe the run."""
         if self._use_graphs(inputs, cap):
-            self.graph_generations += 1
-            return self._graphs.frames(inputs, cap - 1), self._graphs
+            return self._graph_frames(inputs, cap), self._graphs
         self.fast_generations += 1
         return self._fast.frames(inputs), self._fast
+
+    def _graph_frames(self, inputs: TalkerInputs, cap: int) -> Iterator[Any]:
+        """The graphs' frames; if they fail before the first frame (a replay error on some driver
+        or version), the graphs are switched off for this load and voicebox's loop makes the take."""
+        self.graph_generations += 1
+        frames = self._graphs.frames(inputs, cap - 1)
+        try:
+            first = next(frames)
+        except StopIteration:
+            return
+        except Exception as exc:
+            frames.close()
+            self._graphs = None
+            self._graphs_note = f"CUDA graphs failed while generating ({type(exc).__name__}: {exc})"
+            log.warning("%s; using voicebox's decode loop from now on", self._graphs_note)
+            self.fast_generations += 1
+            yield from self._fast.frames(inputs)
+            return
+        yield first
+        yield from frames
 
     @staticmethod
     def _status_for(failed: list[int], total: int) -> tuple[str, str]:
@@ -767,10 +786,10 @@ class TTSEngine:
         if self._fast is not None:
             inputs = capture_talker_inputs(self._model.model, **kwargs)
             if len(texts) == 1 and self._use_graphs(inputs, caps[0]):
-                made = list(self._graphs.frames(inputs, caps[0] - 1))
+                source = self._graphs
+                made = list(self._graph_frames(inputs, caps[0]))
                 empty = inputs.inputs_embeds.new_zeros((0, 16), dtype=torch.long)
-                codes_list, source = [torch.cat(made) if made else empty], self._graphs
-                self.graph_generations += 1
+                codes_list = [torch.cat(made) if made else empty]
             else:
                 codes_list, source = self._fast.generate(inputs), self._fast
                 self.fast_generations += 1
