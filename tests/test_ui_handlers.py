@@ -431,6 +431,8 @@ def test_models_load_unload_and_cache(ctx: UIContext) -> None:
     handlers = ModelHandlers(ctx)
     tts, whisper, cache = handlers.load_tts("0.6B")
     assert "Loaded" in tts and "0.6B" in tts and "cpu" in tts
+    loop = ctx.studio.tts.status()["linear_precision"]
+    assert "Decode loop" in tts and f"voicebox, {loop} linear layers" in tts  # no CUDA here: the loop
     tts, *_ = handlers.unload_tts()
     assert "Not loaded" in tts
     _, whisper, _ = handlers.load_whisper()
