@@ -100,11 +100,16 @@ def reference_sample(tmp: Path, seconds: float) -> Any:
     return ReferenceSample(path, audio.sha256_file(path), text), len(wav) / prepared.sample_rate
 
 
-def make_engine(path: Path, size: str, device: str, quantize: str = "auto", fast: bool = True) -> Any:
+def make_engine(path: Path, size: str, device: str, quantize: str = "auto", fast: bool = True,
+                keep_fp32: bool = True) -> Any:
+    """An engine on ``path``. ``keep_fp32``: the timing runs need the fp32 layers (the official
+    path runs on the same model, and the precisions are switched); the memory probe measures the
+    product's default, which releases them once the reduced copies exist."""
     from voicebox.engines.prompt_cache import PromptCache
     from voicebox.engines.tts import TTSEngine
 
-    return TTSEngine({size: str(path)}, device=device, prompt_cache=PromptCache(None), quantize=quantize, fast=fast)
+    return TTSEngine({size: str(path)}, device=device, prompt_cache=PromptCache(None), quantize=quantize, fast=fast,
+                     keep_fp32=keep_fp32)
 
 
 def official_item(prompt: Any) -> Any:
@@ -342,7 +347,7 @@ def memory_probe(path: str, size: str, device: str, which: str, frames: int, ref
     with tempfile.TemporaryDirectory() as tmp:
         sample, _ = reference_sample(Path(tmp), ref_seconds)
         engine = make_engine(Path(path), size, device, quantize="auto" if which == "voicebox" else "off",
-                             fast=which == "voicebox")
+                             fast=which == "voicebox", keep_fp32=False)
         engine.load(size)
         prompt, _, _ = engine.voice_prompt([sample])
         loaded = rss_mib()

@@ -21,7 +21,7 @@ from voicebox.engines.fast_talker import capture_talker_inputs
 from voicebox.engines.params import make_params
 from voicebox.engines.prompt_cache import PromptCache
 from voicebox.engines.tts import SAMPLES_PER_FRAME, ReferenceSample, TTSEngine
-from voicebox.errors import Cancelled
+from voicebox.errors import Cancelled, InvalidInput
 
 JFK_TEXT = "And so, my fellow Americans, ask not what your country can do for you."
 FRAMES = 20  # frames per take in most tests: the first N frames compared for parity
@@ -199,7 +199,7 @@ def agreement(engine: TTSEngine, precision: str, prompt, frames: int) -> dict[st
 
 
 def test_fp16_linears_keep_the_tokens(tiny_checkpoint: Path, reference) -> None:
-    engine = make_engine(tiny_checkpoint)  # quantize="auto": fp16 linear copies on CPU
+    engine = make_engine(tiny_checkpoint, keep_fp32=True)  # "auto": fp16 copies on CPU; fp32 kept to compare
     engine.load()
     assert engine.status()["linear_precision"] == "fp16"
     result = agreement(engine, "fp16", prompt_for(engine, reference, "icl"), 30)
@@ -233,7 +233,7 @@ def test_joined_projections_give_the_same_numbers_as_separate_ones(exact: TTSEng
 
 
 def test_int8_path_runs_and_its_agreement_is_measured(tiny_checkpoint: Path, reference) -> None:
-    engine = make_engine(tiny_checkpoint, quantize="on")
+    engine = make_engine(tiny_checkpoint, quantize="on", keep_fp32=True)
     engine.load()
     status = engine.status()
     assert status["linear_precision"] == "int8" and status["fast_path"]
@@ -247,11 +247,27 @@ def test_int8_path_runs_and_its_agreement_is_measured(tiny_checkpoint: Path, ref
     assert 0.0 <= result["free_first"] <= 1.0
 
 
-def test_memory_counts_the_reduced_copies(tiny_checkpoint: Path) -> None:
-    plain, reduced = make_engine(tiny_checkpoint, quantize="off"), make_engine(tiny_checkpoint, quantize="auto")
-    plain.load()
-    reduced.load()
-    assert reduced.status()["memory_mb"] > plain.status()["memory_mb"]
+def test_memory_counts_the_reduced_copies_and_the_released_originals(tiny_checkpoint: Path) -> None:
+    plain = make_engine(tiny_checkpoint, quantize="off")
+    kept = make_engine(tiny_checkpoint, keep_fp32=True)
+    released = make_engine(tiny_checkpoint)  # the default: fp32 loop layers freed once copied
+    for engine in (plain, kept, released):
+        engine.load()
+    assert kept.status()["memory_mb"] > plain.status()["memory_mb"] > released.status()["memory_mb"]
+    assert (plain.status()["fp32_loop_weights"], kept.status()["fp32_loop_weights"]) == ("kept", "kept")
+    assert released.status()["fp32_loop_weights"] == "released"
+
+
+def test_released_fp32_weights_fail_loudly_not_silently(tiny_checkpoint: Path, reference) -> None:
+    engine = make_engine(tiny_checkpoint)
+    engine.load()
+    take = engine.stream("Still speaks.", reference, params=make_params(seed=2, max_new_tokens=5))
+    assert len(list(take)[-1].result.audio) == 4 * SAMPLES_PER_FRAME  # the fp16 loop needs no fp32 layer
+    with pytest.raises(InvalidInput, match="VOICEBOX_CPU_INT8"):
+        engine.use_precision("fp32")
+    assert engine.use_precision("fp16")["linear_precision"] == "fp16"  # the copies it has still work
+    with pytest.raises(RuntimeError, match="VOICEBOX_CPU_INT8=off"):  # the official path would need them
+        engine._model.model.talker.codec_head(torch.zeros(1, 1, engine._model.model.talker.config.hidden_size))
 
 
 # ---- fallback ------------------------------------------------------------------------------------------

@@ -18,8 +18,11 @@ dot product (fp16 rows and int8 per-channel scales do not depend on their neighb
 numbers are the same as three and two separate layers, with fewer calls: about 5-15 % of a frame
 on a 2-core CPU, where every call also pays a fixed cost.
 
-The copies live *beside* the model (the official path and the prompt builder keep the fp32 layers)
-and are handed to :class:`voicebox.engines.fast_talker.FastTalker` as replacements. The codec
+The copies are handed to :class:`voicebox.engines.fast_talker.FastTalker` as replacements. The fp32
+layers they copy are then released (:func:`release_originals`; 2.2 GB for the 0.6B model), because
+nothing else runs them: the prompt builder uses the speaker encoder and the codec, and the prompt
+capture stops before the talker's first layer. An engine that must still run the official path on
+the same model (the benchmark, the agreement tests) keeps them. The codec
 decoder and the speaker encoder stay in fp32 (the codec is sensitive to precision).
 """
 
@@ -109,6 +112,55 @@ def reduced_linears(model: Any, kind: str = "fp16") -> dict[str, torch.nn.Module
             table[f"lm_head.{j}"] = quantize_linear(head, kind)
     log.info("%s copies of %d linear layers built (engine %s)", kind, len(table), torch.backends.quantized.engine)
     return table
+
+
+class ReleasedLinear(torch.nn.Module):
+    """Stands where an fp32 linear layer was once a reduced copy replaced it; its weights are freed.
+
+    Calling it is a bug (something ran the official path on a model whose loop layers were
+    released), so it fails loudly instead of computing with missing weights.
+    """
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError(
+            "this layer's fp32 weights were released after its reduced-precision copy was made; "
+            "load the model with VOICEBOX_CPU_INT8=off to run the official path"
+        )
+
+
+def release_originals(model: Any) -> int:
+    """Replace the fp32 linear layers that :func:`reduced_linears` copies with
+    :class:`ReleasedLinear`, so their memory is freed; returns the bytes released."""
+    talker = model.talker
+    cp = talker.code_predictor
+    freed = 0
+
+    def release(owner: Any, name: str) -> None:
+        nonlocal freed
+        module = owner[int(name)] if isinstance(owner, torch.nn.ModuleList) else getattr(owner, name)
+        if not isinstance(module, torch.nn.Linear):
+            return
+        freed += sum(p.numel() * p.element_size() for p in module.parameters())
+        if isinstance(owner, torch.nn.ModuleList):
+            owner[int(name)] = ReleasedLinear(module)
+        else:
+            setattr(owner, name, ReleasedLinear(module))
+
+    for layers in (talker.model.layers, cp.model.layers):
+        for layer in layers:
+            for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+                release(layer.self_attn, name)
+            for name in ("gate_proj", "up_proj", "down_proj"):
+                release(layer.mlp, name)
+    release(talker, "codec_head")
+    for j in range(len(cp.lm_head)):
+        release(cp.lm_head, str(j))
+    return freed
 
 
 def table_bytes(table: dict[str, torch.nn.Module]) -> int:
