@@ -37,7 +37,6 @@ import io
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -344,6 +343,7 @@ def memory_probe(path: str, size: str, device: str, which: str, frames: int, ref
 
     from voicebox.engines.params import make_params
 
+    whole = RssSampler().__enter__()  # the whole probe, loading included
     with tempfile.TemporaryDirectory() as tmp:
         sample, _ = reference_sample(Path(tmp), ref_seconds)
         engine = make_engine(Path(path), size, device, quantize="auto" if which == "voicebox" else "off",
@@ -359,10 +359,12 @@ def memory_probe(path: str, size: str, device: str, which: str, frames: int, ref
                 run_voicebox(engine, sample, params, device)
             else:
                 run_official(engine, official_item(prompt), params, frames, device)
+    whole.__exit__(None, None, None)
     info = {
         "rss_loaded_mib": round(loaded, 1),  # model (and reduced copies) in memory, before generating
         "rss_peak_generating_mib": round(sampler.peak, 1),  # highest RSS seen while generating
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # incl. loading
+        # incl. loading; sampled, because ru_maxrss survives exec and would report the parent's peak
+        "peak_rss_mib": round(whole.peak, 1),
     }
     if device == "cuda":
         info["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
