@@ -180,7 +180,7 @@ class StageTimer:
 
 
 # ---- one take per path -------------------------------------------------------------------------
-def run_official(engine: Any, item: Any, params: Any, frames: int, device: str) -> dict[str, Any]:
+def run_official(engine: Any, item: Any, params: Any, frames: int, device: str, text: str = TEXT) -> dict[str, Any]:
     import torch
 
     qwen = engine._model
@@ -189,7 +189,7 @@ def run_official(engine: Any, item: Any, params: Any, frames: int, device: str) 
     with StageTimer(qwen, device) as timer:
         started = time.perf_counter()
         wavs, rate = qwen.generate_voice_clone(
-            TEXT, language="English", voice_clone_prompt=[item], max_new_tokens=frames + 1,
+            text, language="English", voice_clone_prompt=[item], max_new_tokens=frames + 1,
             non_streaming_mode=False, **params.sampling_kwargs(),
         )
         sync(device)
@@ -199,12 +199,12 @@ def run_official(engine: Any, item: Any, params: Any, frames: int, device: str) 
             **timer.stages()}
 
 
-def run_voicebox(engine: Any, sample: Any, params: Any, device: str) -> dict[str, Any]:
+def run_voicebox(engine: Any, sample: Any, params: Any, device: str, text: str = TEXT) -> dict[str, Any]:
     sync(device)
     started = time.perf_counter()
     first = None
     result = None
-    for piece in engine.stream(TEXT, [sample], "English", params=params):
+    for piece in engine.stream(text, [sample], "English", params=params):
         if first is None and len(piece.audio):
             first = time.perf_counter() - started
         if piece.result is not None:

@@ -149,6 +149,47 @@ def test_streamed_audio_equals_the_one_shot_take(exact: TTSEngine, reference, en
     assert np.allclose(streamed[-1].result.audio, take.audio, atol=1e-5)
 
 
+LONG_TEXT = "One is first. Two is it. Three comes here. Four is it. Five is the end."
+
+
+def test_stream_batches_the_later_chunks_and_keeps_their_order(exact: TTSEngine, reference, monkeypatch) -> None:
+    """A long text: the first chunk alone (quick first audio), the rest as one batch whose rows end
+    at different frames (random weights never stop, so each row runs to its own length cap, which
+    grows with its text); the audio must still come out chunk by chunk, each chunk exactly the
+    audio of its own codes - whether the playing row ends first or last."""
+    from voicebox.audio import crossfade_concat
+    from voicebox.engines.text_split import chunk_text
+
+    monkeypatch.setattr("voicebox.engines.tts.CHUNK_MAX_CHARS", 20)  # one sentence per chunk
+    chunks = chunk_text(LONG_TEXT, 20)
+    assert len(chunks) == 5
+    params = make_params(seed=2, do_sample=False)  # no max_new_tokens: each chunk's cap from its text
+    assert exact._stream_groups(5) == [[0], [1, 2, 3, 4]] and exact._stream_groups(2) == [[0], [1]]
+
+    before = exact.fast_generations
+    stream = exact.stream(LONG_TEXT, reference, params=params)
+    first = next(stream)
+    assert len(first.audio) > 0 and exact.fast_generations == before + 1  # only the first chunk has started
+    pieces = [first, *stream]
+    result = pieces[-1].result
+    assert result.chunks == 5 and exact.fast_generations == before + 2  # then one batch for the other four
+    assert np.array_equal(np.concatenate([p.audio for p in pieces]), result.audio)
+    assert result.status == "incomplete" and "1, 2, 3, 4, 5" in result.message  # every chunk hit its cap
+
+    # the same groups, each row cut at its own cap and decoded in one go, joined with the same crossfade
+    prompt, _, _ = exact.voice_prompt(reference)
+    expected = []
+    for group in ([0], [1, 2, 3, 4]):
+        texts = [chunks[i] for i in group]
+        inputs, _ = exact._talker_inputs(texts, prompt, "auto", params)
+        for codes, cap in zip(exact._fast.generate(inputs), exact._caps(texts, params)):
+            expected.append(exact._codec_stream(prompt).push(codes[: cap - 1]).float().numpy())
+    frames = [len(e) // SAMPLES_PER_FRAME for e in expected]
+    assert frames[2] > frames[1] and frames[2] > frames[3] < frames[4]  # rows end before and after the playing one
+    want = crossfade_concat(expected, 24000)
+    assert len(result.audio) == len(want) and np.allclose(result.audio, want, atol=1e-4)
+
+
 def test_codec_stream_matches_a_full_decode(exact: TTSEngine, reference) -> None:
     decoder = exact._model.model.speech_tokenizer.model.decoder
     codes = torch.randint(0, decoder.config.codebook_size, (90, 16), generator=torch.Generator().manual_seed(0))

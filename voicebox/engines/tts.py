@@ -572,17 +572,17 @@ class TTSEngine:
         joiner = CrossfadeJoiner(MODEL_SAMPLE_RATE, CROSSFADE_SECONDS)
         with self.lock:
             self._prepare(request, samples, language, size)
-            for index, chunk in enumerate(request.chunks):
+            current = -1
+            for group in self._stream_groups(len(request.chunks)):
                 _check(cancel)
-                request.report("generating", index, len(request.chunks))
+                request.report("generating", group[0], len(request.chunks))
                 if self._fast is not None:
-                    pieces = self._stream_chunk(request, index, chunk, cancel)
+                    pieces = self._stream_rows(request, group, cancel)
                 else:
-                    pieces = self._official_chunk(request, index, chunk)
-                new_chunk = True
-                for piece in pieces:
-                    ready = joiner.push(piece, crossfade=new_chunk)
-                    new_chunk = False
+                    pieces = ((index, piece) for index in group for piece in self._official_chunk(request, index))
+                for index, piece in pieces:
+                    ready = joiner.push(piece, crossfade=index != current)
+                    current = index
                     if request.first_audio is None:
                         request.first_audio = time.perf_counter() - request.started
                     if len(ready):
@@ -632,9 +632,9 @@ class TTSEngine:
             request.failed.append(index)
         return retry[0]
 
-    def _official_chunk(self, request: "_Request", index: int, text: str) -> Iterator[np.ndarray]:
+    def _official_chunk(self, request: "_Request", index: int) -> Iterator[np.ndarray]:
         """Official path, one sentence chunk: generate (with the retry), decode, one piece."""
-        codes, runaway = self._generate_codes(request, [text])
+        codes, runaway = self._generate_codes(request, [request.chunks[index]])
         codes = self._settle(request, index, codes[0], runaway[0])
         t0 = time.perf_counter()
         piece = self.decode(codes, request.prompt)
@@ -672,45 +672,87 @@ class TTSEngine:
             params=request.params.to_dict(),
         )
 
-    def _stream_chunk(self, request: "_Request", index: int, text: str,
-                      cancel: threading.Event | None) -> Iterator[np.ndarray]:
-        """Fast path, one sentence chunk: audio every few frames, as the frames are made."""
+    def _stream_groups(self, count: int) -> list[list[int]]:
+        """Which sentence chunks :meth:`stream` generates together.
+
+        The first chunk goes alone, so the first audio waits for one prompt's prefill only; the
+        rest go in batches of up to ``max_batch``. On a CPU the decode loop is bound by reading the
+        weights, so a batch of four costs little more per frame than one row: a long text is
+        done in about a third of the time. The CUDA graphs take one row, so they get one chunk
+        at a time.
+        """
+        if self._fast is None or self._graphs is not None or self.max_batch < 2 or count < 3:
+            return [[i] for i in range(count)]
+        rest = list(range(1, count))
+        return [[0]] + [rest[i : i + self.max_batch] for i in range(0, len(rest), self.max_batch)]
+
+    def _stream_rows(self, request: "_Request", indices: list[int],
+                     cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
+        """Fast path, one or more sentence chunks generated together: ``(chunk index, audio)`` in
+        chunk order. The first row plays as its frames are made (the first piece after
+        ``stream_first_frames`` frames, then doubling up to ``stream_frames``); the other rows are
+        decoded as they go and held back until every row before them has finished."""
         import torch
 
-        inputs, cap = self._talker_inputs([text], request.prompt, request.language, request.params)
-        codec = self._codec_stream(request.prompt)
-        frames, source = self._frames(inputs, cap)
-        pending: list[Any] = []
-        produced = 0
+        texts = [request.chunks[i] for i in indices]
+        inputs, _ = self._talker_inputs(texts, request.prompt, request.language, request.params)
+        caps = self._caps(texts, request.params)
+        rows = len(indices)
+        codecs = [self._codec_stream(request.prompt) for _ in indices]
+        pending: list[list[Any]] = [[] for _ in indices]  # frames not decoded yet
+        held: list[list[np.ndarray]] = [[] for _ in indices]  # audio of rows still waiting their turn
+        produced = [0] * rows
+        finished = [False] * rows
+        live = 0  # the row whose audio is going out now
         due = self.stream_first_frames
+        eos = inputs.kwargs.get("eos_token_id")
         clock = time.perf_counter
+
+        def decode(row: int) -> np.ndarray:
+            started = clock()
+            audio = codecs[row].push(torch.stack(pending[row])).float().cpu().numpy()
+            request.decode_s += clock() - started
+            pending[row] = []
+            return audio
+
+        frames, source = self._frames(inputs, max(caps))
         t0 = clock()
         try:
             for frame in frames:
                 request.generate_s += clock() - t0
-                eos = inputs.kwargs.get("eos_token_id")
-                if eos is not None and int(frame[0, 0]) == eos:
-                    break
-                pending.append(frame[0])
-                produced += 1
+                for row in range(rows):
+                    if finished[row]:
+                        continue
+                    if eos is not None and int(frame[row, 0]) == eos:
+                        finished[row] = True
+                        continue
+                    pending[row].append(frame[row])
+                    produced[row] += 1
+                    finished[row] = produced[row] >= caps[row] - 1
                 _check(cancel)
-                if len(pending) >= due:
-                    t1 = clock()
-                    audio = codec.push(torch.stack(pending)).float().cpu().numpy()
-                    request.decode_s += clock() - t1
-                    pending, due = [], min(2 * due, self.stream_frames)
-                    yield audio
+                if pending[live] and (len(pending[live]) >= due or finished[live]):
+                    yield indices[live], decode(live)
+                    due = min(2 * due, self.stream_frames)
+                for row in range(live + 1, rows):
+                    if pending[row] and (len(pending[row]) >= self.stream_frames or finished[row]):
+                        held[row].append(decode(row))
+                while finished[live] and not pending[live] and live + 1 < rows:
+                    live += 1
+                    for audio in held[live]:
+                        yield indices[live], audio
+                    held[live] = []
+                if all(finished):
+                    break
                 t0 = clock()
         finally:
             frames.close()
         request.profile.add_generation(source)
-        if pending:
-            t1 = clock()
-            audio = codec.push(torch.stack(pending)).float().cpu().numpy()
-            request.decode_s += clock() - t1
-            yield audio
-        if produced >= cap - 1:
-            request.failed.append(index)
+        for row in range(live, rows):
+            for audio in held[row]:
+                yield indices[row], audio
+            if pending[row]:
+                yield indices[row], decode(row)
+        request.failed.extend(index for row, index in enumerate(indices) if produced[row] >= caps[row] - 1)
 
     def _use_graphs(self, inputs: TalkerInputs, cap: int) -> bool:
         return self._graphs is not None and self._graphs.fits(inputs, cap - 1)
