@@ -564,6 +564,8 @@ class TTSEngine:
         state), sentence chunks are joined with the same crossfade as :meth:`synthesize` (its last
         few milliseconds are held back until the next chunk starts). A chunk that hits the length
         cap cannot be retried here (its audio is already out): it is reported as ``incomplete``.
+        A long text's later chunks are generated in batches while the first one plays alone
+        (:meth:`_stream_groups`); their audio still comes out in chunk order.
         Official path: one piece per chunk, with the same retry as :meth:`synthesize`. The final
         :class:`StreamChunk` carries the complete :class:`SynthesisResult`; concatenating every
         piece's audio gives exactly its ``audio``.
