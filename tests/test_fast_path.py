@@ -181,8 +181,8 @@ def test_stream_batches_the_later_chunks_and_keeps_their_order(exact: TTSEngine,
     expected = []
     for group in ([0], [1, 2, 3, 4]):
         texts = [chunks[i] for i in group]
-        inputs, _ = exact._talker_inputs(texts, prompt, "auto", params)
-        for codes, cap in zip(exact._fast.generate(inputs), exact._caps(texts, params)):
+        inputs, caps = exact._talker_inputs(texts, prompt, "auto", params)
+        for codes, cap in zip(exact._fast.generate(inputs), caps):
             expected.append(exact._codec_stream(prompt).push(codes[: cap - 1]).float().numpy())
     frames = [len(e) // SAMPLES_PER_FRAME for e in expected]
     assert frames[2] > frames[1] and frames[2] > frames[3] < frames[4]  # rows end before and after the playing one

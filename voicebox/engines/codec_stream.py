@@ -150,13 +150,7 @@ class CodecStream:
         pad = int(module.padding)
         if pad == 0:
             return module.conv(x).contiguous()
-        key = id(module)
-        state = self._conv.get(key)
-        if state is None:
-            state = x.new_zeros(x.shape[0], x.shape[1], pad)
-        joined = torch.cat([state, x], dim=-1)
-        self._conv[key] = joined[..., -pad:].clone()
-        return module.conv(joined).contiguous()
+        return module.conv(self._with_history(module, x, pad)).contiguous()
 
     def _causal_transconv(self, module: Any, x: torch.Tensor) -> torch.Tensor:
         conv = module.conv
@@ -166,14 +160,18 @@ class CodecStream:
         if keep == 0:
             out = conv(x)
             return out[..., : n * stride].contiguous()
-        key = id(module)
-        state = self._conv.get(key)
+        out = conv(self._with_history(module, x, keep))
+        return out[..., keep * stride : (keep + n) * stride].contiguous()
+
+    def _with_history(self, module: Any, x: torch.Tensor, keep: int) -> torch.Tensor:
+        """``x`` with the last ``keep`` input steps this module saw before it (zeros at the start,
+        as its left padding would be); remembers the new last ``keep`` steps for the next call."""
+        state = self._conv.get(id(module))
         if state is None:
             state = x.new_zeros(x.shape[0], x.shape[1], keep)
         joined = torch.cat([state, x], dim=-1)
-        self._conv[key] = joined[..., -keep:].clone()
-        out = conv(joined)
-        return out[..., keep * stride : (keep + n) * stride].contiguous()
+        self._conv[id(module)] = joined[..., -keep:].clone()
+        return joined
 
     # ---- receptive field --------------------------------------------------------------------------
     def conv_context_frames(self) -> int:

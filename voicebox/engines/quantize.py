@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -86,6 +86,22 @@ def _joined(modules: list[torch.nn.Linear]) -> torch.nn.Linear:
     return joined
 
 
+def _loop_layers(model: Any) -> Iterator[tuple[str, int, Any]]:
+    """``(stack, index, layer)`` for every decoder layer the fast loop runs: talker, then predictor."""
+    talker = model.talker
+    for prefix, layers in (("talker", talker.model.layers), ("predictor", talker.code_predictor.model.layers)):
+        for i, layer in enumerate(layers):
+            yield prefix, i, layer
+
+
+def _heads(model: Any) -> list[tuple[str, Any, str]]:
+    """``(table key, owner, attribute)`` of the output layers the loop runs (a ``ModuleList``'s
+    children are attributes ``"0"``, ``"1"``, ...)."""
+    talker = model.talker
+    heads = talker.code_predictor.lm_head
+    return [("codec_head", talker, "codec_head"), *((f"lm_head.{j}", heads, str(j)) for j in range(len(heads)))]
+
+
 def reduced_linears(model: Any, kind: str = "fp16") -> dict[str, torch.nn.Module]:
     """``kind`` copies of every linear layer the fast loop runs per frame, keyed for ``FastTalker``:
     ``<stack>.<i>.qkv``, ``.o_proj``, ``.gate_up``, ``.down_proj`` for each talker and predictor
@@ -96,20 +112,16 @@ def reduced_linears(model: Any, kind: str = "fp16") -> dict[str, torch.nn.Module
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     torch.backends.quantized.engine = _engine()
-    talker = model.talker
-    cp = talker.code_predictor
     table: dict[str, torch.nn.Module] = {}
     with torch.no_grad():
-        for prefix, layers in (("talker", talker.model.layers), ("predictor", cp.model.layers)):
-            for i, layer in enumerate(layers):
-                attn, mlp = layer.self_attn, layer.mlp
-                table[f"{prefix}.{i}.qkv"] = quantize_linear(_joined([attn.q_proj, attn.k_proj, attn.v_proj]), kind)
-                table[f"{prefix}.{i}.o_proj"] = quantize_linear(attn.o_proj, kind)
-                table[f"{prefix}.{i}.gate_up"] = quantize_linear(_joined([mlp.gate_proj, mlp.up_proj]), kind)
-                table[f"{prefix}.{i}.down_proj"] = quantize_linear(mlp.down_proj, kind)
-        table["codec_head"] = quantize_linear(talker.codec_head, kind)
-        for j, head in enumerate(cp.lm_head):
-            table[f"lm_head.{j}"] = quantize_linear(head, kind)
+        for prefix, i, layer in _loop_layers(model):
+            attn, mlp = layer.self_attn, layer.mlp
+            table[f"{prefix}.{i}.qkv"] = quantize_linear(_joined([attn.q_proj, attn.k_proj, attn.v_proj]), kind)
+            table[f"{prefix}.{i}.o_proj"] = quantize_linear(attn.o_proj, kind)
+            table[f"{prefix}.{i}.gate_up"] = quantize_linear(_joined([mlp.gate_proj, mlp.up_proj]), kind)
+            table[f"{prefix}.{i}.down_proj"] = quantize_linear(mlp.down_proj, kind)
+        for key, owner, name in _heads(model):
+            table[key] = quantize_linear(getattr(owner, name), kind)
     log.info("%s copies of %d linear layers built (engine %s)", kind, len(table), torch.backends.quantized.engine)
     return table
 
@@ -136,30 +148,16 @@ class ReleasedLinear(torch.nn.Module):
 def release_originals(model: Any) -> int:
     """Replace the fp32 linear layers that :func:`reduced_linears` copies with
     :class:`ReleasedLinear`, so their memory is freed; returns the bytes released."""
-    talker = model.talker
-    cp = talker.code_predictor
+    places = [(owner, name) for _, owner, name in _heads(model)]
+    for _, _, layer in _loop_layers(model):
+        places += [(layer.self_attn, name) for name in ("q_proj", "k_proj", "v_proj", "o_proj")]
+        places += [(layer.mlp, name) for name in ("gate_proj", "up_proj", "down_proj")]
     freed = 0
-
-    def release(owner: Any, name: str) -> None:
-        nonlocal freed
-        module = owner[int(name)] if isinstance(owner, torch.nn.ModuleList) else getattr(owner, name)
-        if not isinstance(module, torch.nn.Linear):
-            return
-        freed += sum(p.numel() * p.element_size() for p in module.parameters())
-        if isinstance(owner, torch.nn.ModuleList):
-            owner[int(name)] = ReleasedLinear(module)
-        else:
+    for owner, name in places:
+        module = getattr(owner, name)
+        if isinstance(module, torch.nn.Linear):
+            freed += sum(p.numel() * p.element_size() for p in module.parameters())
             setattr(owner, name, ReleasedLinear(module))
-
-    for layers in (talker.model.layers, cp.model.layers):
-        for layer in layers:
-            for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
-                release(layer.self_attn, name)
-            for name in ("gate_proj", "up_proj", "down_proj"):
-                release(layer.mlp, name)
-    release(talker, "codec_head")
-    for j in range(len(cp.lm_head)):
-        release(cp.lm_head, str(j))
     return freed
 
 

@@ -528,7 +528,7 @@ class TTSEngine:
         pieces: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
         with self.lock:
             self._prepare(request, samples, language, size)
-            batch_size = 1 if self._graphs is not None else self.max_batch  # the graphs run one row
+            batch_size = self._rows_per_batch()
             for first in range(0, len(chunks), batch_size):
                 _check(cancel)
                 batch = list(range(first, min(first + batch_size, len(chunks))))
@@ -683,10 +683,15 @@ class TTSEngine:
         done in about a third of the time. The CUDA graphs take one row, so they get one chunk
         at a time.
         """
-        if self._fast is None or self._graphs is not None or self.max_batch < 2 or count < 3:
+        rows = self._rows_per_batch()
+        if self._fast is None or rows < 2 or count < 3:
             return [[i] for i in range(count)]
         rest = list(range(1, count))
-        return [[0]] + [rest[i : i + self.max_batch] for i in range(0, len(rest), self.max_batch)]
+        return [[0]] + [rest[i : i + rows] for i in range(0, len(rest), rows)]
+
+    def _rows_per_batch(self) -> int:
+        """Chunks generated together: ``max_batch``, or one when the CUDA graphs make the frames."""
+        return 1 if self._graphs is not None else self.max_batch
 
     def _stream_rows(self, request: "_Request", indices: list[int],
                      cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
@@ -697,8 +702,7 @@ class TTSEngine:
         import torch
 
         texts = [request.chunks[i] for i in indices]
-        inputs, _ = self._talker_inputs(texts, request.prompt, request.language, request.params)
-        caps = self._caps(texts, request.params)
+        inputs, caps = self._talker_inputs(texts, request.prompt, request.language, request.params)
         rows = len(indices)
         codecs = [self._codec_stream(request.prompt) for _ in indices]
         pending: list[list[Any]] = [[] for _ in indices]  # frames not decoded yet
@@ -830,10 +834,11 @@ class TTSEngine:
 
     def _talker_inputs(
         self, texts: list[str], prompt: VoicePrompt, language: str, params: GenerationParams
-    ) -> tuple[Any, int]:
+    ) -> tuple[TalkerInputs, list[int]]:
+        """The talker's inputs for these chunks (built by the official code) and each one's frame cap."""
         caps = self._caps(texts, params)
         kwargs = self._generate_kwargs(texts, prompt, language, params, max(caps))
-        return capture_talker_inputs(self._model.model, **kwargs), max(caps)
+        return capture_talker_inputs(self._model.model, **kwargs), caps
 
     def _generate_codes(self, request: "_Request", texts: list[str]) -> tuple[list[Any], list[bool]]:
         """Talker + code predictor for a batch of chunks: codec frames per chunk and runaway flags
