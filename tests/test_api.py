@@ -30,6 +30,7 @@ from voicebox.api import (
     wav_stream_header,
 )
 from voicebox.auth import check_credentials, gradio_auth
+from tests.support.studio import studio_settings
 from voicebox.config import Settings
 from voicebox.services import Studio
 
@@ -42,14 +43,8 @@ MISSING_ID = "0" * 32
 def settings(
     tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    return Settings(
-        data_dir=tmp_path_factory.mktemp("api") / "data",
-        tts_model=str(tiny_checkpoint),
-        tts_model_large=str(tiny_checkpoint),
-        whisper_model=whisper_tiny_path,
-        device="cpu",
-        max_frames=FRAMES,
-    )
+    data = tmp_path_factory.mktemp("api") / "data"
+    return studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES)
 
 
 @pytest.fixture(scope="module")

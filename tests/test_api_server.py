@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -24,10 +23,9 @@ from typing import Any, Iterator
 import httpx
 import pytest
 import soundfile as sf
-import uvicorn
 
+from tests.support.studio import serve_app, studio_settings
 from voicebox.config import Settings
-from voicebox.server import create_app
 from voicebox.services import Studio
 from voicebox.store import Store
 
@@ -48,42 +46,21 @@ class Running:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(
     tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Running]:
-    port = free_port()
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("server") / "data",
-        host="127.0.0.1",
-        port=port,
-        tts_model=str(tiny_checkpoint),
-        tts_model_large=str(tiny_checkpoint),
-        whisper_model=whisper_tiny_path,
-        device="cpu",
-        max_frames=FRAMES,
-        auth=LOGIN,
-        api_token=TOKEN,
-    )
+    data = tmp_path_factory.mktemp("server") / "data"
+    settings = studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES, auth=LOGIN, api_token=TOKEN)
     studio = Studio(settings)
-    uv = uvicorn.Server(
-        uvicorn.Config(create_app(settings, studio), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=uv.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Running(f"http://127.0.0.1:{port}", studio, settings)
-    uv.should_exit = True
-    thread.join(30)
+    for url in serve_app(settings, studio):
+        yield Running(url.rstrip("/"), studio, settings)
+
+
+def run_example(server: Running, *args: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess[str]:
+    """``example_usage.py`` against the test server, as a user would start it."""
+    command = [sys.executable, str(REPO / "example_usage.py"), "--base-url", server.url, *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def test_api_routes_are_not_hidden_by_gradio(server: Running) -> None:
@@ -109,27 +86,9 @@ def test_gradio_ui_requires_the_login(server: Running) -> None:
 def test_example_usage_runs_the_whole_flow(server: Running, jfk_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     name = "Example run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "example_usage.py"),
-            "--base-url",
-            server.url,
-            "--sample",
-            str(jfk_path),
-            "--out",
-            str(out),
-            "--name",
-            name,
-            "--token",
-            TOKEN,
-            "--text",
-            "Testing the example.",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_example(
+        server, "--sample", str(jfk_path), "--out", str(out), "--name", name, "--token", TOKEN,
+        "--text", "Testing the example.", cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     output = result.stdout
@@ -153,23 +112,9 @@ def test_example_usage_runs_the_whole_flow(server: Running, jfk_path: Path, tmp_
 
 
 def test_example_usage_reports_a_refused_login(server: Running, jfk_path: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "example_usage.py"),
-            "--base-url",
-            server.url,
-            "--sample",
-            str(jfk_path),
-            "--out",
-            str(tmp_path),
-            "--token",
-            "wrong-token",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_example(
+        server, "--sample", str(jfk_path), "--out", str(tmp_path), "--token", "wrong-token",
+        cwd=tmp_path, timeout=120,
     )
     assert result.returncode == 1 and "401" in result.stderr and "Authentication required" in result.stderr
 

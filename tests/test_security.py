@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from voicebox.config import Settings
+from tests.support.studio import studio_settings
 from voicebox.server import create_app
 from voicebox.services import Studio
 
@@ -22,10 +22,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def secured(tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("secure") / "data"
-    settings = Settings(
-        data_dir=data, tts_model=str(tiny_checkpoint), tts_model_large=str(tiny_checkpoint),
-        whisper_model=whisper_tiny_path, device="cpu", auth=("alice", "s3cret-pass"), max_frames=8,
-    )
+    settings = studio_settings(data, tiny_checkpoint, whisper_tiny_path, auth=("alice", "s3cret-pass"))
     studio = Studio(settings)
     app = create_app(settings, studio)
     with TestClient(app) as client:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voicebox.config import Settings
+from tests.support.studio import studio_settings
 from voicebox.errors import Cancelled, Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
 from voicebox.services import Studio, whisper_language
 
@@ -18,15 +18,8 @@ FRAMES = 8
 
 @pytest.fixture(scope="module")
 def studio(tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("studio") / "data",
-        tts_model=str(tiny_checkpoint),
-        tts_model_large=str(tiny_checkpoint),
-        whisper_model=whisper_tiny_path,
-        device="cpu",
-        max_frames=FRAMES,
-    )
-    return Studio(settings)
+    data = tmp_path_factory.mktemp("studio") / "data"
+    return Studio(studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.test_ui_client import serve_app, studio_settings
+from tests.support.studio import serve_app, studio_settings
 from voicebox.services import Studio
 
 pytestmark = pytest.mark.browser

@@ -6,9 +6,6 @@ as files, errors as messages, and nothing that skips the queue or reaches the da
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,49 +15,10 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from tests.support.studio import serve_app, studio_settings
 from voicebox.config import Settings
 from voicebox.services import Studio
 from voicebox.ui.api import ENDPOINTS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_app(settings: Settings, studio: Studio) -> Iterator[str]:
-    """Run ``create_app`` (REST + UI, as deployed) under uvicorn in a thread; yields its URL."""
-    import uvicorn
-
-    from voicebox.server import create_app
-
-    port = free_port()
-    app = create_app(settings.with_overrides(port=port), studio)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="voicebox-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
-def studio_settings(data_dir: Path, checkpoint: Path, whisper: str) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        tts_model=str(checkpoint),
-        tts_model_large=str(checkpoint),
-        whisper_model=whisper,
-        device="cpu",
-        max_frames=8,
-    )
 
 
 @pytest.fixture(scope="module")

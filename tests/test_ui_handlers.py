@@ -20,6 +20,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
+from tests.support.studio import studio_settings
 from voicebox.config import Settings
 from voicebox.errors import Cancelled, Conflict, NotFound
 from voicebox.services import StreamUpdate, Studio
@@ -46,14 +47,7 @@ def ui_settings(
     tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, whisper_tiny_path: str
 ) -> Settings:
     data = tmp_path_factory.mktemp("ui-handlers") / "data"
-    return Settings(
-        data_dir=data,
-        tts_model=str(tiny_checkpoint),
-        tts_model_large=str(tiny_checkpoint),
-        whisper_model=whisper_tiny_path,
-        device="cpu",
-        max_frames=8,
-    )
+    return studio_settings(data, tiny_checkpoint, whisper_tiny_path)
 
 
 @pytest.fixture(scope="module")
