@@ -265,28 +265,20 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
     wire_refresh(tab.select, "history_refresh", page)
     wire_refresh(search.change, "history_search", zero)  # .change also catches paste
     wire_refresh(profile_filter.input, "history_filter", zero)
-    prev_btn.click(
-        lambda p: max(0, int(p) - 1),
-        inputs=page,
-        outputs=page,
-        **ui_event("history_prev_page"),
-        **LIGHT_QUEUE,
-    ).then(
-        h.refresh,
-        inputs=[search, profile_filter, page],
-        outputs=listing,
-        **ui_event("history_prev_refresh"),
-        **LIGHT_QUEUE,
-    )
-    next_btn.click(
-        lambda p: int(p) + 1, inputs=page, outputs=page, **ui_event("history_next_page"), **LIGHT_QUEUE
-    ).then(
-        h.refresh,
-        inputs=[search, profile_filter, page],
-        outputs=listing,
-        **ui_event("history_next_refresh"),
-        **LIGHT_QUEUE,
-    )
+
+    def wire_page_step(button: Any, step: int, name: str) -> None:
+        """Move ``page`` by ``step`` (never below the first), then list that page."""
+        turn = button.click(
+            lambda p: max(0, int(p) + step),
+            inputs=page,
+            outputs=page,
+            **ui_event(f"history_{name}_page"),
+            **LIGHT_QUEUE,
+        )
+        wire_refresh(turn.then, f"history_{name}_refresh", page)
+
+    wire_page_step(prev_btn, -1, "prev")
+    wire_page_step(next_btn, +1, "next")
     table.select(
         h.select,
         inputs=ids,
@@ -294,19 +286,14 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
         **ui_event("history_open"),
         **SELECTION_QUEUE,
     )
-    delete.click(
+    deleted = delete.click(
         h.delete,
         inputs=selected,
         outputs=[selected, detail, player],
         **ui_event("history_delete"),
         **SELECTION_QUEUE,
-    ).then(
-        h.refresh,
-        inputs=[search, profile_filter, page],
-        outputs=listing,
-        **ui_event("history_after_delete"),
-        **LIGHT_QUEUE,
     )
+    wire_refresh(deleted.then, "history_after_delete", page)
     reuse.click(
         h.reuse,
         inputs=[selected, generate.profile],
