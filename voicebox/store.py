@@ -29,7 +29,6 @@ from typing import Any, Callable, Iterator
 import orjson
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document
 
 from .atomic import atomic_write_bytes, remove_quietly
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
@@ -145,10 +144,6 @@ def normalise_name(name: object) -> str:
 
 def _name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
-
-
-def _doc(document: Document | None) -> dict[str, Any] | None:
-    return dict(document) if document is not None else None
 
 
 class Store:

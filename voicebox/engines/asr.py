@@ -927,8 +927,3 @@ class WhisperEngine:
             atomic_write_bytes(path, json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8"))
         except OSError as exc:  # a full or read-only disk must not fail the transcription
             logger.warning("could not write transcript cache %s: %s", path, exc)
-
-    def clear_memory_cache(self) -> None:
-        """Forget in-memory transcripts (the disk cache is kept)."""
-        with self._cache_lock:
-            self._memory_cache.clear()
