@@ -28,7 +28,7 @@ TEXT = "Hello! This is my cloned voice, speaking through the voicebox REST API."
 
 
 class StepFailed(RuntimeError):
-    """A request answered with an error; the message is the server's ``detail``."""
+    """A request answered with an error; the message is the server's explanation."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,8 +67,10 @@ def check(response: httpx.Response) -> httpx.Response:
     if response.is_success:
         return response
     try:
-        detail = response.json().get("detail", response.text)
-    except ValueError:
+        body = response.json()
+        # /v1/ routes answer in OpenAI's shape, {"error": {"message": ...}}; the others {"detail": ...}
+        detail = body["error"]["message"] if "error" in body else body.get("detail", response.text)
+    except (ValueError, TypeError, KeyError, AttributeError):
         detail = response.text
     raise StepFailed(
         f"{response.request.method} {response.request.url.path} -> {response.status_code}: {detail}"

@@ -2,35 +2,25 @@
 
 Everything below the HTTP layer is real: the store, the audio pipeline, a tiny random-weight
 Qwen3-TTS checkpoint (capped at 8 codec frames per take, so the audio is 0.64 s of noise with
-real shapes) and the real tiny.en Whisper model. One Studio is shared by the module.
+real shapes) and the real tiny.en Whisper model. One Studio is shared by the module. The
+OpenAI-compatible route has its own module, ``test_api_openai.py``.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import logging
-import struct
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import pytest
-import soundfile as sf
 from fastapi.testclient import TestClient
 
-from voicebox import __version__
-from voicebox.api import (
-    EXAMPLE_ID,
-    INTERNAL_ERROR,
-    ThreadFeed,
-    create_api_app,
-    time_stretch,
-    wav_stream_header,
-)
-from voicebox.auth import check_credentials, gradio_auth
+from tests.support.rest import basic, create_voice, wav_frames
 from tests.support.studio import studio_settings
+from voicebox import __version__
+from voicebox.api import EXAMPLE_ID, INTERNAL_ERROR, create_api_app
+from voicebox.auth import check_credentials, gradio_auth
 from voicebox.config import Settings
 from voicebox.services import Studio
 
@@ -60,28 +50,7 @@ def client(studio: Studio, settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def voice(client: TestClient, jfk_path: Path) -> dict[str, Any]:
-    """Profile "JFK" with jfk.flac uploaded without a transcript (Whisper fills it in)."""
-    created = client.post(
-        "/profiles", json={"name": "JFK", "description": "public domain", "language": "English"}
-    )
-    assert created.status_code == 201, created.text
-    with jfk_path.open("rb") as handle:
-        upload = client.post(
-            f"/profiles/{created.json()['id']}/samples", files={"file": ("jfk.flac", handle, "audio/flac")}
-        )
-    assert upload.status_code == 201, upload.text
-    return client.get(f"/profiles/{created.json()['id']}").json()
-
-
-def wav_frames(data: bytes) -> tuple[int, int, int]:
-    """(frames, sample rate, channels) of encoded audio."""
-    info = sf.info(io.BytesIO(data))
-    return info.frames, info.samplerate, info.channels
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return create_voice(client, jfk_path)
 
 
 # ---- system and docs -----------------------------------------------------------------------------
@@ -392,16 +361,6 @@ def test_generate_for_a_profile_without_samples(client: TestClient) -> None:
     assert response.status_code == 422 and "no samples" in response.json()["detail"]
 
 
-def test_stream_that_fails_before_audio_gets_a_json_status(client: TestClient) -> None:
-    """Studio's checks run lazily inside the generator; the API must surface them as a status."""
-    client.post("/profiles", json={"name": "Silent stream"})
-    response = client.post(
-        "/v1/audio/speech",
-        json={"input": "Hello.", "voice": "Silent stream", "response_format": "pcm", "stream": True},
-    )
-    assert response.status_code == 422 and "no samples" in response.json()["detail"]
-
-
 def test_malformed_json_is_a_readable_422(client: TestClient) -> None:
     response = client.post("/generate", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
@@ -441,133 +400,6 @@ def test_transcribe_errors(client: TestClient, jfk_path: Path) -> None:
         "/transcribe", files={"file": ("jfk.flac", jfk_path.read_bytes())}, data={"language": "de"}
     )
     assert german.status_code == 422 and "English" in german.json()["detail"]  # tiny.en is English-only
-
-
-# ---- OpenAI-compatible speech --------------------------------------------------------------------
-def test_openai_speech_formats_and_models(client: TestClient, voice: dict[str, Any]) -> None:
-    wav = client.post(
-        "/v1/audio/speech",
-        json={"model": "tts-1", "input": "Speech one.", "voice": "jfk", "response_format": "wav"},
-    )
-    assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
-    assert wav_frames(wav.content) == (SAMPLES, 24000, 1)
-    saved = client.get(f"/history/{wav.headers['x-generation-id']}").json()
-    assert saved["size"] == "0.6B" and saved["text"] == "Speech one."
-
-    pcm = client.post(
-        "/v1/audio/speech", json={"input": "Speech two.", "voice": voice["id"], "response_format": "pcm"}
-    )
-    assert pcm.headers["content-type"] == "audio/pcm" and len(pcm.content) == SAMPLES * 2
-
-    default = client.post(
-        "/v1/audio/speech", json={"input": "Speech three.", "voice": "JFK", "model": "tts-1-hd"}
-    )
-    assert (
-        default.headers["content-type"] == "audio/mpeg" and wav_frames(default.content)[0] >= SAMPLES * 0.95
-    )
-    assert client.get(f"/history/{default.headers['x-generation-id']}").json()["size"] == "1.7B"
-
-    for fmt in ("flac", "opus"):
-        encoded = client.post(
-            "/v1/audio/speech",
-            json={
-                "input": "Speech four.",
-                "voice": "JFK",
-                "response_format": fmt,
-                "model": "0.6B",
-                "instructions": "ignored",
-            },
-        )
-        assert encoded.status_code == 200 and wav_frames(encoded.content)[0] > 0
-
-
-def test_openai_speed_is_a_time_stretch(client: TestClient, voice: dict[str, Any]) -> None:
-    fast = client.post(
-        "/v1/audio/speech", json={"input": "Fast.", "voice": "JFK", "response_format": "wav", "speed": 2.0}
-    )
-    assert fast.status_code == 200
-    assert wav_frames(fast.content)[0] == pytest.approx(SAMPLES / 2, rel=0.05)
-
-
-def test_time_stretch_keeps_pitch() -> None:
-    rate = 24000
-    tone = np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
-    stretched = time_stretch(tone, 2.0)
-    assert len(stretched) == pytest.approx(rate / 2, rel=0.02)
-    spectrum = np.abs(np.fft.rfft(stretched))
-    assert np.fft.rfftfreq(len(stretched), 1 / rate)[spectrum.argmax()] == pytest.approx(440, abs=10)
-    assert time_stretch(tone, 1.0) is tone
-
-
-@pytest.mark.parametrize(
-    ("changes", "status", "words"),
-    [
-        ({"voice": "Nobody"}, 404, "Nobody"),
-        ({"model": "whisper-1"}, 422, "model"),
-        ({"speed": 5}, 422, "speed"),
-        ({"speed": 0.1}, 422, "speed"),
-        ({"response_format": "aac"}, 422, "response_format"),
-        ({"input": ""}, 422, "text"),
-        ({"stream": True, "response_format": "mp3"}, 422, "wav or pcm"),
-        ({"stream": True, "response_format": "pcm", "speed": 1.5}, 422, "speed other than 1.0"),
-        ({"stream": True, "response_format": "pcm", "voice": "Nobody"}, 404, "Nobody"),
-    ],
-)
-def test_openai_speech_errors(
-    client: TestClient, voice: dict[str, Any], changes: dict, status: int, words: str
-) -> None:
-    body = {"model": "tts-1", "input": "Hello.", "voice": "JFK", "response_format": "wav", **changes}
-    response = client.post("/v1/audio/speech", json=body)
-    assert response.status_code == status, response.text
-    assert words.lower() in response.json()["detail"].lower()
-
-
-def test_openai_speech_streams_pcm_and_wav(client: TestClient, studio: Studio, voice: dict[str, Any]) -> None:
-    before = client.get("/history").json()["total"]
-    with client.stream(
-        "POST",
-        "/v1/audio/speech",
-        json={"input": "Streamed pcm.", "voice": "JFK", "response_format": "pcm", "stream": True},
-    ) as response:
-        assert response.status_code == 200 and response.headers["content-type"] == "audio/pcm"
-        pcm = b"".join(response.iter_bytes())
-    assert len(pcm) == SAMPLES * 2
-
-    wav = client.post(
-        "/v1/audio/speech",
-        json={"input": "Streamed wav.", "voice": "JFK", "response_format": "wav", "stream": True},
-    )
-    assert wav.status_code == 200 and wav.content[:44] == wav_stream_header()
-    riff, riff_size, _, _, _, fmt, channels, rate, _, _, bits, data, data_size = struct.unpack(
-        "<4sI4s4sIHHIIHH4sI", wav.content[:44]
-    )
-    assert (riff, fmt, channels, rate, bits, data) == (b"RIFF", 1, 1, 24000, 16, b"data")
-    assert riff_size == data_size == 0xFFFFFFFF and len(wav.content) - 44 == SAMPLES * 2
-
-    assert client.get("/history").json()["total"] == before + 2  # streamed takes are saved too
-    assert studio.model_lock.acquire(blocking=False)  # the stream thread released the model lock
-    studio.model_lock.release()
-
-
-def test_thread_feed_keeps_an_rlock_on_one_thread() -> None:
-    """A generator holding an RLock across yields, consumed from other threads, must not break."""
-    lock = threading.RLock()
-
-    def holds_lock() -> Iterator[int]:
-        with lock:
-            yield 1
-            yield 2
-
-    feed = ThreadFeed(holds_lock())
-    got: list[tuple[str, Any]] = []
-    for _ in range(3):  # each get() from a fresh thread, as a server's worker pool would
-        worker = threading.Thread(target=lambda: got.append(feed.get()))
-        worker.start()
-        worker.join()
-    assert got == [("item", 1), ("item", 2), ("end", None)]
-    feed.join(5)
-    assert lock.acquire(blocking=False)
-    lock.release()
 
 
 # ---- models --------------------------------------------------------------------------------------

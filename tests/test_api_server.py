@@ -1,9 +1,9 @@
 """The whole server on a real socket: uvicorn serving create_app (REST API + Gradio UI) on 127.0.0.1.
 
 Covers what TestClient cannot: routes declared before Gradio's mount at ``/`` stay reachable,
-Gradio's login guards the UI, ``example_usage.py`` runs its whole flow against the server, and
-parallel ``/generate`` requests from separate connections all succeed while the model is never
-entered twice at once. The server is started with a login and a token, so every request here
+Gradio's login guards the UI, ``example_usage.py`` runs its whole flow against the server, the
+official ``openai`` SDK speaks and reports voicebox's error messages, and parallel ``/generate``
+requests from separate connections all succeed while the model is never entered twice at once. The server is started with a login and a token, so every request here
 also proves the credentials path.
 """
 
@@ -232,3 +232,39 @@ def test_stream_stops_generating_when_the_client_goes_away(server: Running, espe
     assert spy.calls < chunks  # generation stopped early instead of finishing every chunk
     with server.client() as client:
         assert client.get("/history", params={"profile_id": profile["id"]}).json()["total"] == 0
+
+
+def test_openai_sdk_speaks_and_shows_voicebox_errors(server: Running, espeak_wav: Path) -> None:
+    """The official SDK: any model name works, and its exceptions carry voicebox's sentence."""
+    import openai
+
+    with server.client() as client:
+        profile = client.post("/profiles", json={"name": "SDK voice", "language": "English"}).json()
+        with espeak_wav.open("rb") as handle:
+            added = client.post(
+                f"/profiles/{profile['id']}/samples",
+                files={"file": ("fox.wav", handle)},
+                data={"reference_text": "The quick brown fox jumps over the lazy dog near the river bank."},
+            )
+        assert added.status_code == 201, added.text
+
+    sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key=TOKEN, max_retries=0, timeout=300)
+    spoken = sdk.audio.speech.with_raw_response.create(
+        model="voicebox", voice="SDK voice", input="Hello from the SDK.", response_format="wav"
+    )
+    assert spoken.headers["x-voicebox-model"] == "0.6B"  # no model asked of this server: the small one
+    assert sf.info(io.BytesIO(spoken.content)).frames == FRAMES * 1920
+
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.audio.speech.create(model="tts-1", voice="Nobody", input="Hello.")
+    assert "No voice profile named or with id 'Nobody'" in str(missing.value)
+    assert missing.value.code == "not_found" and missing.value.type == "invalid_request_error"
+
+    with pytest.raises(openai.UnprocessableEntityError) as invalid:
+        sdk.audio.speech.create(model="tts-1", voice="SDK voice", input="Hello.", speed=9)
+    assert "speed" in str(invalid.value) and invalid.value.param == "speed"
+
+    stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as refused:
+        stranger.audio.speech.create(model="tts-1", voice="SDK voice", input="Hello.")
+    assert "Authentication required" in str(refused.value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
 from pathlib import Path
@@ -10,13 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.rest import basic
 from tests.support.studio import studio_settings
 from voicebox.server import create_app
 from voicebox.services import Studio
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 @pytest.fixture(scope="module")

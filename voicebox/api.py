@@ -10,7 +10,13 @@ one model lock and one set of rules. Choices worth knowing:
   a :class:`~voicebox.errors.VoiceboxError` into its ``status_code`` with ``{"detail": message}``,
   validation failures into a readable 422, and anything unexpected into a logged 500 whose body
   says only "Internal error; see the server log.". Doing this per route (not with app-wide
-  handlers) keeps the router self-contained and leaves Gradio's own handling untouched.
+  handlers) keeps the router self-contained and leaves Gradio's own handling untouched. Under
+  ``/v1/`` the same errors use OpenAI's body (``{"error": {"message", "type", "param",
+  "code"}}``), because OpenAI's SDKs read the message from there and otherwise show only
+  "Error code: 422".
+* **Any OpenAI model name is accepted.** Clients send whatever the user typed; the known names
+  keep their size (``tts-1-hd`` is 1.7B), any other uses the default size, and the
+  ``X-Voicebox-Model`` header says which size spoke.
 * **Credentials and size limits are checked before the body is read.** The route checks the
   ``Authorization`` header first (401), then ``Content-Length`` against the upload limit (413),
   and caps chunked bodies while they arrive, so an oversized or unauthenticated upload is never
@@ -50,6 +56,7 @@ from starlette.types import Message, Receive, Scope, Send
 from . import __version__, audio
 from .auth import auth_required, challenge, check_credentials
 from .config import Settings
+from .engines.tts import SIZES
 from .errors import Cancelled, InvalidInput, NotFound, VoiceboxError
 
 if TYPE_CHECKING:
@@ -71,7 +78,21 @@ OPENAI_MODELS = {
     "0.6b": "0.6B",
     "1.7b": "1.7B",
 }
+#: Error statuses -> OpenAI's short ``code`` in ``/v1/`` error bodies.
+OPENAI_ERROR_CODES = {
+    400: "bad_request",
+    401: "invalid_api_key",
+    404: "not_found",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_value",
+    500: "internal_error",
+    503: "model_unavailable",
+}
 STREAM_FORMATS = ("wav", "pcm")
+#: Response header naming the Qwen3-TTS size that spoke a ``/v1/audio/speech`` take.
+MODEL_HEADER = "X-Voicebox-Model"
 
 AudioFormat = Literal["wav", "flac", "mp3", "ogg"]
 SpeechFormat = Literal["wav", "flac", "mp3", "opus", "pcm"]
@@ -98,7 +119,9 @@ OPENAPI_TAGS = [
 
 API_DESCRIPTION = """Voice cloning with Qwen3-TTS and Whisper transcription.
 
-Errors are JSON: `{"detail": "what went wrong and what to do"}`. When `VOICEBOX_AUTH` is set,
+Errors are JSON: `{"detail": "what went wrong and what to do"}`; under `/v1/` they take OpenAI's
+shape, `{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}`, so OpenAI's SDKs show
+the message. When `VOICEBOX_AUTH` is set,
 every route except `/health` needs HTTP Basic with that login, or `Authorization: Bearer
 <VOICEBOX_API_TOKEN>`; without credentials `/health` answers only its status and version.
 """
@@ -118,6 +141,19 @@ class ErrorBody(BaseModel):
     errors: list[dict[str, Any]] | None = Field(
         None, description="For validation errors only: each failing field's location and message."
     )
+
+
+class OpenAIError(BaseModel):
+    message: str = Field(examples=["No voice profile named or with id 'Nobody'."])
+    type: str = Field(description="`invalid_request_error` (4xx) or `server_error` (5xx).")
+    param: str | None = Field(None, description="The failing field of a validation error.")
+    code: str | None = Field(None, examples=["not_found"])
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every error response under `/v1/` (OpenAI's shape)."""
+
+    error: OpenAIError
 
 
 class Health(Record):
@@ -319,7 +355,9 @@ class SpeechRequest(BaseModel):
         },
     )
     model: str = Field(
-        "tts-1", description="`tts-1`/`gpt-4o-mini-tts` (0.6B), `tts-1-hd` (1.7B), or `0.6B`/`1.7B`."
+        "tts-1",
+        description="`tts-1`/`gpt-4o-mini-tts` (0.6B), `tts-1-hd` (1.7B), or `0.6B`/`1.7B`; any other "
+        "name uses the default size (the loaded model's, else 0.6B). `X-Voicebox-Model` names the size used.",
     )
     input: str = Field(description="The text to speak (1-5,000 characters).")
     voice: str = Field(description="A profile name (case-insensitive) or id.", examples=["Narrator"])
@@ -364,12 +402,19 @@ def generation_out(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def openai_size(model: str) -> str:
-    """OpenAI model name (or a size) -> Qwen3-TTS size."""
-    size = OPENAI_MODELS.get((model or "").strip().lower())
-    if size is None:
-        raise InvalidInput(f"Unknown model {model!r}; use tts-1, tts-1-hd, gpt-4o-mini-tts, 0.6B or 1.7B.")
-    return size
+def openai_size(model: str) -> str | None:
+    """The Qwen3-TTS size an OpenAI model name (or a size) stands for; ``None`` for any other name."""
+    return OPENAI_MODELS.get((model or "").strip().lower())
+
+
+def speech_size(studio: "Studio", model: str) -> str:
+    """The size ``/v1/audio/speech`` uses for ``model``: its own, else the default that
+    ``Studio.generate`` applies when no size is asked (the loaded model's, else the small one).
+
+    Resolved here, not left to the studio, so the ``X-Voicebox-Model`` header of a stream (sent
+    before the take is saved) names the size that really speaks.
+    """
+    return openai_size(model) or studio.tts.loaded_size or SIZES[0]
 
 
 def time_stretch(samples: np.ndarray, speed: float) -> np.ndarray:
@@ -398,11 +443,33 @@ def read_upload(file: UploadFile) -> bytes:
     return file.file.read()
 
 
-def error_json(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": detail, **extra}, status_code=status, headers=headers)
+def is_openai_path(path: str) -> bool:
+    """Whether ``path`` is an OpenAI-compatible route, whose errors take OpenAI's shape."""
+    return path == "/v1" or path.startswith("/v1/")
 
 
-def validation_response(exc: RequestValidationError) -> JSONResponse:
+def error_json(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    path: str = "",
+    param: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    """The error body for a request to ``path``: ``{"detail": ...}`` (plus ``errors`` for
+    validation), or under ``/v1/`` OpenAI's ``{"error": {message, type, param, code}}``."""
+    if is_openai_path(path):
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        error = {"message": detail, "type": kind, "param": param, "code": OPENAI_ERROR_CODES.get(status)}
+        return JSONResponse({"error": error}, status_code=status, headers=headers)
+    body: dict[str, Any] = {"detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def validation_response(exc: RequestValidationError, path: str = "") -> JSONResponse:
     """422 with one readable sentence plus the failing fields (never the submitted values)."""
     errors = []
     for error in exc.errors():
@@ -411,20 +478,25 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
         msg, kind = str(error.get("msg", "invalid")), str(error.get("type", ""))
         errors.append({"loc": loc, "field": where, "msg": msg, "type": kind})
     message = "; ".join(f"{e['field']}: {e['msg']}" for e in errors) or "The request is not valid."
-    return error_json(422, f"Invalid request: {message}", errors=errors)
+    # OpenAI's ``param`` names a field; unparsable JSON (located by character offset) has none
+    fields = [e["field"] for e in errors if len(e["loc"]) > 1 and e["type"] != "json_invalid"]
+    return error_json(
+        422, f"Invalid request: {message}", path=path, param=fields[0] if fields else None, errors=errors
+    )
 
 
 def error_response(exc: Exception, request: Request) -> Response:
     """Map any exception from a route to a JSON response; unexpected ones are logged, not shown."""
+    path = request.url.path
     if isinstance(exc, VoiceboxError):
-        log.info("%s %s -> %s: %s", request.method, request.url.path, exc.status_code, exc.message)
-        return error_json(exc.status_code, exc.message)
+        log.info("%s %s -> %s: %s", request.method, path, exc.status_code, exc.message)
+        return error_json(exc.status_code, exc.message, path=path)
     if isinstance(exc, RequestValidationError):
-        return validation_response(exc)
+        return validation_response(exc, path)
     if isinstance(exc, HTTPException):
-        return error_json(exc.status_code, str(exc.detail), dict(exc.headers or {}) or None)
-    log.exception("internal error in %s %s", request.method, request.url.path)
-    return error_json(500, INTERNAL_ERROR)
+        return error_json(exc.status_code, str(exc.detail), dict(exc.headers or {}) or None, path=path)
+    log.exception("internal error in %s %s", request.method, path)
+    return error_json(500, INTERNAL_ERROR, path=path)
 
 
 def declared_length(request: Request) -> int | None:
@@ -476,6 +548,7 @@ def route_class(settings: Settings, protected: bool) -> type[APIRoute]:
                         401,
                         "Authentication required: use the VOICEBOX_AUTH login or the API token.",
                         challenge(settings),
+                        path=request.url.path,
                     )
                 try:
                     length = declared_length(request)
@@ -600,14 +673,14 @@ def stream_speech(studio: "Studio", profile_id: str, text: str, size: str, fmt: 
 
     media_type = "audio/wav" if fmt == "wav" else "audio/pcm"
     return CancellingStreamingResponse(
-        body(), cancel, media_type=media_type, headers={"Cache-Control": "no-store"}
+        body(), cancel, media_type=media_type, headers={"Cache-Control": "no-store", MODEL_HEADER: size}
     )
 
 
 # ---- routes --------------------------------------------------------------------------------------
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+def _responses(*codes: int, body: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer with."""
-    return {code: {"model": ErrorBody} for code in codes}
+    return {code: {"model": body} for code in codes}
 
 
 def add_system_routes(router: APIRouter, studio: "Studio", settings: Settings) -> None:
@@ -882,16 +955,17 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         responses={
             200: {
                 "content": {m: {} for m in speech_types},
-                "description": "The audio; `X-Generation-Id` names the saved history record.",
+                "description": "The audio; `X-Generation-Id` names the saved history record (not sent "
+                "when streaming) and `X-Voicebox-Model` the model size that spoke.",
             },
-            **_responses(404, 422, 503),
+            **_responses(401, 404, 413, 422, 500, 503, body=OpenAIErrorBody),
         },
         summary="OpenAI-compatible text to speech",
     )
     def speech(body: SpeechRequest) -> Response:
         """Works with OpenAI's SDKs: point ``base_url`` at ``http://host:port/v1``. The take is
         also saved to the history (at speed 1.0)."""
-        size = openai_size(body.model)
+        size = speech_size(studio, body.model)
         profile = studio.find_profile(body.voice)
         if body.stream:
             if body.speed != 1.0:
@@ -905,7 +979,9 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         else:
             samples = audio.load_mono(studio.generation_path(record["id"]), SAMPLE_RATE)
             data, mime = audio.encode(time_stretch(samples, body.speed), SAMPLE_RATE, body.response_format)
-        return Response(data, media_type=mime, headers={"X-Generation-Id": record["id"]})
+        return Response(
+            data, media_type=mime, headers={"X-Generation-Id": record["id"], MODEL_HEADER: record["size"]}
+        )
 
 
 # ---- assembly ------------------------------------------------------------------------------------
