@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.rest import basic, create_voice, wav_frames
+from tests.support.rest import basic, check_offline_docs, create_voice, wav_frames
 from tests.support.studio import studio_settings
 from voicebox import __version__
 from voicebox.api import EXAMPLE_ID, INTERNAL_ERROR, create_api_app
@@ -101,8 +101,11 @@ def test_openapi_describes_every_route_with_schemas(client: TestClient) -> None:
         "pcm",
     ]
     assert "detail" in schemas["ErrorBody"]["properties"]
-    docs = client.get("/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_docs_page_and_its_assets_are_served_here(client: TestClient) -> None:
+    """Swagger UI comes from this server, not a CDN, so /docs renders offline."""
+    assert any(url.endswith("swagger-ui-bundle.js") for url in check_offline_docs(client))
 
 
 # ---- profiles ------------------------------------------------------------------------------------
@@ -481,6 +484,8 @@ def test_health_and_docs_with_auth(locked: TestClient) -> None:
     assert anonymous.json() == {"status": "ok", "version": __version__, "auth_required": True}
     assert "tts_loaded" in locked.get("/health", headers={"Authorization": "Bearer tok-123"}).json()
     assert locked.get("/openapi.json").status_code == 401 and locked.get("/docs").status_code == 401
+    assert locked.get("/docs/oauth2-redirect").status_code == 401
+    check_offline_docs(locked, basic("ada", "corrèct horse"))  # the assets are public: no user data
     spec = locked.get("/openapi.json", headers=basic("ada", "corrèct horse")).json()
     schemes = {s["scheme"] for s in spec["components"]["securitySchemes"].values()}
     assert schemes == {"basic", "bearer"}

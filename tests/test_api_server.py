@@ -2,7 +2,8 @@
 
 Covers what TestClient cannot: routes declared before Gradio's mount at ``/`` stay reachable,
 Gradio's login guards the UI, ``example_usage.py`` runs its whole flow against the server, the
-official ``openai`` SDK speaks and reports voicebox's error messages, and parallel ``/generate``
+official ``openai`` SDK speaks and reports voicebox's error messages, ``/docs`` renders in
+headless Chromium with every request to another host blocked, and parallel ``/generate``
 requests from separate connections all succeed while the model is never entered twice at once. The server is started with a login and a token, so every request here
 also proves the credentials path.
 """
@@ -24,12 +25,14 @@ import httpx
 import pytest
 import soundfile as sf
 
+from tests.support.rest import check_offline_docs
 from tests.support.studio import serve_app, studio_settings
 from voicebox.config import Settings
 from voicebox.services import Studio
 from voicebox.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "test-token-4d1f"
 LOGIN = ("ada", "open sesame")
 FRAMES = 8
@@ -67,7 +70,7 @@ def test_api_routes_are_not_hidden_by_gradio(server: Running) -> None:
     with server.client() as client:
         health = client.get("/health").json()
         assert health["status"] == "ok" and "tts_loaded" in health  # ours, not Gradio's
-        assert client.get("/docs").status_code == 200
+        check_offline_docs(client)  # Swagger UI's assets are served before Gradio's mount too
         spec = client.get("/openapi.json").json()
         assert "/v1/audio/speech" in spec["paths"] and "/generate" in spec["paths"]
     page = httpx.get(f"{server.url}/")
@@ -268,3 +271,37 @@ def test_openai_sdk_speaks_and_shows_voicebox_errors(server: Running, espeak_wav
     with pytest.raises(openai.AuthenticationError) as refused:
         stranger.audio.speech.create(model="tts-1", voice="SDK voice", input="Hello.")
     assert "Authentication required" in str(refused.value)
+
+
+@pytest.mark.browser
+def test_docs_render_offline_in_chromium(server: Running, tmp_path: Path) -> None:
+    """Swagger UI lists the operations with every request to another host refused (as offline)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    elsewhere: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {TOKEN}"})
+            context.route("**/*", only_this_server)
+            page = context.new_page()
+            page.goto(f"{server.url}/docs")
+            operation = '.opblock-summary-path[data-path="{}"]'  # one operation's row in the list
+            expect(page.locator(operation.format("/v1/audio/speech"))).to_be_visible(timeout=30_000)
+            expect(page.locator(operation.format("/generate"))).to_be_visible()
+            page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+        finally:
+            browser.close()
+    assert elsewhere == []

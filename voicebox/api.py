@@ -23,6 +23,10 @@ one model lock and one set of rules. Choices worth knowing:
   parsed, spooled to disk or decoded. ``Studio`` checks the file size again.
 * **Ids are validated at the edge**: anything but 32 lowercase hex digits is a 404, so path
   tricks (``../``, absolute paths, encoded separators) never reach the file system.
+* **The docs work offline.** ``/docs`` is Swagger UI served from the ``fastapi-offline``
+  package (its JS, CSS and icon under ``/static-offline-docs``), not from a CDN, so the page
+  renders on a machine without internet. With a login set, ``/docs`` and ``/openapi.json`` need
+  it (:class:`DocsGuard`); the static assets stay public, as they hold no user data.
 * **Streaming runs the generator on one thread.** ``Studio.generate_stream`` holds the model lock
   (a ``threading.RLock``) across its yields; an RLock must be released by the thread that took
   it, but Starlette would call ``next()`` from whichever worker is free. :class:`ThreadFeed`
@@ -49,6 +53,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
@@ -69,6 +74,7 @@ EXAMPLE_ID = "3f9c2a7be41d4c0f9a8e6b5d4c3b2a19"
 #: Room for multipart boundaries and form fields on top of the audio upload limit.
 UPLOAD_OVERHEAD = 64 * 1024
 INTERNAL_ERROR = "Internal error; see the server log."
+DOCS_URL = "/docs"
 SAMPLE_RATE = audio.MODEL_SAMPLE_RATE
 #: OpenAI model names -> Qwen3-TTS sizes ("hd" is the large model); sizes are accepted as is.
 OPENAI_MODELS = {
@@ -1031,12 +1037,22 @@ def install_api(app: FastAPI, studio: "Studio", settings: Settings | None = None
     known = {tag["name"] for tag in app.openapi_tags or []}
     app.openapi_tags = [*(app.openapi_tags or []), *(t for t in OPENAPI_TAGS if t["name"] not in known)]
     if auth_required(settings):
-        paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+        # FastAPIOffline serves /docs itself and leaves app.docs_url unset, hence DOCS_URL too
+        paths = {app.openapi_url, app.docs_url, DOCS_URL, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
         app.add_middleware(DocsGuard, settings=settings, paths=frozenset(p for p in paths if p))
+
+
+def new_app() -> FastAPI:
+    """An empty voicebox app whose ``/docs`` page loads Swagger UI from this server, not a CDN.
+
+    ``FastAPIOffline`` registers the docs page and its static assets at once, so they come
+    before anything added later (Gradio's mount at ``/`` would hide later routes).
+    """
+    return FastAPIOffline(title="voicebox", version=__version__, docs_url=DOCS_URL, redoc_url=None)
 
 
 def create_api_app(studio: "Studio", settings: Settings | None = None) -> FastAPI:
     """The REST API alone (no UI): for tests and for serving the API without Gradio."""
-    app = FastAPI(title="voicebox", version=__version__, docs_url="/docs", redoc_url=None)
+    app = new_app()
     install_api(app, studio, settings)
     return app

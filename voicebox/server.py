@@ -31,7 +31,7 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
     """Build the ASGI app: REST API + Gradio UI sharing ``studio``."""
     import gradio as gr
 
-    from .api import install_api
+    from .api import install_api, new_app
     from .auth import gradio_auth
     from .services import Studio
     from .ui import appearance, build_ui
@@ -39,7 +39,7 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_TEMP_DIR"] = private_temp_dir()
     settings.ensure_dirs()
-    app = FastAPI(title="voicebox", version=__version__, docs_url="/docs", redoc_url=None)
+    app = new_app()  # /docs with Swagger UI from this server (offline), registered before the mount
 
     studio = studio if studio is not None else Studio(settings)
     install_api(app, studio, settings)  # before the mount at "/", which would hide later routes

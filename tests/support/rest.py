@@ -1,11 +1,16 @@
-"""Helpers for the REST API tests: credentials headers, audio inspection, a cloned voice."""
+"""Helpers for the REST API tests: credentials headers, audio inspection, a cloned voice, and
+the offline check of the ``/docs`` page."""
 
 from __future__ import annotations
 
 import base64
 import io
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 import soundfile as sf
 from fastapi.testclient import TestClient
@@ -35,3 +40,36 @@ def create_voice(client: TestClient, jfk_path: Path, name: str = "JFK") -> dict[
         )
     assert upload.status_code == 201, upload.text
     return client.get(f"/profiles/{created.json()['id']}").json()
+
+
+class _AssetLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def check_offline_docs(client: TestClient | httpx.Client, headers: dict[str, str] | None = None) -> list[str]:
+    """Fetch ``/docs`` (with ``headers``) and every script, stylesheet and icon it names (without:
+    they are public); all must be served here.
+
+    Returns the asset paths. Fails on any absolute URL (a CDN would leave the page blank offline).
+    """
+    page = client.get("/docs", headers=headers)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"], page.text
+    assert re.search(r"https?://|(?<![:\w])//\w", page.text) is None, page.text  # nothing off this host
+    links = _AssetLinks()
+    links.feed(page.text)
+    assert len(links.urls) >= 3, links.urls  # stylesheet, icon, Swagger UI's bundle
+    kinds = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
+    for url in links.urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = client.get(url)
+        kind = kinds[Path(url).suffix]
+        assert asset.status_code == 200 and kind in asset.headers["content-type"], (url, asset.status_code)
+        assert len(asset.content) > 1000, url
+    bundle = next(url for url in links.urls if url.endswith(".js"))
+    assert b"SwaggerUIBundle" in client.get(bundle).content
+    return links.urls
