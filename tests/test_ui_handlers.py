@@ -72,9 +72,18 @@ def run_generate(
     handlers = GenerateHandlers(ctx)
     return list(
         handlers.generate(
-            profile_id, text, "profile", "0.6B", "Balanced", seed, 0.9, 50, 1.0, 1.05, REQUEST, progress
+            "", profile_id, text, "profile", "0.6B", "Balanced", seed, 0.9, 50, 1.0, 1.05, REQUEST, progress
         )
     )
+
+
+def refused(handler: Any, *args: Any) -> str:
+    """Call a UI handler that must refuse: it shows the message as a toast (a warning outside a
+    running app) and returns one ``gr.skip()``, so every output, and the user's typing, stays."""
+    with pytest.warns(UserWarning) as shown:
+        result = handler(*args)
+    assert result == gr.skip(), result
+    return " ".join(str(w.message) for w in shown)
 
 
 def is_inside(path: str | Path, folder: Path) -> bool:
@@ -157,9 +166,13 @@ def test_empty_state_then_create_search_and_duplicate(ctx: UIContext) -> None:
     listing, _ = handlers.refresh_list("narrator", None)  # matches the description
     assert [label for label, _ in listing["choices"]] == ["Ada · 0 samples"]
 
-    with pytest.raises(gr.Error) as duplicate:
-        handlers.create("ada", "", "Auto", "")
-    assert "already exists" in duplicate.value.message
+    assert "already exists" in refused(handlers.create, "ada", "", "Auto", "")
+    assert "Give the profile a name" in refused(handlers.create, "  ", "kept description", "Auto", "")
+    ada = ctx.studio.find_profile("Ada")
+    other = handlers.create("Bea", "", "Auto", "")[2]
+    assert "already exists" in refused(handlers.save, other, "Ada", "typed", "Auto", "")
+    assert ctx.studio.get_profile(other)["name"] == "Bea"  # nothing was stored
+    assert ctx.studio.get_profile(ada["id"])["name"] == "Ada"
 
 
 def test_empty_state_wording_when_there_are_no_profiles(tmp_path: Path, ui_settings: Settings) -> None:
@@ -191,10 +204,12 @@ def test_bad_upload_is_an_error_toast_naming_the_file(ctx: UIContext, tmp_path: 
     profile_id = handlers.create("Broken uploads", "", "Auto", "")[2]
     bad = tmp_path / "notes.wav"
     bad.write_bytes(b"definitely not audio" * 20)
-    with pytest.raises(gr.Error) as error:
-        handlers.add_uploads(profile_id, [str(bad)], 0, "")
-    assert error.value.message.startswith("notes.wav: ")
-    assert "audio" in error.value.message.lower()
+    with pytest.warns(UserWarning) as shown:
+        status, *unchanged = handlers.add_uploads(profile_id, [str(bad)], 0, "")
+    message = str(shown[0].message)
+    assert message.startswith("notes.wav: ") and "audio" in message.lower()
+    assert status.startswith("No sample was added")
+    assert unchanged == [gr.skip()] * 3  # version, list and empty state stay as they were
     assert ctx.studio.list_samples(profile_id) == []
 
 
@@ -219,20 +234,16 @@ def test_oversized_upload_is_refused(ctx: UIContext, jfk_path: Path) -> None:
     small = UIContext(ctx.studio, replace(ctx.settings, max_upload_mb=0.01), ctx.temp)
     handlers = ProfileHandlers(small)
     profile_id = handlers.create("Too big", "", "Auto", "")[2]
-    with pytest.raises(gr.Error) as error:
-        handlers.add_uploads(profile_id, [str(jfk_path)], 0, "")
-    assert "limit" in error.value.message
-    with pytest.raises(gr.Error) as recorded:
-        handlers.add_recording(profile_id, str(jfk_path), 0, "")
-    assert "limit" in recorded.value.message
+    with pytest.warns(UserWarning, match="limit"):
+        status, *_ = handlers.add_uploads(profile_id, [str(jfk_path)], 0, "")
+    assert status.startswith("No sample was added")
+    assert "limit" in refused(handlers.add_recording, profile_id, str(jfk_path), 0, "")
 
 
 def test_recording_needs_a_recording(ctx: UIContext) -> None:
     handlers = ProfileHandlers(ctx)
     profile_id = handlers.create("Silent mic", "", "Auto", "")[2]
-    with pytest.raises(gr.Error) as error:
-        handlers.add_recording(profile_id, None, 0, "")
-    assert "recording did not arrive" in error.value.message
+    assert "recording did not arrive" in refused(handlers.add_recording, profile_id, None, 0, "")
 
 
 def test_delete_profile_asks_first_and_history_keeps_the_name(ctx: UIContext, espeak_wav: Path) -> None:
@@ -266,7 +277,8 @@ def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profi
     )
     streamed = [live for live, *_ in outputs if isinstance(live, bytes)]
     assert streamed and all(chunk[:4] == b"RIFF" for chunk in streamed)  # int16 WAV chunks, not floats
-    _, final, details, status = outputs[-1]
+    _, final, details, status, generate_button, cancel_button = outputs[-1]
+    assert generate_button["visible"] is True and cancel_button["visible"] is False
     assert is_inside(final, ctx.temp.root) and not is_inside(final, ctx.settings.data_dir)
     assert Path(final).name.startswith("voicebox-Kennedy-") and final.endswith(".wav")
     assert "42" in details and "Timings" in details
@@ -280,15 +292,95 @@ def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profi
 
 
 def test_generate_validation_errors_are_toasts(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
-    with pytest.raises(gr.Error) as no_profile:
-        run_generate(ctx, "", "Hello")
-    assert "Choose a voice profile" in no_profile.value.message
-    with pytest.raises(gr.Error) as no_text:
-        run_generate(ctx, voiced_profile["id"], "   ")
-    assert "Type some text" in no_text.value.message
-    with pytest.raises(gr.Error) as bad_seed:
-        run_generate(ctx, voiced_profile["id"], "Hello", seed="abc")
-    assert "seed" in bad_seed.value.message
+    handlers = GenerateHandlers(ctx)
+    empty = ctx.studio.create_profile("No samples yet")
+
+    def check(profile_id: str, text: str, seed: Any = 7) -> str:
+        with pytest.raises(gr.Error) as refusal:
+            handlers.check(profile_id, text, "profile", "0.6B", "Balanced", seed, 0.9, 50, 1.0, 1.05)
+        return refusal.value.message
+
+    assert "Choose a voice profile" in check("", "Hello")
+    assert "Type some text" in check(voiced_profile["id"], "   ")
+    assert "seed" in check(voiced_profile["id"], "Hello", seed="abc")
+    assert "seed" in check(voiced_profile["id"], "Hello", seed=-1)
+    assert "no samples yet" in check(empty["id"], "Hello")
+    assert "5,000" in check(voiced_profile["id"], "word " * 1200)
+    assert handlers.check(voiced_profile["id"], "Hello", "profile", "0.6B", "Balanced", 7, 0.9, 50, 1.0, 1.05) is None
+
+
+def test_generate_ends_with_the_generate_button_back_whatever_happens(
+    ctx: UIContext, voiced_profile: dict[str, Any]
+) -> None:
+    """The generate event never raises: a refusal reaching it still restores the buttons."""
+    before = ctx.studio.history_stats()["count"]
+    for profile_id, text, seed, reason in (
+        ("", "Hello", 7, "Choose a voice profile"),
+        (voiced_profile["id"], "   ", 7, "Type some text"),
+        (voiced_profile["id"], "Hello", "abc", "seed"),
+    ):
+        with pytest.warns(UserWarning, match=reason):
+            outputs = run_generate(ctx, profile_id, text, seed=seed)
+        *_, status, generate_button, cancel_button = outputs[-1]
+        assert "Not generated: " in status and "Queued" not in status
+        assert generate_button["visible"] is True and cancel_button["visible"] is False
+    assert ctx.studio.history_stats()["count"] == before
+
+
+def test_start_says_where_the_take_waits() -> None:
+    from voicebox.ui.generate import waiting_label
+
+    assert waiting_label(0) == "Starting…"
+    assert waiting_label(1) == "Waiting for another take to finish — you are 1st in line."
+    assert waiting_label(2).endswith("you are 2nd in line.")
+    assert waiting_label(11).endswith("you are 11th in line.")
+
+
+def test_a_take_cancelled_while_waiting_never_starts(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+    handlers = GenerateHandlers(ctx)
+    ticket, generate_button, cancel_button, status, *_ = handlers.start(REQUEST)
+    assert generate_button["visible"] is False and cancel_button["visible"] is True
+    assert "Starting" in status
+    status, generate_button, cancel_button = handlers.cancel(REQUEST)
+    assert "Cancelled" in status and generate_button["visible"] is True and cancel_button["visible"] is False
+    before = ctx.studio.history_stats()["count"]
+    outputs = list(
+        handlers.generate(
+            ticket, voiced_profile["id"], "Never made.", "profile", "0.6B", "Balanced", 1, 0.9, 50, 1.0, 1.05,
+            REQUEST, no_progress,
+        )
+    )
+    assert len(outputs) == 1 and "Cancelled — nothing was saved." in outputs[0][3]
+    assert ctx.studio.history_stats()["count"] == before
+
+
+def test_an_older_take_leaves_the_page_to_the_newer_one(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+    handlers = GenerateHandlers(ctx)
+    old_ticket = handlers.start(REQUEST)[0]
+    handlers.start(REQUEST)  # pressed Generate again (after Cancel): the old event must not touch the page
+    outputs = list(
+        handlers.generate(
+            old_ticket, voiced_profile["id"], "Old.", "profile", "0.6B", "Balanced", 1, 0.9, 50, 1.0, 1.05,
+            REQUEST, no_progress,
+        )
+    )
+    assert outputs == [gr.skip()]
+    handlers.cancel(REQUEST)
+
+
+def test_long_text_is_split_not_cut(ctx: UIContext) -> None:
+    handlers = GenerateHandlers(ctx)
+    paragraph = "This sentence is here to make the text long enough. " * 40  # about 2,100 characters
+    text = "\n\n".join([paragraph.strip()] * 3)  # about 6,300 characters
+    assert handlers.length_notice(text)["visible"] is True
+    assert handlers.length_notice("short")["visible"] is False
+    first, waiting, notice, waiting_box = handlers.split(text, "")
+    assert len(first) <= 5000 and first.endswith(".")
+    assert first + "\n\n" + waiting == text.strip()  # nothing lost, paragraphs kept
+    assert notice["visible"] is False and waiting_box["visible"] is True
+    moved, rest, box = handlers.next_part(waiting)
+    assert moved == waiting and rest == "" and box["visible"] is False
+    assert "Nothing is waiting" in refused(handlers.next_part, "")
 
 
 def test_stage_labels() -> None:
@@ -315,7 +407,7 @@ def test_cancel_stops_the_running_take(ctx: UIContext) -> None:
     stub = _WaitingStudio()
     handlers = GenerateHandlers(UIContext(stub, ctx.settings, ctx.temp))
     run = handlers.generate(
-        "p", "text", "profile", "0.6B", "Balanced", None, 0.9, 50, 1.0, 1.05, REQUEST, no_progress
+        "", "p", "text", "profile", "0.6B", "Balanced", None, 0.9, 50, 1.0, 1.05, REQUEST, no_progress
     )
     outputs = []
     for output in run:
@@ -386,7 +478,8 @@ def test_history_table_search_paging_open_reuse_delete(
     _, ids, *_rest = handlers.refresh("no such words", "", 0)
     assert ids == [] and _rest[4]["value"] == history_ui.NO_MATCH
 
-    selected, detail, player, info, download = handlers.open(first["id"])
+    selected, detail, player, info, download, confirm = handlers.open(first["id"])
+    assert confirm["visible"] is False
     assert selected == first["id"] and detail["visible"] is True
     assert is_inside(player, ctx.temp.root) and download["value"] == player
     assert "Alpha history line." in info
@@ -416,28 +509,28 @@ def test_transcribe_gives_text_language_and_segments(ctx: UIContext, jfk_path: P
     assert "English" in info
     assert segments and float(segments[0][0]) == pytest.approx(0.0, abs=1.0)
     assert float(segments[-1][1]) > float(segments[0][0])
-    with pytest.raises(gr.Error) as missing:
-        TranscribeHandlers(ctx).transcribe(None, "auto")
-    assert "Choose or record" in missing.value.message
+    with pytest.warns(UserWarning, match="Choose or record"):
+        text, info, segments = TranscribeHandlers(ctx).transcribe(None, "auto")
+    assert text == "" and segments == []  # the last transcript is not left beside the refusal
+    assert "Not transcribed: Choose or record" in info
 
 
 def test_models_load_unload_and_cache(ctx: UIContext) -> None:
     handlers = ModelHandlers(ctx)
-    tts, whisper, cache = handlers.load_tts("0.6B")
+    tts, whisper, cache, size = handlers.load_tts("0.6B")
+    assert size["value"] == "0.6B"  # the picker shows what is loaded
     assert "Loaded" in tts and "0.6B" in tts and "cpu" in tts
     loop = ctx.studio.tts.status()["linear_precision"]
     assert "Decode loop" in tts and f"voicebox, {loop} linear layers" in tts  # no CUDA here: the loop
     tts, *_ = handlers.unload_tts()
     assert "Not loaded" in tts
-    _, whisper, _ = handlers.load_whisper()
+    _, whisper, *_ = handlers.load_whisper()
     assert "Loaded" in whisper
-    _, whisper, _ = handlers.unload_whisper()
+    _, whisper, *_ = handlers.unload_whisper()
     assert "Not loaded" in whisper
-    _, _, cache = handlers.clear_cache()
+    _, _, cache, _ = handlers.clear_cache()
     assert "0 of" in cache and ctx.studio.tts.prompt_cache.stats()["disk_entries"] == 0
-    with pytest.raises(gr.Error) as bad_size:
-        handlers.load_tts("9B")
-    assert "not available" in bad_size.value.message
+    assert "not available" in refused(handlers.load_tts, "9B")
 
 
 # ---- the assembled app ------------------------------------------------------------------------

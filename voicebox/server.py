@@ -43,7 +43,7 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
 
     studio = studio if studio is not None else Studio(settings)
     install_api(app, studio, settings)  # before the mount at "/", which would hide later routes
-    demo = build_ui(studio, settings)
+    demo = build_ui(studio, settings, rest_api=True)
     return gr.mount_gradio_app(
         app,
         demo,

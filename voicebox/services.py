@@ -19,6 +19,7 @@ import numpy as np
 from . import __version__, audio
 from .atomic import atomic_write_bytes, remove_quietly
 from .config import Settings
+from .engines.asr import NO_SPEECH_MESSAGE
 from .engines.params import GenerationParams, check_text, make_params
 from .engines.prompt_cache import PromptCache
 from .engines.tts import SIZES, ReferenceSample, SynthesisResult, TTSEngine
@@ -34,6 +35,10 @@ WHISPER_CODES = {
 }
 
 ProgressFn = Callable[[str, int, int], None]
+#: The way forward when a sample has no automatic transcript.
+TYPE_TRANSCRIPT = (
+    "Type what the sample says in its Transcript box and save it; until then only the voice's timbre is used."
+)
 
 
 @dataclass
@@ -189,8 +194,12 @@ class Studio:
         speech = audio.resample(samples_24k, audio.MODEL_SAMPLE_RATE, audio.WHISPER_SAMPLE_RATE)
         try:
             result = self.asr.transcribe(speech, language=whisper_language(language))
-        except VoiceboxError as exc:
-            return "", f"Automatic transcription failed ({exc}); type what the sample says for the best clone."
+        except InvalidInput as exc:  # no speech heard, or a language this Whisper cannot read
+            reason = "Whisper heard no words in this sample." if exc.message == NO_SPEECH_MESSAGE else exc.message
+            return "", f"{reason.rstrip('.')}. {TYPE_TRANSCRIPT}"
+        except VoiceboxError as exc:  # the model itself is unavailable: its message may name server paths
+            log.warning("automatic transcription failed: %s", exc.message)
+            return "", f"Whisper is not available right now (see the Models tab). {TYPE_TRANSCRIPT}"
         return result.text.strip(), ""
 
     def list_samples(self, profile_id: str) -> list[dict[str, Any]]:
@@ -221,6 +230,14 @@ class Studio:
         result = self.synthesize(job.text, job.references, job.language, job.size, job.params,
                                  progress=job.progress, cancel=job.cancel)
         return self.save_generation(job.profile, job.text, result)
+
+    def check_generation(self, profile_id: str, text: str, **options: Any) -> None:
+        """Refuse a request that :meth:`generate` would refuse, without waiting for the model.
+
+        The UI calls this before it shows a take as started, so a mistake (no text, no samples,
+        a bad seed) is answered at once, even while another take holds the model.
+        """
+        self._generation_job(profile_id, text, **options)
 
     def generate_stream(self, profile_id: str, text: str, **options: Any) -> Iterator[StreamUpdate]:
         """Like :meth:`generate`, yielding audio while it is produced; the last update carries

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_MAX_CHARS", "MIN_MAX_CHARS", "chunk_text", "split_sentences"]
+__all__ = ["DEFAULT_MAX_CHARS", "MIN_MAX_CHARS", "chunk_text", "first_part", "split_sentences"]
 
 #: Default chunk size: comfortably inside what Qwen3-TTS voices without drifting.
 DEFAULT_MAX_CHARS = 300
@@ -302,3 +302,35 @@ def chunk_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
+
+
+#: Where a part may end, best first: a paragraph, a sentence, a line, a word.
+_PART_ENDS = (
+    re.compile(r"\n[ \t]*\n"),
+    re.compile(r"[.!?…。！？][\"'”’)\]]*(?=\s)"),
+    re.compile(r"\n"),
+    re.compile(r"\s"),
+)
+
+
+def first_part(text: str, max_chars: int) -> tuple[str, str]:
+    """Cut a text that is too long for one take into ``(first part, the rest)``.
+
+    Unlike :func:`chunk_text`, this keeps the person's text as typed (line breaks and spacing):
+    both parts go back into text boxes to be read and edited. The first part ends at the last
+    paragraph break before ``max_chars``, else the last sentence end, line break or space; a cut
+    is only taken in the second half, so a part is never tiny. Nothing is dropped: ``first +
+    rest`` equals the stripped text apart from the whitespace at the cut.
+    """
+    text = text.strip()
+    if len(text) <= max_chars:
+        return text, ""
+    window = text[: max_chars + 1]  # a break right after the limit still ends a part that fits
+    cut = max_chars
+    for pattern in _PART_ENDS:
+        ends = [m.end() if pattern is _PART_ENDS[1] else m.start() for m in pattern.finditer(window)]
+        ends = [end for end in ends if max_chars // 2 <= end <= max_chars]
+        if ends:
+            cut = ends[-1]
+            break
+    return text[:cut].rstrip(), text[cut:].lstrip()

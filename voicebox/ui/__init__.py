@@ -51,8 +51,12 @@ def theme() -> gr.themes.Base:
 
 
 def appearance() -> dict[str, Any]:
-    """Keyword arguments for ``gr.mount_gradio_app`` / ``Blocks.launch``: theme and CSS."""
-    return {"theme": theme(), "css": _asset("style.css")}
+    """Keyword arguments for ``gr.mount_gradio_app`` / ``Blocks.launch``: theme and CSS.
+
+    ``style.css`` is scoped by Gradio to the app's container; ``page.css`` styles what lies
+    outside it (the toasts), so it goes into the page's head unscoped.
+    """
+    return {"theme": theme(), "css": _asset("style.css"), "head": f"<style>{_asset('page.css')}</style>"}
 
 
 def notices_of(studio: Any) -> list[str]:
@@ -75,13 +79,29 @@ def header_html(notices: list[str]) -> str:
     )
 
 
-def build_ui(studio: Any | None, settings: Settings, temp: TempAudio | None = None) -> gr.Blocks:
+def footer_html(rest_api: bool) -> str:
+    """Where programs come in: the REST API's own docs and the OpenAI-compatible route, when the
+    REST API is served beside the UI (not on a Space, which runs the Gradio app alone)."""
+    if not rest_api:
+        return ""
+    return (
+        '<footer class="vb-footer">For programs: the <a href="docs" target="_blank" rel="noopener">REST API '
+        "(docs)</a> · an OpenAI-compatible <code>POST /v1/audio/speech</code> (point an OpenAI SDK's "
+        "<code>base_url</code> at this address + <code>/v1</code>, with a profile name as the voice) · "
+        "“Use via API” below lists the Python client's endpoints.</footer>"
+    )
+
+
+def build_ui(
+    studio: Any | None, settings: Settings, temp: TempAudio | None = None, rest_api: bool = False
+) -> gr.Blocks:
     """The whole app: Profiles, Generate, History, Transcribe and Models tabs plus the API.
 
     Args:
         studio: the service object shared with the REST API; built from ``settings`` when None.
         settings: configuration (upload limit, data dir).
         temp: where temp copies of audio go (tests pass one to inspect it).
+        rest_api: the REST API is mounted beside the UI: link its docs in the footer.
     """
     if studio is None:
         from ..services import Studio
@@ -97,7 +117,10 @@ def build_ui(studio: Any | None, settings: Settings, temp: TempAudio | None = No
             transcribe.build(ctx)
             models.build(ctx)
         api.build(ctx)
+        if rest_api:
+            gr.HTML(footer_html(rest_api), elem_id="vb-footer")
         _initial_load(demo, profile_tab, generate_tab)
+    ctx.blocks = demo  # the Generate tab reads the model queue's length from it
     demo.queue(api_open=False, max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
     demo.voicebox_context = ctx  # type: ignore[attr-defined]  # tests reach the handlers through it
     return demo

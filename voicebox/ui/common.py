@@ -108,6 +108,57 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def warn(exc: BaseException) -> None:
+    """Show a refused or failed action as a toast that does not touch the form.
+
+    User errors (:class:`VoiceboxError`, or a ``gr.Error`` a handler built) show their message;
+    anything else shows :data:`GENERIC_ERROR` and logs the traceback on the server only.
+    """
+    if isinstance(exc, gr.Error):
+        gr.Warning(str(exc.message))
+    elif isinstance(exc, VoiceboxError):
+        gr.Warning(escape(exc.message))
+    else:
+        log.error("unexpected error in a UI handler", exc_info=exc)
+        gr.Warning(GENERIC_ERROR)
+
+
+def refusing(fn: F) -> F:
+    """Wrap a UI event handler so a refusal leaves the page exactly as it was, with a message.
+
+    Why not :func:`guarded`: when a handler raises, Gradio puts a red "Error" badge on *every*
+    output of the event, which stays after the toast and blocks clicks until closed. A person who
+    typed a taken name must find the form as they left it. So here the message goes out as a
+    toast (:func:`warn`) and the handler returns one ``gr.skip()``, which Gradio applies to every
+    output. Handlers whose outputs must change on failure (e.g. clearing a stale transcript)
+    catch the error themselves. Endpoints for API clients keep :func:`guarded`: a client wants
+    the error.
+    """
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except GeneratorExit:
+                raise
+            except Exception as exc:
+                warn(exc)
+                yield gr.skip()
+
+        return generator_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            warn(exc)
+            return gr.skip()
+
+    return wrapper  # type: ignore[return-value]
+
+
 def check_upload(path: str | Path | None, settings: Settings) -> Path:
     """The uploaded file's path, refusing a missing or oversized file before anything reads it."""
     if not path:
@@ -258,6 +309,8 @@ class UIContext:
     studio: Any
     settings: Settings
     temp: TempAudio = field(default_factory=TempAudio)
+    #: The app, once built (its queue tells the Generate tab how many jobs are ahead).
+    blocks: Any = None
 
     def languages(self) -> list[str]:
         """Language choices, ``Auto`` first (from the loaded model when there is one)."""

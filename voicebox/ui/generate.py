@@ -18,8 +18,10 @@ import gradio as gr
 
 from .. import audio
 from ..engines.params import DEFAULT_PRESET, PRESETS, SEED_MAX, TEXT_MAX_CHARS
-from ..errors import Cancelled, InvalidInput
+from ..engines.text_split import first_part
+from ..errors import Cancelled, InvalidInput, VoiceboxError
 from .common import (
+    GENERIC_ERROR,
     LIGHT_QUEUE,
     MODEL_QUEUE,
     UIContext,
@@ -27,8 +29,10 @@ from .common import (
     facts_html,
     fmt_seconds,
     guarded,
+    refusing,
     safe_filename,
     ui_event,
+    warn,
 )
 from .jobs import Audio, Finished, GenerationJobs, Progress
 
@@ -38,6 +42,14 @@ EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.txt"
 NO_PROFILES = (
     "**No voice profiles yet.** Create one on the **Profiles** tab and add a sample of the voice; "
     "it will appear here."
+)
+
+READY = "Ready. Pick a voice, type some text and press Generate."
+CANCELLED = "Cancelled — nothing was saved."
+TOO_LONG = (
+    f"**This text is longer than one take ({TEXT_MAX_CHARS:,} characters).** Nothing was cut. "
+    "Split it: the first part (ending at a sentence) stays above to generate now, and the rest waits "
+    "below for the next take."
 )
 
 STAGE_LABELS = {
@@ -66,12 +78,38 @@ def stage_fraction(stage: str, done: int, total: int) -> float:
 
 
 def char_count_js() -> str:
-    """Client-side character counter (no server round trip per keystroke)."""
+    """Client-side character counter (no server round trip per keystroke); past the limit it says
+    so, since the box keeps every character instead of cutting the text."""
     return (
         "(t) => { const n = (t || '').length; "
-        f"const over = n > {TEXT_MAX_CHARS}; "
-        f"return (over ? '⚠️ ' : '') + n.toLocaleString('en-US') + ' / {TEXT_MAX_CHARS:,} characters'; }}"
+        f"const over = n - {TEXT_MAX_CHARS}; "
+        f"const count = n.toLocaleString('en-US') + ' / {TEXT_MAX_CHARS:,} characters'; "
+        "return over > 0 ? '⚠️ ' + count + ' — ' + over.toLocaleString('en-US') + "
+        "' over the limit of one take' : count; }"
     )
+
+
+def waiting_label(ahead: int) -> str:
+    """The status while the take waits for the model: how many jobs are ahead of it."""
+    if ahead <= 0:
+        return "Starting…"
+    place = {1: "1st", 2: "2nd", 3: "3rd"}.get(ahead, f"{ahead}th")
+    return f"Waiting for another take to finish — you are {place} in line."
+
+
+def jobs_ahead(blocks: Any) -> int:
+    """Model jobs running or waiting in the queue now (0 when that cannot be read).
+
+    Reads Gradio's queue for the ``model`` concurrency group, the one every model call shares,
+    so takes of other people, transcriptions and model loads all count.
+    """
+    try:
+        group = blocks._queue.event_queue_per_concurrency_id.get(MODEL_QUEUE["concurrency_id"])
+        if group is None:
+            return 0
+        return int(group.current_concurrency) + len(group.queue)
+    except Exception:  # Gradio's internals moved: say "Starting…" rather than fail the click
+        return 0
 
 
 def load_examples(path: Path = EXAMPLES_FILE) -> list[str]:
@@ -155,13 +193,19 @@ def generation_options(
 
 
 class GenerateHandlers:
-    """Callbacks of the Generate tab; each one is a thin call into ``Studio``."""
+    """Callbacks of the Generate tab; each one is a thin call into ``Studio``.
+
+    A take goes through four events: :meth:`check` refuses a mistake at once (no outputs, so no
+    "Error" badge can land on the form), :meth:`start` swaps Generate for Cancel and says where
+    the take stands in the queue, :meth:`generate` streams it and always ends by putting the
+    Generate button back with a truthful status, whatever happened, and :meth:`cancel` stops it.
+    """
 
     def __init__(self, ctx: UIContext, jobs: GenerationJobs | None = None) -> None:
         self.ctx = ctx
         self.jobs = jobs or GenerationJobs()
 
-    @guarded
+    @refusing
     def refresh(self, current: str | None) -> tuple[Any, Any]:
         """Profile choices (keeping the current pick when it still exists) and the empty state."""
         choices = self.ctx.profile_choices()
@@ -169,15 +213,82 @@ class GenerateHandlers:
         value = current if current in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=value), gr.update(visible=not choices)
 
-    @guarded
+    @refusing
     def apply_preset(self, preset: str) -> tuple[Any, Any, Any, Any]:
         """Move the Advanced sliders to the preset's values."""
         values = PRESETS.get(preset) or PRESETS[DEFAULT_PRESET]
         return (values["temperature"], values["top_k"], values["top_p"], values["repetition_penalty"])
 
+    # ---- long text ----------------------------------------------------------------------------
+    def length_notice(self, text: str | None) -> Any:
+        """Show the "split it" panel while the text is longer than one take."""
+        return gr.update(visible=len(text or "") > TEXT_MAX_CHARS)
+
+    @refusing
+    def split(self, text: str | None, waiting: str | None) -> tuple[Any, Any, Any, Any]:
+        """Keep the first part in the box; the rest goes before anything already waiting.
+
+        Returns:
+            (text, waiting text, split panel, waiting panel)
+        """
+        first, rest = first_part(text or "", TEXT_MAX_CHARS)
+        queued = "\n\n".join(part for part in (rest, (waiting or "").strip()) if part)
+        gr.Info(f"Split: {len(first):,} characters to generate now, {len(queued):,} waiting below.")
+        return first, queued, gr.update(visible=False), gr.update(visible=bool(queued))
+
+    @refusing
+    def next_part(self, waiting: str | None) -> tuple[Any, Any, Any]:
+        """Move the next part of the waiting text into the box. Returns (text, waiting, panel)."""
+        first, rest = first_part(waiting or "", TEXT_MAX_CHARS)
+        if not first:
+            raise InvalidInput("Nothing is waiting: every part has been moved up.")
+        return first, rest, gr.update(visible=bool(rest))
+
+    # ---- one take -----------------------------------------------------------------------------
     @guarded
+    def check(
+        self,
+        profile_id: str | None,
+        text: str,
+        language: str | None,
+        size: str | None,
+        preset: str | None,
+        seed: Any,
+        temperature: Any,
+        top_k: Any,
+        top_p: Any,
+        repetition_penalty: Any,
+    ) -> None:
+        """Refuse a take that cannot be made, before anything on the page changes.
+
+        This event has no outputs, so the error toast is all that shows: the form stays as typed.
+        """
+        if not profile_id:
+            raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
+        options = generation_options(language, size, preset, seed, temperature, top_k, top_p, repetition_penalty)
+        self.ctx.studio.check_generation(profile_id, text, **options)
+
+    def start(self, request: gr.Request) -> tuple[Any, ...]:
+        """Swap Generate for Cancel, clear the last take, and say whether the take waits.
+
+        Returns:
+            (ticket, generate button, cancel button, status, live audio, result, details)
+        """
+        ticket = self.jobs.reserve(session_key(request))
+        ahead = jobs_ahead(getattr(self.ctx, "blocks", None))
+        return (
+            ticket,
+            gr.update(visible=False),
+            gr.update(visible=True),
+            status_html(waiting_label(ahead)),
+            None,
+            None,
+            "",
+        )
+
     def generate(
         self,
+        ticket: str | None,
         profile_id: str | None,
         text: str,
         language: str | None,
@@ -190,45 +301,67 @@ class GenerateHandlers:
         repetition_penalty: Any,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects the tracker through this default
-    ) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """Stream the take; yields (live audio, final WAV path, details, status)."""
-        if not profile_id:
-            raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
-        options = generation_options(
-            language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
-        )
-        key = getattr(request, "session_hash", None) or "local"
-        yield None, None, "", status_html("Queued — starting…")
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream the take. Yields (live audio, final WAV path, details, status, generate, cancel).
+
+        Never raises: a refusal, a failure and a cancel each end with the Generate button back
+        and a status that says what happened (a raise would leave Cancel showing and badges).
+        """
+        key = session_key(request)
+        if not ticket:  # called without start (tests, old pages): take a ticket now
+            ticket = self.jobs.reserve(key)
         record: dict[str, Any] | None = None
         try:
-            for message in self.jobs.run(key, self.ctx.studio, profile_id, text, **options):
+            if not profile_id:
+                raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
+            options = generation_options(
+                language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
+            )
+            for message in self.jobs.run(key, self.ctx.studio, profile_id, text, ticket=ticket, **options):
                 if isinstance(message, Progress):
                     label = stage_label(message.stage, message.done, message.total)
                     progress(stage_fraction(message.stage, message.done, message.total), desc=label)
-                    yield gr.skip(), gr.skip(), gr.skip(), status_html(label)
+                    yield gr.skip(), gr.skip(), gr.skip(), status_html(label), gr.skip(), gr.skip()
                 elif isinstance(message, Audio):
-                    yield audio.wav_bytes(message.samples), gr.skip(), gr.skip(), gr.skip()
+                    yield audio.wav_bytes(message.samples), *(gr.skip(),) * 5
                 elif isinstance(message, Finished):
                     record = message.record
+            if record is None:  # the service always ends with a record; be explicit if it did not
+                raise RuntimeError("generation ended without a saved record")
+            final = self.ctx.temp.copy(self.ctx.studio.generation_path(record["id"]), download_name(record))
         except Cancelled:
-            gr.Info("Generation cancelled; nothing was saved.")
-            yield gr.skip(), gr.skip(), gr.skip(), status_html("Cancelled — nothing was saved.", "warn")
+            if self.jobs.is_superseded(key, ticket):  # a newer take of this page owns the page now
+                yield gr.skip()
+                return
+            yield gr.skip(), gr.skip(), gr.skip(), status_html(CANCELLED, "warn"), *buttons(generating=False)
             return
-        if record is None:  # the service always ends with a record; be explicit if it did not
-            raise RuntimeError("generation ended without a saved record")
-        final = self.ctx.temp.copy(self.ctx.studio.generation_path(record["id"]), download_name(record))
+        except Exception as exc:
+            warn(exc)
+            reason = exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+            yield gr.skip(), gr.skip(), gr.skip(), status_html(f"Not generated: {reason}", "error"), *buttons(
+                generating=False
+            )
+            return
         if record.get("status") != "ok" and record.get("message"):
             gr.Warning(escape(record["message"]))
         done = f"Saved to History · {fmt_seconds(record.get('duration'))} of audio"
-        yield gr.skip(), final, details_html(record), status_html(done, "ok")
+        yield gr.skip(), final, details_html(record), status_html(done, "ok"), *buttons(generating=False)
 
-    @guarded
     def cancel(self, request: gr.Request) -> tuple[Any, Any, Any]:
-        """Stop this session's running take; restores the buttons."""
-        key = getattr(request, "session_hash", None) or "local"
-        stopped = self.jobs.cancel(key)
-        text = "Cancelled — the take was stopped and not saved." if stopped else "Cancelled."
-        return status_html(text, "warn"), gr.update(visible=True), gr.update(visible=False)
+        """Stop this session's take, waiting or running, and put the Generate button back at once."""
+        stopped = self.jobs.cancel(session_key(request))
+        text = "Cancelled — the take was stopped and not saved." if stopped else CANCELLED
+        return status_html(text, "warn"), *buttons(generating=False)
+
+
+def session_key(request: Any) -> str:
+    """Takes are tracked per browser session (Gradio's session hash)."""
+    return getattr(request, "session_hash", None) or "local"
+
+
+def buttons(generating: bool) -> tuple[Any, Any]:
+    """(Generate, Cancel) visibility: exactly one of them shows."""
+    return gr.update(visible=not generating), gr.update(visible=generating)
 
 
 @dataclass
@@ -271,21 +404,38 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
     balanced = PRESETS[DEFAULT_PRESET]
     sizes = ctx.sizes()
     with gr.Tab("Generate", id="generate") as tab:
+        ticket = gr.State("")  # inside the Tab: a State directly under gr.Tabs shifts the tab order
         empty = gr.Markdown(NO_PROFILES, visible=False, elem_classes="vb-empty")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 profile = gr.Dropdown(label="Voice profile", choices=[], value=None, elem_id="gen-profile")
+                # No max_length: the browser would cut a long paste silently. The counter and the
+                # split panel say so instead, and the service refuses a take over the limit.
                 text = gr.Textbox(
                     label="Text to speak",
                     lines=6,
                     max_lines=20,
-                    max_length=TEXT_MAX_CHARS,
                     placeholder="What the voice should say; long texts are split into sentences.",
                     elem_id="gen-text",
                 )
                 count = gr.Markdown(
                     f"0 / {TEXT_MAX_CHARS:,} characters", elem_classes="vb-count", elem_id="gen-count"
                 )
+                with gr.Column(
+                    visible=False, variant="panel", elem_id="gen-too-long", elem_classes="vb-too-long"
+                ) as too_long:
+                    gr.Markdown(TOO_LONG)
+                    split_btn = gr.Button("Split into parts", size="md", elem_id="gen-split")
+                with gr.Column(visible=False, variant="panel", elem_id="gen-waiting-box") as waiting_box:
+                    waiting = gr.Textbox(
+                        label="Waiting for the next take",
+                        lines=3,
+                        max_lines=8,
+                        interactive=True,
+                        info="Generate the text above, then move the next part up.",
+                        elem_id="gen-waiting",
+                    )
+                    next_btn = gr.Button("Move the next part up", size="md", elem_id="gen-next-part")
                 with gr.Row():
                     language = gr.Dropdown(
                         [("Profile's language", PROFILE_LANGUAGE), *[(n, n) for n in ctx.languages()]],
@@ -338,7 +488,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                     )
             with gr.Column(scale=2):
                 status = gr.HTML(
-                    status_html("Ready. Pick a voice, type some text and press Generate."),
+                    status_html(READY),
                     elem_id="gen-status",
                 )
                 live = gr.Audio(
@@ -368,6 +518,29 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                     )
 
     text.change(None, inputs=text, outputs=count, js=char_count_js(), **ui_event("char_count"))
+    text.change(
+        h.length_notice,
+        inputs=text,
+        outputs=too_long,
+        trigger_mode="always_last",
+        show_progress="hidden",
+        **ui_event("length_notice"),
+        **LIGHT_QUEUE,
+    )
+    split_btn.click(
+        h.split,
+        inputs=[text, waiting],
+        outputs=[text, waiting, too_long, waiting_box],
+        **ui_event("split_text"),
+        **LIGHT_QUEUE,
+    )
+    next_btn.click(
+        h.next_part,
+        inputs=waiting,
+        outputs=[text, waiting, waiting_box],
+        **ui_event("next_part"),
+        **LIGHT_QUEUE,
+    )
     preset.input(
         h.apply_preset,
         inputs=preset,
@@ -379,30 +552,29 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         h.refresh, inputs=profile, outputs=[profile, empty], **ui_event("generate_refresh"), **LIGHT_QUEUE
     )
 
-    show_cancel = generate_btn.click(
-        lambda: (gr.update(visible=False), gr.update(visible=True)),
-        outputs=[generate_btn, cancel_btn],
+    settings = [profile, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty]
+    # check (no outputs: a refusal is a toast and nothing else) -> start -> generate (always ends by
+    # restoring the Generate button). No ``cancels=``: a cancelled event gets an "Error" badge.
+    started = generate_btn.click(
+        h.check, inputs=settings, **ui_event("generate_check"), **LIGHT_QUEUE
+    ).success(
+        h.start,
+        outputs=[ticket, generate_btn, cancel_btn, status, live, result, details],
+        show_progress="hidden",
         **ui_event("generate_start"),
         **LIGHT_QUEUE,
     )
-    running = show_cancel.then(
+    started.then(
         h.generate,
-        inputs=[profile, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty],
-        outputs=[live, result, details, status],
+        inputs=[ticket, *settings],
+        outputs=[live, result, details, status, generate_btn, cancel_btn],
         show_progress_on=[status],
         **ui_event("generate"),
         **MODEL_QUEUE,
     )
-    running.then(
-        lambda: (gr.update(visible=True), gr.update(visible=False)),
-        outputs=[generate_btn, cancel_btn],
-        **ui_event("generate_end"),
-        **LIGHT_QUEUE,
-    )
     cancel_btn.click(
         h.cancel,
         outputs=[status, generate_btn, cancel_btn],
-        cancels=[running],
         **ui_event("generate_cancel"),
         **LIGHT_QUEUE,
     )

@@ -23,13 +23,13 @@ from .common import (
     facts_html,
     fmt_seconds,
     fmt_time,
-    guarded,
+    refusing,
     ui_event,
 )
 from .generate import PROFILE_LANGUAGE, GenerateTab, details_html, download_name
 
 PAGE_SIZE = 10
-HEADERS = ["Time", "Profile", "Text", "Language", "Model", "Duration"]
+HEADERS = ["Time", "Profile", "Text", "Language", "Model", "Length"]
 ALL_PROFILES = ""
 EMPTY = "**Nothing here yet.** Takes you generate on the **Generate** tab are saved here automatically."
 NO_MATCH = "**No takes match this search.** Clear the search box or pick *All profiles*."
@@ -79,7 +79,7 @@ class HistoryHandlers:
     def __init__(self, ctx: UIContext) -> None:
         self.ctx = ctx
 
-    @guarded
+    @refusing
     def refresh(self, search: str | None, profile_id: str | None, page: int | None) -> tuple[Any, ...]:
         """Table, ids of its rows, page label, paging buttons, empty state, stats, filter choices.
 
@@ -118,16 +118,20 @@ class HistoryHandlers:
             gr.update(choices=choices, value=profile_id),
         )
 
-    @guarded
+    @refusing
     def select(self, ids: list[str], evt: gr.SelectData) -> tuple[Any, ...]:
         """Open the clicked row: (selected id, detail visible, player, info, download)."""
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if not ids or index is None or not 0 <= int(index) < len(ids):
-            return "", gr.update(visible=False), None, "", gr.update(value=None)
+            return "", gr.update(visible=False), None, "", gr.update(value=None), gr.update(visible=False)
         return self.open(ids[int(index)])
 
     def open(self, generation_id: str) -> tuple[Any, ...]:
-        """Detail view of one take (separate from :meth:`select` so tests can call it)."""
+        """Detail view of one take (separate from :meth:`select` so tests can call it).
+
+        Returns:
+            (selected id, detail panel, player, info, download, delete confirmation hidden)
+        """
         record = self.ctx.studio.get_generation(generation_id)
         path = self.ctx.temp.copy(self.ctx.studio.generation_path(generation_id), download_name(record))
         info = (
@@ -135,18 +139,18 @@ class HistoryHandlers:
             f'<p class="vb-take-meta">{escape(record.get("profile_name", ""))} · '
             f"{escape(fmt_time(record.get('created_at')))}</p>" + details_html(record)
         )
-        return generation_id, gr.update(visible=True), path, info, gr.update(value=path)
+        return generation_id, gr.update(visible=True), path, info, gr.update(value=path), gr.update(visible=False)
 
-    @guarded
+    @refusing
     def delete(self, generation_id: str | None) -> tuple[Any, ...]:
-        """Delete the open take; returns (selected id, detail hidden, player cleared)."""
+        """Delete the open take; returns (selected id, detail hidden, player cleared, confirm hidden)."""
         if not generation_id:
-            return "", gr.update(visible=False), None
+            return "", gr.update(visible=False), None, gr.update(visible=False)
         self.ctx.studio.delete_generation(generation_id)
         gr.Info("The take was deleted.")
-        return "", gr.update(visible=False), None
+        return "", gr.update(visible=False), None, gr.update(visible=False)
 
-    @guarded
+    @refusing
     def reuse(self, generation_id: str | None, profile_value: str | None) -> tuple[Any, ...]:
         """Settings of the open take for the Generate tab, and a switch to that tab.
 
@@ -245,7 +249,16 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
             with gr.Row():
                 download = gr.DownloadButton("Download WAV", size="md", elem_id="history-download")
                 reuse = gr.Button("Use these settings again", size="md", elem_id="history-reuse")
-                delete = gr.Button("Delete take", variant="stop", size="md", elem_id="history-delete")
+                ask_delete = gr.Button("Delete take", variant="stop", size="md", elem_id="history-delete")
+            with gr.Column(
+                visible=False, variant="panel", elem_id="history-confirm", elem_classes="vb-confirm"
+            ) as confirm:
+                gr.Markdown("**Delete this take?** Its audio and record are removed for good.")
+                with gr.Row():
+                    keep = gr.Button("Keep it", size="md", elem_id="history-keep")
+                    delete = gr.Button(
+                        "Delete permanently", variant="stop", size="md", elem_id="history-confirm-delete"
+                    )
         ids = gr.State([])
         page = gr.State(0)
         selected = gr.State("")
@@ -282,14 +295,18 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
     table.select(
         h.select,
         inputs=ids,
-        outputs=[selected, detail, player, info, download],
+        outputs=[selected, detail, player, info, download, confirm],
         **ui_event("history_open"),
         **SELECTION_QUEUE,
     )
+    ask_delete.click(
+        lambda: gr.update(visible=True), outputs=confirm, **ui_event("history_ask_delete"), **LIGHT_QUEUE
+    )
+    keep.click(lambda: gr.update(visible=False), outputs=confirm, **ui_event("history_keep"), **LIGHT_QUEUE)
     deleted = delete.click(
         h.delete,
         inputs=selected,
-        outputs=[selected, detail, player],
+        outputs=[selected, detail, player, confirm],
         **ui_event("history_delete"),
         **SELECTION_QUEUE,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, escape, facts_html, guarded, ui_event
+from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, escape, facts_html, refusing, ui_event
 from .transcribe import short_model
 
 
@@ -85,39 +85,46 @@ class ModelHandlers:
     def __init__(self, ctx: UIContext) -> None:
         self.ctx = ctx
 
-    def _render(self, status: dict[str, Any]) -> tuple[str, str, str]:
-        return tts_html(status["tts"]), whisper_html(status["whisper"]), cache_html(status["prompt_cache"])
+    def _render(self, status: dict[str, Any]) -> tuple[Any, ...]:
+        """(TTS card, Whisper card, cache card, size picker): the picker shows the loaded size."""
+        loaded = status["tts"].get("size") if status["tts"].get("loaded") else None
+        return (
+            tts_html(status["tts"]),
+            whisper_html(status["whisper"]),
+            cache_html(status["prompt_cache"]),
+            gr.update(value=loaded) if loaded in self.ctx.sizes() else gr.skip(),
+        )
 
-    @guarded
-    def refresh(self) -> tuple[str, str, str]:
+    @refusing
+    def refresh(self) -> tuple[Any, ...]:
         return self._render(self.ctx.studio.model_status())
 
-    @guarded
-    def load_tts(self, size: str) -> tuple[str, str, str]:
+    @refusing
+    def load_tts(self, size: str) -> tuple[Any, ...]:
         status = self.ctx.studio.load_model("tts", size)
         gr.Info(f"Qwen3-TTS {escape(status['tts']['size'])} is loaded.")
         return self._render(status)
 
-    @guarded
-    def unload_tts(self) -> tuple[str, str, str]:
+    @refusing
+    def unload_tts(self) -> tuple[Any, ...]:
         status = self.ctx.studio.unload_model("tts")
         gr.Info("Qwen3-TTS unloaded; its memory is free.")
         return self._render(status)
 
-    @guarded
-    def load_whisper(self) -> tuple[str, str, str]:
+    @refusing
+    def load_whisper(self) -> tuple[Any, ...]:
         status = self.ctx.studio.load_model("whisper")
         gr.Info("Whisper is loaded.")
         return self._render(status)
 
-    @guarded
-    def unload_whisper(self) -> tuple[str, str, str]:
+    @refusing
+    def unload_whisper(self) -> tuple[Any, ...]:
         status = self.ctx.studio.unload_model("whisper")
         gr.Info("Whisper unloaded.")
         return self._render(status)
 
-    @guarded
-    def clear_cache(self) -> tuple[str, str, str]:
+    @refusing
+    def clear_cache(self) -> tuple[Any, ...]:
         self.ctx.studio.clear_prompt_cache()
         gr.Info("Voice-prompt cache cleared.")
         return self._render(self.ctx.studio.model_status())
@@ -156,7 +163,7 @@ def build(ctx: UIContext) -> ModelsTab:
                 cache = gr.HTML(elem_id="models-cache")
                 clear = gr.Button("Clear cache", variant="stop", size="md", elem_id="models-clear-cache")
         refresh = gr.Button("Refresh", size="sm", elem_id="models-refresh")
-    outputs = [tts, whisper, cache]
+    outputs = [tts, whisper, cache, size]
     tab.select(h.refresh, outputs=outputs, **ui_event("models_refresh_tab"), **LIGHT_QUEUE)
     refresh.click(h.refresh, outputs=outputs, **ui_event("models_refresh"), **LIGHT_QUEUE)
     load_tts.click(h.load_tts, inputs=size, outputs=outputs, **ui_event("models_load_tts"), **MODEL_QUEUE)

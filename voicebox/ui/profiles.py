@@ -24,7 +24,7 @@ from .common import (
     check_upload,
     escape,
     fmt_seconds,
-    guarded,
+    refusing,
     language_label,
     log,
     md,
@@ -58,7 +58,7 @@ class ProfileHandlers:
         self.ctx = ctx
 
     # ---- list -------------------------------------------------------------------------------
-    @guarded
+    @refusing
     def refresh_list(self, search: str | None, selected: str | None) -> tuple[Any, Any]:
         """(profile list, empty-state message) for the current search."""
         return self._list(search, selected)
@@ -105,26 +105,26 @@ class ProfileHandlers:
             "",
         )
 
-    @guarded
+    @refusing
     def select(self, profile_id: str | None) -> tuple[Any, ...]:
         """Open a profile from the list (or the empty form when the selection is cleared)."""
         if not profile_id:
             return self._editor(None)
         return self._editor(self.ctx.studio.get_profile(profile_id))
 
-    @guarded
+    @refusing
     def new(self) -> tuple[Any, ...]:
         """Clear the form for a new profile; also clears the list selection."""
         return (gr.update(value=None), *self._editor(None))
 
-    @guarded
+    @refusing
     def create(self, name: str, description: str, language: str, search: str | None) -> tuple[Any, ...]:
         """Create a profile and open it. Returns the list outputs followed by the editor outputs."""
         profile = self.ctx.studio.create_profile(name, description or "", language or "Auto")
         gr.Info(f"Profile {escape(profile['name'])} created. Now add a sample of the voice.")
         return (*self._list(search, profile["id"]), *self._editor(self.ctx.studio.get_profile(profile["id"])))
 
-    @guarded
+    @refusing
     def save(
         self, profile_id: str, name: str, description: str, language: str, search: str | None
     ) -> tuple[Any, ...]:
@@ -137,7 +137,7 @@ class ProfileHandlers:
         gr.Info("Changes saved.")
         return (*self._list(search, profile_id), *self._editor(self.ctx.studio.get_profile(profile["id"])))
 
-    @guarded
+    @refusing
     def ask_delete(self, profile_id: str) -> tuple[Any, Any]:
         """Show the confirmation row, saying exactly what will be removed."""
         profile = self.ctx.studio.get_profile(profile_id)
@@ -148,7 +148,7 @@ class ProfileHandlers:
         )
         return gr.update(visible=True), text
 
-    @guarded
+    @refusing
     def confirm_delete(self, profile_id: str, search: str | None) -> tuple[Any, ...]:
         """Delete the profile and return to the empty form."""
         profile = self.ctx.studio.get_profile(profile_id)
@@ -157,7 +157,7 @@ class ProfileHandlers:
         return (*self._list(search, None), *self._editor(None))
 
     # ---- samples ----------------------------------------------------------------------------
-    @guarded
+    @refusing
     def add_uploads(
         self, profile_id: str, files: list[Any] | None, version: int, search: str | None
     ) -> tuple[Any, ...]:
@@ -170,20 +170,20 @@ class ProfileHandlers:
         if not paths:
             return "", version, gr.update(), gr.update()
         added, failures = self._add_many(profile_id, paths)
-        if failures and not added:
-            name, exc = failures[0]
-            for other_name, other in failures[1:]:
-                gr.Warning(f"{escape(other_name)}: {escape(message_of(other))}")
-            raise gr.Error(f"{escape(name)}: {escape(message_of(exc))}", print_exception=False)
         for name, exc in failures:
             gr.Warning(f"{escape(name)}: {escape(message_of(exc))}")
+        if failures and not added:
+            status = "No sample was added: " + (
+                "the file could not be used." if len(failures) == 1 else "none of the files could be used."
+            )
+            return status, gr.skip(), gr.skip(), gr.skip()
         status = f"Added {added} sample{'s' if added != 1 else ''}."
         if failures:
             status += f" {len(failures)} file{'s' if len(failures) != 1 else ''} could not be used."
         gr.Info(status)
         return (status, version + 1, *self._list(search, profile_id))
 
-    @guarded
+    @refusing
     def add_recording(
         self, profile_id: str, recording: str | None, version: int, search: str | None
     ) -> tuple[Any, ...]:
@@ -215,7 +215,7 @@ class ProfileHandlers:
             gr.Warning(escape(note))
         return sample
 
-    @guarded
+    @refusing
     def save_transcript(self, sample_id: str, text: str) -> None:
         self.ctx.studio.update_sample_text(sample_id, text or "")
         gr.Info(
@@ -224,7 +224,7 @@ class ProfileHandlers:
             else "Transcript cleared: this sample now only gives the voice's timbre (x-vector mode)."
         )
 
-    @guarded
+    @refusing
     def delete_sample(
         self, sample_id: str, version: int, profile_id: str, search: str | None
     ) -> tuple[Any, ...]:
@@ -423,7 +423,6 @@ def build(ctx: UIContext) -> ProfilesTab:
         **ui_event("profiles_delete"),
         **LIGHT_QUEUE,
     )
-    # A failed event marks its outputs "Error": the status line carries that badge, not the inputs.
     # The upload box is emptied first (the paths wait in ``pending``), so it is ready for the next files
     # whatever happens to these.
     uploads.upload(
@@ -483,6 +482,7 @@ def sample_card(
                 transcript = gr.Textbox(
                     value=sample.get("reference_text", ""),
                     label="Transcript",
+                    interactive=True,  # inside gr.render a Textbox with a value defaults to read-only
                     lines=2,
                     placeholder="What the sample says (empty: timbre only)",
                     elem_classes="vb-transcript",
@@ -501,6 +501,22 @@ def sample_card(
                     )
         for note in sample.get("warnings") or []:
             gr.Markdown(f"⚠️ {md(note)}", elem_classes="vb-note")
+        with gr.Column(
+            visible=False, variant="panel", key=f"confirm-{sample_id}", elem_classes="vb-confirm vb-sample-confirm"
+        ) as confirm:
+            gr.Markdown(
+                f"**Delete sample {index}?** Its audio and transcript are removed for good, and the voice "
+                "is rebuilt from the other samples."
+            )
+            with gr.Row():
+                keep = gr.Button("Keep it", size="sm", key=f"keep-{sample_id}", elem_classes="vb-sample-keep")
+                really = gr.Button(
+                    "Delete permanently",
+                    variant="stop",
+                    size="sm",
+                    key=f"really-{sample_id}",
+                    elem_classes="vb-sample-confirm-delete",
+                )
 
     def save_text(text: str) -> None:
         return h.save_transcript(sample_id, text)
@@ -510,6 +526,10 @@ def sample_card(
 
     save.click(save_text, inputs=transcript, **ui_event("sample_save_text"), **LIGHT_QUEUE)
     remove.click(
+        lambda: gr.update(visible=True), outputs=confirm, **ui_event("sample_ask_delete"), **LIGHT_QUEUE
+    )
+    keep.click(lambda: gr.update(visible=False), outputs=confirm, **ui_event("sample_keep"), **LIGHT_QUEUE)
+    really.click(
         delete,
         inputs=[version, selected, search],
         outputs=[version, plist, empty],

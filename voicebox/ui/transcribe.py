@@ -12,7 +12,8 @@ from typing import Any
 import gradio as gr
 
 from ..services import WHISPER_CODES
-from .common import MODEL_QUEUE, UIContext, check_upload, facts_html, guarded, ui_event
+from ..errors import VoiceboxError
+from .common import GENERIC_ERROR, MODEL_QUEUE, UIContext, check_upload, escape, facts_html, ui_event, warn
 
 AUTO = "auto"
 LANGUAGE_NAMES = {code: name.title() for name, code in WHISPER_CODES.items()}
@@ -47,11 +48,22 @@ class TranscribeHandlers:
     def __init__(self, ctx: UIContext) -> None:
         self.ctx = ctx
 
-    @guarded
     def transcribe(self, clip: str | None, language: str | None) -> tuple[str, str, list[list[Any]]]:
-        """(text, language facts, segments table) for a clip."""
-        path = check_upload(clip, self.ctx.settings)
-        result = self.ctx.studio.transcribe(path, language=None if language in (None, "", AUTO) else language)
+        """(text, language facts, segments table) for a clip.
+
+        A refusal clears the last result, so an old transcript never sits beside a new error,
+        and says why where the facts were (the toast says it too); it never raises, so no
+        "Error" badge covers the outputs.
+        """
+        try:
+            path = check_upload(clip, self.ctx.settings)
+            result = self.ctx.studio.transcribe(
+                path, language=None if language in (None, "", AUTO) else language
+            )
+        except Exception as exc:
+            warn(exc)
+            reason = exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+            return "", f'<p class="vb-note vb-refusal">Not transcribed: {escape(reason)}</p>', []
         segments = [
             [f"{s['start']:.2f}", f"{s['end']:.2f}", s["text"].strip()] for s in result.get("segments", [])
         ]
