@@ -16,41 +16,17 @@ from typing import Any, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.rest import basic, check_offline_docs, create_voice, wav_frames
-from tests.support.studio import studio_settings
+from tests.support import rest
+from tests.support.rest import SAMPLES, basic, check_offline_docs, wav_frames
 from voicebox import __version__
 from voicebox.api import EXAMPLE_ID, INTERNAL_ERROR, create_api_app
 from voicebox.auth import check_credentials, gradio_auth
 from voicebox.config import Settings
 from voicebox.services import Studio
 
-FRAMES = 8
-SAMPLES = FRAMES * 1920  # samples per take at 24 kHz
 MISSING_ID = "0" * 32
-
-
-@pytest.fixture(scope="module")
-def settings(
-    tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    data = tmp_path_factory.mktemp("api") / "data"
-    return studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES)
-
-
-@pytest.fixture(scope="module")
-def studio(settings: Settings) -> Studio:
-    return Studio(settings)
-
-
-@pytest.fixture(scope="module")
-def client(studio: Studio, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_api_app(studio, settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def voice(client: TestClient, jfk_path: Path) -> dict[str, Any]:
-    return create_voice(client, jfk_path)
+# this module's own studio, data directory, client and cloned voice
+settings, studio, client, voice = rest.settings, rest.studio, rest.client, rest.voice
 
 
 # ---- system and docs -----------------------------------------------------------------------------

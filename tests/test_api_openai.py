@@ -12,46 +12,22 @@ from __future__ import annotations
 
 import struct
 import threading
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.rest import create_voice, wav_frames
-from tests.support.studio import studio_settings
+from tests.support import rest
+from tests.support.rest import SAMPLES, wav_frames
 from voicebox.api import INTERNAL_ERROR, ThreadFeed, create_api_app, time_stretch, wav_stream_header
 from voicebox.config import Settings
 from voicebox.errors import ModelUnavailable
 from voicebox.services import Studio
 
-FRAMES = 8
-SAMPLES = FRAMES * 1920  # samples per take at 24 kHz
 SPEECH = "/v1/audio/speech"
-
-
-@pytest.fixture(scope="module")
-def settings(
-    tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return studio_settings(tmp_path_factory.mktemp("openai") / "data", tiny_checkpoint, whisper_tiny_path, FRAMES)
-
-
-@pytest.fixture(scope="module")
-def studio(settings: Settings) -> Studio:
-    return Studio(settings)
-
-
-@pytest.fixture(scope="module")
-def client(studio: Studio, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_api_app(studio, settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def voice(client: TestClient, jfk_path: Path) -> dict[str, Any]:
-    return create_voice(client, jfk_path)
+# this module's own studio, data directory, client and cloned voice
+settings, studio, client, voice = rest.settings, rest.studio, rest.client, rest.voice
 
 
 def speak(client: TestClient, **changes: Any) -> Any:
@@ -93,7 +69,7 @@ def test_openai_speech_formats_and_models(client: TestClient, voice: dict[str, A
     assert client.get(f"/history/{default.headers['x-generation-id']}").json()["size"] == "1.7B"
 
     for fmt in ("flac", "opus"):
-        encoded = speak(client, input="Speech four.", response_format=fmt, model="0.6B", instructions="ignored")
+        encoded = speak(client, input="Four.", response_format=fmt, model="0.6B", instructions="ignored")
         assert encoded.status_code == 200 and wav_frames(encoded.content)[0] > 0
 
 
@@ -111,7 +87,8 @@ def test_any_model_name_is_accepted_and_uses_the_default_size(
     assert client.post("/models/load", json={"model": "tts", "size": "1.7B"}).status_code == 200
     kept = speak(client, model="voicebox")  # the default is the loaded size: no model switch
     assert kept.status_code == 200 and kept.headers["x-voicebox-model"] == "1.7B"
-    with client.stream("POST", SPEECH, json={"input": "Hi.", "voice": "JFK", "model": "mine", "response_format": "pcm", "stream": True}) as stream:
+    body = {"input": "Hi.", "voice": "JFK", "model": "mine", "response_format": "pcm", "stream": True}
+    with client.stream("POST", SPEECH, json=body) as stream:
         assert stream.status_code == 200 and stream.headers["x-voicebox-model"] == "1.7B"
         assert len(b"".join(stream.iter_bytes())) == SAMPLES * 2
     alias = speak(client, model="TTS-1")  # a known name keeps its size
@@ -136,7 +113,7 @@ def test_time_stretch_keeps_pitch() -> None:
 
 def test_openai_speech_streams_pcm_and_wav(client: TestClient, studio: Studio, voice: dict[str, Any]) -> None:
     before = client.get("/history").json()["total"]
-    body = {"model": "tts-1", "input": "Streamed pcm.", "voice": "JFK", "response_format": "pcm", "stream": True}
+    body = {"input": "Streamed pcm.", "voice": "JFK", "response_format": "pcm", "stream": True}
     with client.stream("POST", SPEECH, json=body) as response:
         assert response.status_code == 200 and response.headers["content-type"] == "audio/pcm"
         assert response.headers["x-voicebox-model"] == "0.6B"

@@ -4,8 +4,9 @@ Covers what TestClient cannot: routes declared before Gradio's mount at ``/`` st
 Gradio's login guards the UI, ``example_usage.py`` runs its whole flow against the server, the
 official ``openai`` SDK speaks and reports voicebox's error messages, ``/docs`` renders in
 headless Chromium with every request to another host blocked, and parallel ``/generate``
-requests from separate connections all succeed while the model is never entered twice at once. The server is started with a login and a token, so every request here
-also proves the credentials path.
+requests from separate connections all succeed while the model is never entered twice at once.
+The server is started with a login and a token, so every request here also proves the
+credentials path.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "test-token-4d1f"
 LOGIN = ("ada", "open sesame")
+FOX = "The quick brown fox jumps over the lazy dog near the river bank."
 FRAMES = 8
 PARALLEL = 8
 
@@ -47,6 +49,19 @@ class Running:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+
+    def add_voice(self, name: str, wav: Path, language: str = "auto") -> dict[str, Any]:
+        """A new profile with ``wav`` (espeak-ng's fox sentence) as its sample, transcript typed."""
+        with self.client() as client:
+            profile = client.post("/profiles", json={"name": name, "language": language}).json()
+            with wav.open("rb") as handle:
+                added = client.post(
+                    f"/profiles/{profile['id']}/samples",
+                    files={"file": ("fox.wav", handle)},
+                    data={"reference_text": FOX},
+                )
+            assert added.status_code == 201, added.text
+        return profile
 
 
 @pytest.fixture(scope="module")
@@ -146,15 +161,7 @@ class EntrySpy:
 
 
 def test_parallel_generate_requests_are_serialised(server: Running, espeak_wav: Path) -> None:
-    with server.client() as client:
-        profile = client.post("/profiles", json={"name": "Parallel voice", "language": "English"}).json()
-        with espeak_wav.open("rb") as handle:
-            sample = client.post(
-                f"/profiles/{profile['id']}/samples",
-                files={"file": ("fox.wav", handle)},
-                data={"reference_text": "The quick brown fox jumps over the lazy dog near the river bank."},
-            )
-        assert sample.status_code == 201, sample.text
+    profile = server.add_voice("Parallel voice", espeak_wav, "English")
 
     engine = server.studio.tts
     spy = EntrySpy(engine._generate_codes)
@@ -207,15 +214,7 @@ def test_stream_stops_generating_when_the_client_goes_away(server: Running, espe
     )
     chunks = len(chunk_text(text, CHUNK_MAX_CHARS))
     assert chunks >= 6
-    with server.client() as client:
-        profile = client.post("/profiles", json={"name": "Abandoned stream"}).json()
-        with espeak_wav.open("rb") as handle:
-            added = client.post(
-                f"/profiles/{profile['id']}/samples",
-                files={"file": ("fox.wav", handle)},
-                data={"reference_text": "The quick brown fox jumps over the lazy dog near the river bank."},
-            )
-        assert added.status_code == 201
+    profile = server.add_voice("Abandoned stream", espeak_wav)
 
     engine = server.studio.tts
     spy = EntrySpy(engine._generate_codes)
@@ -241,16 +240,7 @@ def test_openai_sdk_speaks_and_shows_voicebox_errors(server: Running, espeak_wav
     """The official SDK: any model name works, and its exceptions carry voicebox's sentence."""
     import openai
 
-    with server.client() as client:
-        profile = client.post("/profiles", json={"name": "SDK voice", "language": "English"}).json()
-        with espeak_wav.open("rb") as handle:
-            added = client.post(
-                f"/profiles/{profile['id']}/samples",
-                files={"file": ("fox.wav", handle)},
-                data={"reference_text": "The quick brown fox jumps over the lazy dog near the river bank."},
-            )
-        assert added.status_code == 201, added.text
-
+    server.add_voice("SDK voice", espeak_wav, "English")
     sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key=TOKEN, max_retries=0, timeout=300)
     spoken = sdk.audio.speech.with_raw_response.create(
         model="voicebox", voice="SDK voice", input="Hello from the SDK.", response_format="wav"

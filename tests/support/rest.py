@@ -1,5 +1,9 @@
-"""Helpers for the REST API tests: credentials headers, audio inspection, a cloned voice, and
-the offline check of the ``/docs`` page."""
+"""Helpers for the REST API tests: the module-scoped studio and client, credentials headers,
+audio inspection, a cloned voice, and the offline check of the ``/docs`` page.
+
+A test module takes the fixtures as its own names (``client = rest.client``...); being
+module-scoped, each such module then has its own Studio, data directory and client.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,46 @@ import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
-
+import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
+
+from tests.support.studio import studio_settings
+from voicebox.api import create_api_app
+from voicebox.config import Settings
+from voicebox.services import Studio
+
+FRAMES = 8
+SAMPLES = FRAMES * 1920  # samples per take at 24 kHz
+
+
+@pytest.fixture(scope="module")
+def settings(
+    tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The tiny checkpoint for both sizes, capped at ``FRAMES`` codec frames (0.64 s) a take."""
+    data = tmp_path_factory.mktemp("api") / "data"
+    return studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES)
+
+
+@pytest.fixture(scope="module")
+def studio(settings: Settings) -> Studio:
+    return Studio(settings)
+
+
+@pytest.fixture(scope="module")
+def client(studio: Studio, settings: Settings) -> Iterator[TestClient]:
+    """The REST API alone (``create_api_app``) through FastAPI's TestClient."""
+    with TestClient(create_api_app(studio, settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def voice(client: TestClient, jfk_path: Path) -> dict[str, Any]:
+    return create_voice(client, jfk_path)
 
 
 def basic(user: str, password: str) -> dict[str, str]:

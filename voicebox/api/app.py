@@ -1,0 +1,115 @@
+"""Assembly: the REST routers, the app that carries them, and the documentation.
+
+Why separate: the same API is served two ways, inside :func:`voicebox.server.create_app` (with
+the Gradio UI mounted at ``/`` after it) and alone by :func:`create_api_app` (tests, API-only
+serving); both build their app with :func:`new_app` and add the routes with :func:`install_api`.
+
+**The docs work offline.** ``/docs`` is Swagger UI served from the ``fastapi-offline`` package
+(its JS, CSS and icon under ``/static-offline-docs``), not from a CDN, so the page renders on a
+machine without internet. With a login set, ``/docs`` and ``/openapi.json`` need it
+(:class:`~voicebox.api.guards.DocsGuard`); the static assets stay public, as they hold no user
+data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi_offline import FastAPIOffline
+
+from .. import __version__
+from ..auth import auth_required
+from ..config import Settings
+from .guards import DocsGuard, credentials_dependency, route_class
+from .openai import add_openai_routes
+from .routes import (
+    add_generation_routes,
+    add_profile_routes,
+    add_sample_routes,
+    add_system_routes,
+    add_tool_routes,
+)
+from .schemas import error_responses
+
+if TYPE_CHECKING:
+    from ..services import Studio
+
+DOCS_URL = "/docs"
+
+OPENAPI_TAGS = [
+    {"name": "system", "description": "Health and version."},
+    {"name": "profiles", "description": "Voice profiles: a name, a language and the samples of one voice."},
+    {
+        "name": "samples",
+        "description": "Voice samples (5-30 s recordings); transcribed automatically if no text is given.",
+    },
+    {
+        "name": "generate",
+        "description": "Speak text in a profile's voice; every take is saved to the history.",
+    },
+    {"name": "history", "description": "Saved generations: search, statistics, deletion (audio included)."},
+    {"name": "audio", "description": "Audio of saved generations, as WAV or converted."},
+    {"name": "transcribe", "description": "Whisper speech-to-text for any clip."},
+    {"name": "models", "description": "Load and unload the TTS and Whisper models."},
+    {"name": "openai", "description": "OpenAI-compatible text-to-speech (`/v1/audio/speech`)."},
+]
+
+API_DESCRIPTION = """Voice cloning with Qwen3-TTS and Whisper transcription.
+
+Errors are JSON: `{"detail": "what went wrong and what to do"}`; under `/v1/` they take OpenAI's
+shape, `{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}`, so OpenAI's SDKs show
+the message. When `VOICEBOX_AUTH` is set, every route except `/health` needs HTTP Basic with that
+login, or `Authorization: Bearer <VOICEBOX_API_TOKEN>`; without credentials `/health` answers only
+its status and version.
+"""
+
+
+def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
+    """All REST routes over ``studio``. Include the router *before* Gradio is mounted at ``/``."""
+    settings = settings or studio.settings
+    public = APIRouter(route_class=route_class(settings, protected=False))
+    add_system_routes(public, studio, settings)
+    protected = APIRouter(
+        route_class=route_class(settings, protected=True),
+        dependencies=[Depends(credentials_dependency(settings))] if auth_required(settings) else [],
+        responses=error_responses(401, 422, 500) if auth_required(settings) else error_responses(422, 500),
+    )
+    add_profile_routes(protected, studio)
+    add_sample_routes(protected, studio)
+    add_generation_routes(protected, studio)
+    add_tool_routes(protected, studio)
+    add_openai_routes(protected, studio)
+    router = APIRouter()
+    router.include_router(public)
+    router.include_router(protected)
+    return router
+
+
+def install_api(app: FastAPI, studio: "Studio", settings: Settings | None = None) -> None:
+    """Add the REST API to ``app`` (before Gradio's mount), with its docs metadata and guard."""
+    settings = settings or studio.settings
+    app.include_router(build_api(studio, settings))
+    app.description = API_DESCRIPTION
+    known = {tag["name"] for tag in app.openapi_tags or []}
+    app.openapi_tags = [*(app.openapi_tags or []), *(t for t in OPENAPI_TAGS if t["name"] not in known)]
+    if auth_required(settings):
+        # FastAPIOffline serves /docs itself and leaves app.docs_url unset, hence DOCS_URL too
+        paths = {app.openapi_url, app.docs_url, DOCS_URL, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+        app.add_middleware(DocsGuard, settings=settings, paths=frozenset(p for p in paths if p))
+
+
+def new_app() -> FastAPI:
+    """An empty voicebox app whose ``/docs`` page loads Swagger UI from this server, not a CDN.
+
+    ``FastAPIOffline`` registers the docs page and its static assets at once, so they come
+    before anything added later (Gradio's mount at ``/`` would hide later routes).
+    """
+    return FastAPIOffline(title="voicebox", version=__version__, docs_url=DOCS_URL, redoc_url=None)
+
+
+def create_api_app(studio: "Studio", settings: Settings | None = None) -> FastAPI:
+    """The REST API alone (no UI): for tests and for serving the API without Gradio."""
+    app = new_app()
+    install_api(app, studio, settings)
+    return app

@@ -1,0 +1,211 @@
+"""OpenAI-compatible text to speech: ``POST /v1/audio/speech``, plus its streaming machinery.
+
+OpenAI's SDKs (and tools built on them) can point ``base_url`` at voicebox and speak with a
+profile's voice. Choices worth knowing:
+
+* **Any model name is accepted.** Clients send whatever the user typed; the known names keep
+  their size (``tts-1-hd`` is 1.7B), any other uses the default size, and the
+  ``X-Voicebox-Model`` header says which size spoke.
+* **Streaming runs the generator on one thread.** ``Studio.generate_stream`` holds the model lock
+  (a ``threading.RLock``) across its yields; an RLock must be released by the thread that took
+  it, but Starlette would call ``next()`` from whichever worker is free. :class:`ThreadFeed`
+  drives the generator on a dedicated thread and hands audio over a queue; a client that goes
+  away sets the cancel event, so the model stops at the next chunk.
+* **``speed`` is a real time-stretch** (librosa's phase vocoder: tempo changes, pitch does not),
+  applied to the finished take; resampling would turn voices into chipmunks. Streams refuse a
+  speed other than 1.0, because stretching pieces separately would smear their joins.
+
+Errors here take OpenAI's body shape (see :mod:`voicebox.api.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import struct
+import threading
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+
+import anyio
+import numpy as np
+from fastapi import APIRouter
+from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from .. import audio
+from ..engines.tts import SIZES
+from ..errors import Cancelled, InvalidInput
+from .schemas import OpenAIErrorBody, SpeechRequest, error_responses
+
+if TYPE_CHECKING:
+    from ..services import Studio
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = audio.MODEL_SAMPLE_RATE
+#: OpenAI model names -> Qwen3-TTS sizes ("hd" is the large model); sizes are accepted as is.
+OPENAI_MODELS = {
+    "tts-1": "0.6B",
+    "gpt-4o-mini-tts": "0.6B",
+    "tts-1-hd": "1.7B",
+    "0.6b": "0.6B",
+    "1.7b": "1.7B",
+}
+STREAM_FORMATS = ("wav", "pcm")
+#: Response header naming the Qwen3-TTS size that spoke a ``/v1/audio/speech`` take.
+MODEL_HEADER = "X-Voicebox-Model"
+
+
+def openai_size(model: str) -> str | None:
+    """The Qwen3-TTS size an OpenAI model name (or a size) stands for; ``None`` for any other name."""
+    return OPENAI_MODELS.get((model or "").strip().lower())
+
+
+def speech_size(studio: "Studio", model: str) -> str:
+    """The size ``/v1/audio/speech`` uses for ``model``: its own, else the default that
+    ``Studio.generate`` applies when no size is asked (the loaded model's, else the small one).
+
+    Resolved here, not left to the studio, so the ``X-Voicebox-Model`` header of a stream (sent
+    before the take is saved) names the size that really speaks.
+    """
+    return openai_size(model) or studio.tts.loaded_size or SIZES[0]
+
+
+def time_stretch(samples: np.ndarray, speed: float) -> np.ndarray:
+    """Change tempo by ``speed`` keeping the pitch (librosa's phase vocoder)."""
+    if speed == 1.0:
+        return samples
+    import librosa
+
+    return librosa.effects.time_stretch(np.asarray(samples, dtype=np.float32), rate=speed).astype(np.float32)
+
+
+def wav_stream_header(rate: int = SAMPLE_RATE) -> bytes:
+    """A PCM16 mono WAV header whose sizes say "unknown" (0xFFFFFFFF), for a stream of frames."""
+    unknown = 0xFFFFFFFF
+    fields = (b"RIFF", unknown, b"WAVE", b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16, b"data", unknown)
+    return struct.pack("<4sI4s4sIHHIIHH4sI", *fields)
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    """Float audio -> raw little-endian 16-bit PCM."""
+    return audio.encode(samples, SAMPLE_RATE, "pcm")[0]
+
+
+class ThreadFeed:
+    """Run an iterator to the end on one dedicated thread; hand its items over a queue.
+
+    Why: the iterator may hold a ``threading.RLock`` across ``yield`` (the model lock), which only
+    the thread that took it may release. ``get`` returns ``("item", x)``, ``("error", exc)`` or
+    ``("end", None)`` and may be called from any thread.
+    """
+
+    def __init__(self, iterator: Iterator[Any], name: str = "voicebox-stream") -> None:
+        self._iterator = iterator
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._iterator:
+                self._queue.put(("item", item))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._queue.put(("error", exc))
+        else:
+            self._queue.put(("end", None))
+
+    def get(self) -> tuple[str, Any]:
+        return self._queue.get()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+class CancellingStreamingResponse(StreamingResponse):
+    """A streaming response that sets ``cancel`` when it ends for any reason (done or client gone)."""
+
+    def __init__(self, content: AsyncIterator[bytes], cancel: threading.Event, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._cancel = cancel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._cancel.set()
+
+
+def stream_speech(studio: "Studio", profile_id: str, text: str, size: str, fmt: str) -> Response:
+    """Start a streamed generation; errors before the first audio still get a JSON status."""
+    if fmt not in STREAM_FORMATS:
+        raise InvalidInput(
+            f"Streaming supports response_format wav or pcm, not {fmt!r}; or set stream to false."
+        )
+    cancel = threading.Event()
+    feed = ThreadFeed(studio.generate_stream(profile_id, text, model_size=size, cancel=cancel))
+    kind, first = feed.get()  # blocks this worker thread until the first audio (or an error)
+    if kind == "error":
+        raise first
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if fmt == "wav":
+                yield wav_stream_header()
+            item_kind, item = kind, first
+            while item_kind == "item":
+                if len(item.audio):
+                    yield pcm16(item.audio)
+                if item.record is not None:
+                    log.info("streamed generation %s saved", item.record["id"])
+                item_kind, item = await anyio.to_thread.run_sync(feed.get, abandon_on_cancel=True)
+            if item_kind == "error" and isinstance(item, Cancelled):
+                log.info("streamed generation stopped: the client went away")
+            elif item_kind == "error":
+                log.error("streamed generation failed after audio was sent", exc_info=item)
+        finally:
+            cancel.set()
+
+    media_type = "audio/wav" if fmt == "wav" else "audio/pcm"
+    return CancellingStreamingResponse(
+        body(), cancel, media_type=media_type, headers={"Cache-Control": "no-store", MODEL_HEADER: size}
+    )
+
+
+def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
+    speech_types = ("audio/wav", "audio/flac", "audio/mpeg", "audio/ogg", "audio/pcm")
+
+    @router.post(
+        "/v1/audio/speech",
+        response_class=Response,
+        tags=["openai"],
+        responses={
+            200: {
+                "content": {m: {} for m in speech_types},
+                "description": "The audio; `X-Generation-Id` names the saved history record (not sent "
+                "when streaming) and `X-Voicebox-Model` the model size that spoke.",
+            },
+            **error_responses(401, 404, 413, 422, 500, 503, body=OpenAIErrorBody),
+        },
+        summary="OpenAI-compatible text to speech",
+    )
+    def speech(body: SpeechRequest) -> Response:
+        """Works with OpenAI's SDKs: point ``base_url`` at ``http://host:port/v1``. The take is
+        also saved to the history (at speed 1.0)."""
+        size = speech_size(studio, body.model)
+        profile = studio.find_profile(body.voice)
+        if body.stream:
+            if body.speed != 1.0:
+                raise InvalidInput(
+                    "speed other than 1.0 is not supported when streaming; set stream to false."
+                )
+            return stream_speech(studio, profile["id"], body.input, size, body.response_format)
+        record = studio.generate(profile["id"], body.input, model_size=size)
+        if body.speed == 1.0:
+            data, mime = studio.generation_audio(record["id"], body.response_format)
+        else:
+            samples = audio.load_mono(studio.generation_path(record["id"]), SAMPLE_RATE)
+            data, mime = audio.encode(time_stretch(samples, body.speed), SAMPLE_RATE, body.response_format)
+        return Response(
+            data, media_type=mime, headers={"X-Generation-Id": record["id"], MODEL_HEADER: record["size"]}
+        )

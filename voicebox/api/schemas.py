@@ -1,0 +1,272 @@
+"""Request and response models of the REST API.
+
+They exist for two reasons: FastAPI validates every request body against them (so a wrong field
+is a readable 422 before any route code runs), and they are the OpenAPI schema that ``/docs``
+shows, with examples. Response models derive from :class:`Record`, which also passes through the
+fields the store keeps beyond the documented ones. Kept apart from the routes, so that those read
+as HTTP-to-``Studio`` translation and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import __version__
+
+EXAMPLE_ID = "3f9c2a7be41d4c0f9a8e6b5d4c3b2a19"
+
+AudioFormat = Literal["wav", "flac", "mp3", "ogg"]
+SpeechFormat = Literal["wav", "flac", "mp3", "opus", "pcm"]
+ModelSize = Literal["0.6B", "1.7B"]
+ModelName = Literal["tts", "whisper"]
+
+
+class Record(BaseModel):
+    """A stored record: the documented fields, plus any others the store keeps."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    detail: str = Field(examples=["Profile '3f9c2a7be41d4c0f9a8e6b5d4c3b2a19' does not exist."])
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For validation errors only: each failing field's location and message."
+    )
+
+
+class OpenAIError(BaseModel):
+    message: str = Field(examples=["No voice profile named or with id 'Nobody'."])
+    type: str = Field(description="`invalid_request_error` (4xx) or `server_error` (5xx).")
+    param: str | None = Field(None, description="The failing field of a validation error.")
+    code: str | None = Field(None, examples=["not_found"])
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every error response under `/v1/` (OpenAI's shape)."""
+
+    error: OpenAIError
+
+
+class Health(Record):
+    status: str = Field(examples=["ok"])
+    version: str = Field(examples=[__version__])
+    auth_required: bool = False
+    tts_loaded: bool | None = None
+    tts_model: str | None = Field(None, examples=["Qwen/Qwen3-TTS-12Hz-0.6B-Base"])
+    tts_size: str | None = Field(None, examples=["0.6B"])
+    device: str | None = Field(None, examples=["cuda"])
+    whisper_loaded: bool | None = None
+    database_recovered: str | None = None
+
+
+class ProfileCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Narrator", "description": "Warm, slow", "language": "English"}]
+        },
+    )
+    name: str = Field(description="1-100 characters, unique (case-insensitive).", examples=["Narrator"])
+    description: str = Field("", examples=["Warm, slow audiobook voice"])
+    language: str = Field("auto", description="`auto` or a language the model speaks.", examples=["English"])
+
+
+class ProfileUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"description": "Calm and clear"}]}
+    )
+    name: str | None = None
+    description: str | None = None
+    language: str | None = None
+
+
+class Profile(Record):
+    id: str = Field(examples=[EXAMPLE_ID])
+    name: str = Field(examples=["Narrator"])
+    description: str = ""
+    language: str = Field("auto", examples=["English"])
+    created_at: str | None = None
+    updated_at: str | None = None
+    sample_count: int | None = None
+
+
+class Sample(Record):
+    id: str = Field(examples=[EXAMPLE_ID])
+    profile_id: str
+    reference_text: str = Field(description="What the sample says (typed or transcribed).")
+    duration: float = Field(description="Seconds of speech kept after trimming silence.")
+    sample_rate: int = 24000
+    sha256: str
+    warnings: list[str] = []
+    created_at: str | None = None
+    audio_url: str = Field(examples=[f"/profiles/samples/{EXAMPLE_ID}/audio"])
+
+
+class ProfileDetail(Profile):
+    samples: list[Sample] = []
+
+
+class ProfileList(BaseModel):
+    items: list[Profile]
+    total: int = Field(description="Matches before `limit`/`offset` were applied.")
+
+
+class SampleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference_text: str = Field(
+        examples=["And so, my fellow Americans, ask not what your country can do for you."]
+    )
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "profile_id": EXAMPLE_ID,
+                    "text": "Hello! This is my cloned voice.",
+                    "seed": 42,
+                    "preset": "Stable",
+                }
+            ]
+        },
+    )
+    profile_id: str = Field(examples=[EXAMPLE_ID])
+    text: str = Field(
+        description="1-5,000 characters; long text is split at sentences.", examples=["Hello there!"]
+    )
+    language: str | None = Field(None, description="Default: the profile's language (`auto` detects it).")
+    model_size: ModelSize | None = Field(None, description="Default: the loaded size, else 0.6B.")
+    seed: int | None = Field(None, description="0 to 2^31-1; random (and recorded) when omitted.")
+    temperature: float | None = Field(None, description="0.05-2.0")
+    top_k: int | None = Field(None, description="1-500")
+    top_p: float | None = Field(None, description="0.05-1.0")
+    repetition_penalty: float | None = Field(None, description="1.0-2.0")
+    preset: str | None = Field(None, description="`Stable`, `Balanced` (default) or `Expressive`.")
+
+    def options(self) -> dict[str, Any]:
+        """The generation options that were given (``Studio.generate`` keywords)."""
+        return self.model_dump(exclude={"profile_id", "text"}, exclude_none=True)
+
+
+class Timings(Record):
+    prompt: float = Field(description="Seconds to get the voice prompt (0 when cached).")
+    generate: float = Field(description="Seconds in the talker and code predictor.")
+    decode: float = Field(description="Seconds in the codec decoder.")
+    total: float
+
+
+class Generation(Record):
+    id: str = Field(examples=[EXAMPLE_ID])
+    profile_id: str
+    profile_name: str = Field(examples=["Narrator"])
+    text: str
+    language: str = Field(examples=["English"])
+    model: str = Field(examples=["Qwen/Qwen3-TTS-12Hz-0.6B-Base"])
+    size: str = Field(examples=["0.6B"])
+    mode: str = Field(description="`icl` (samples have transcripts) or `xvector`.", examples=["icl"])
+    seed: int
+    duration: float = Field(description="Seconds of audio.")
+    cache_hit: bool = Field(description="The voice prompt came from the cache.")
+    timings: Timings
+    status: str = Field(
+        description="`ok`, or `incomplete` when a chunk hit the length limit.", examples=["ok"]
+    )
+    message: str = ""
+    params: dict[str, Any] = {}
+    created_at: str | None = None
+    audio_url: str = Field(examples=[f"/audio/{EXAMPLE_ID}"])
+
+
+class GenerationList(BaseModel):
+    items: list[Generation]
+    total: int
+
+
+class ProfileStats(Record):
+    profile_id: str
+    profile_name: str
+    count: int
+    seconds: float
+
+
+class HistoryStats(Record):
+    count: int
+    total_seconds: float
+    per_profile: list[ProfileStats]
+
+
+class TranscriptSegment(Record):
+    start: float
+    end: float
+    text: str
+
+
+class Transcript(Record):
+    text: str = Field(examples=["And so, my fellow Americans, ask not what your country can do for you."])
+    language: str = Field(examples=["en"])
+    duration: float = Field(examples=[11.0])
+    segments: list[TranscriptSegment] = []
+
+
+class ModelLoad(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"model": "tts", "size": "0.6B"}]}
+    )
+    model: ModelName
+    size: ModelSize | None = Field(None, description="TTS only.")
+
+
+class ModelUnload(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "whisper"}]})
+    model: ModelName
+
+
+class ModelsStatus(Record):
+    tts: dict[str, Any]
+    whisper: dict[str, Any]
+    prompt_cache: dict[str, Any] = {}
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's ``audio.speech.create`` body; unknown fields (e.g. ``instructions``) are ignored."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "tts-1",
+                    "input": "Hello from voicebox.",
+                    "voice": "Narrator",
+                    "response_format": "wav",
+                }
+            ]
+        },
+    )
+    model: str = Field(
+        "tts-1",
+        description="`tts-1`/`gpt-4o-mini-tts` (0.6B), `tts-1-hd` (1.7B), or `0.6B`/`1.7B`; any other "
+        "name uses the default size (the loaded model's, else 0.6B). `X-Voicebox-Model` names the size used.",
+    )
+    input: str = Field(description="The text to speak (1-5,000 characters).")
+    voice: str = Field(description="A profile name (case-insensitive) or id.", examples=["Narrator"])
+    response_format: SpeechFormat = Field(
+        "mp3", description="`pcm` is raw 16-bit little-endian mono at 24 kHz."
+    )
+    speed: float = Field(
+        1.0, ge=0.25, le=4.0, description="Tempo (pitch kept), applied with a phase vocoder."
+    )
+    stream: bool = Field(
+        False, description="voicebox extension: send audio as it is made (`wav` or `pcm`, speed 1)."
+    )
+
+
+def error_responses(*codes: int, body: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with."""
+    return {code: {"model": body} for code in codes}
