@@ -155,7 +155,7 @@ def test_generate_plays_and_shows_the_take(page: "Page") -> None:  # noqa: F821
     text.fill("Ask what you can do for your country.")
     check(page.locator("#gen-count")).to_contain_text("37 / 5,000 characters")
     page.get_by_text("Advanced", exact=True).click()
-    page.locator("#gen-seed input").fill("4242")
+    page.locator("#gen-seed input, #gen-seed textarea").first.fill("4242")
     page.locator("#gen-button").click()
     check(page.locator("#gen-status")).to_contain_text("Saved to History")
     check(page.locator("#gen-details")).to_contain_text("4242")
@@ -196,7 +196,7 @@ def test_history_find_download_reuse_delete(page: "Page") -> None:  # noqa: F821
     page.locator("#history-reuse").click()
     check(page.get_by_role("tab", name="Generate", exact=True)).to_have_attribute("aria-selected", "true")
     check(page.locator("#gen-text textarea")).to_have_value("Ask what you can do for your country.")
-    check(page.locator("#gen-seed input")).to_have_value("4242")
+    check(page.locator("#gen-seed input, #gen-seed textarea").first).to_have_value("4242")
 
     open_tab(page, "History")
     page.locator("#history-table").get_by_text("Ask what you can do").locator("visible=true").first.click()

@@ -488,7 +488,7 @@ def test_history_table_search_paging_open_reuse_delete(
     assert reused[0]["selected"] == "generate"
     assert reused[1]["value"] == voiced_profile["id"]
     assert reused[2] == "Alpha history line."
-    assert reused[5]["value"] == "Stable" and reused[6] == 11
+    assert reused[5]["value"] == "Stable" and reused[6] == "11"
     assert reused[7] == pytest.approx(0.6)
 
     assert handlers.delete(first["id"])[0] == ""

@@ -173,7 +173,7 @@ def generation_options(
     repetition_penalty: Any,
 ) -> dict[str, Any]:
     """UI values -> ``Studio.generate*`` keyword options (blank seed means random)."""
-    if seed in (None, ""):
+    if seed is None or str(seed).strip() == "":
         seed_value = None
     else:
         try:
@@ -374,7 +374,7 @@ class GenerateTab:
     language: gr.Dropdown
     size: gr.Radio
     preset: gr.Radio
-    seed: gr.Number
+    seed: gr.Textbox
     temperature: gr.Slider
     top_k: gr.Slider
     top_p: gr.Slider
@@ -459,13 +459,14 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                 )
                 with gr.Accordion("Advanced", open=False, elem_id="gen-advanced"):
                     with gr.Row():
-                        seed = gr.Number(
+                        # A Textbox, not a Number: a Number with a minimum shows 0 when empty,
+                        # and empty is what "random" looks like. The service checks the range.
+                        seed = gr.Textbox(
                             label="Seed",
-                            value=None,
-                            precision=0,
-                            minimum=0,
-                            maximum=SEED_MAX,
-                            info="Blank = random; reuse a seed to repeat a take",
+                            value="",
+                            max_lines=1,
+                            placeholder="Random",
+                            info=f"Blank = random; reuse a seed (0 to {SEED_MAX}) to repeat a take",
                             elem_id="gen-seed",
                         )
                         temperature = gr.Slider(

@@ -179,7 +179,7 @@ class HistoryHandlers:
             language,
             record.get("size") or gr.update(),
             gr.update(value=matching_preset(params)),
-            record.get("seed"),
+            "" if record.get("seed") is None else str(record.get("seed")),
             params.get("temperature", base["temperature"]),
             params.get("top_k", base["top_k"]),
             params.get("top_p", base["top_p"]),

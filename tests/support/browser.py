@@ -1,0 +1,104 @@
+"""Playwright on Debian's Chromium, shared by the browser tests: launch, viewports, and what a
+person sees (tabs, toasts, "Error" badges, screenshots under ``tests/artifacts/``)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SLOW = 90_000  # ms: model loads and Whisper on a shared 2-core machine
+#: The sizes every journey is walked at: a laptop and a phone (iPhone 12-15 class, portrait).
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def expect() -> Any:  # imported lazily so collection works without playwright
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (Debian's, never a downloaded one), closed afterwards."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    expect().set_options(timeout=SLOW)  # expect() has its own 5 s default
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser: Any, url: str, viewport: str = "desktop") -> Any:
+    """A fresh browser context (its own Gradio session) with the app open, microphone allowed."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], accept_downloads=True)
+    context.grant_permissions(["microphone"])
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    page.goto(url)
+    expect()(page.locator(".vb-header h1")).to_have_text("voicebox")
+    return page
+
+
+def open_tab(page: Any, name: str) -> None:
+    tab = page.get_by_role("tab", name=name, exact=True)
+    tab.click()  # all five tabs are visible at every size (no overflow menu)
+    expect()(tab).to_have_attribute("aria-selected", "true")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save the page for people to look at, without toasts covering it."""
+    page.mouse.move(0, 0)  # no hover colours in the picture
+    path = ARTIFACTS / f"ui-{name}.png"
+    page.screenshot(path=str(path), full_page=True, style=".toast-wrap { display: none !important; }")
+    return path
+
+
+def group(page: Any, elem_id: str) -> Any:
+    """A gr.Group or panel by elem_id (Gradio may render the id on an outer and an inner div)."""
+    return page.locator(f"#{elem_id}").first
+
+
+def toast(page: Any, kind: str, text: str) -> Any:
+    """A toast of ``kind`` (error, warning, info, success) that contains ``text``."""
+    return page.locator(f'[data-testid="toast-body"].{kind}').filter(has_text=text)
+
+
+def close_toasts(page: Any) -> None:
+    """Close every toast, as a person would before reading the page."""
+    for button in page.locator('[data-testid="toast-close"]').all():
+        if button.is_visible():
+            button.click()
+
+
+def error_badges(page: Any) -> Any:
+    """The red "Error" badges Gradio leaves on an event's outputs when its handler raises; the
+    toasts live outside ``.contain``, so they do not count."""
+    return page.locator(".contain .error").filter(has_text="Error")
+
+
+def field(page: Any, elem_id: str) -> Any:
+    """The text input of a Textbox/Number (Gradio renders an input or a textarea)."""
+    return page.locator(f"#{elem_id} input, #{elem_id} textarea").first
