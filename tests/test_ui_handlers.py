@@ -341,7 +341,7 @@ def test_a_take_cancelled_while_waiting_never_starts(ctx: UIContext, voiced_prof
     ticket, generate_button, cancel_button, status, *_ = handlers.start(REQUEST)
     assert generate_button["visible"] is False and cancel_button["visible"] is True
     assert "Starting" in status
-    status, generate_button, cancel_button = handlers.cancel(REQUEST)
+    status, generate_button, cancel_button, _ = handlers.cancel(REQUEST)
     assert "Cancelled" in status and generate_button["visible"] is True and cancel_button["visible"] is False
     before = ctx.studio.history_stats()["count"]
     outputs = list(
@@ -413,8 +413,8 @@ def test_cancel_stops_the_running_take(ctx: UIContext) -> None:
     for output in run:
         outputs.append(output)
         if isinstance(output[0], bytes):
-            status, generate_button, cancel_button = handlers.cancel(REQUEST)
-            assert "stopped and not saved" in status
+            status, generate_button, cancel_button, live = handlers.cancel(REQUEST)
+            assert "stopped and not saved" in status and live is None
             assert generate_button["visible"] is True and cancel_button["visible"] is False
     assert "Cancelled" in outputs[-1][3]
     assert not handlers.jobs.is_running(REQUEST.session_hash)
@@ -598,3 +598,18 @@ def test_a_recovered_database_shows_a_banner_on_the_page(tmp_path: Path, ui_sett
 def test_to_gr_error_keeps_existing_gr_errors() -> None:
     original = gr.Error("as is")
     assert to_gr_error(original) is original
+
+
+def test_messages_never_show_server_paths() -> None:
+    from voicebox.errors import InvalidInput
+    from voicebox.ui.common import warn, without_paths
+
+    assert without_paths("Could not read '/tmp/gradio/ab12/take.wav' (damaged).") == "Could not read 'take.wav' (damaged)."
+    assert without_paths("Whisper model directory /srv/models/whisper does not exist.") == (
+        "Whisper model directory whisper does not exist."
+    )
+    assert without_paths("Use POST /v1/audio/speech or http://host/docs.") .count("/") >= 4  # routes and URLs stay
+    with pytest.warns(UserWarning) as shown:
+        warn(InvalidInput("Audio file not found: /var/tmp/voicebox-gradio-x/abc/clip.flac"))
+    assert str(shown[0].message) == "Audio file not found: clip.flac"
+    assert "/srv" not in to_gr_error(InvalidInput("bad /srv/data/voicebox.json")).message

@@ -298,6 +298,7 @@ def test_cancel_and_waiting_in_line(browser: Any, page: Any, studio: Studio, esp
 
         page.locator("#gen-cancel").click()
         check(page.locator("#gen-status")).to_contain_text("Cancelled")
+        check(page.locator("#gen-live audio")).to_have_count(0)  # the live player stopped too
         generate_ready(page)
         check(error_badges(page)).to_have_count(0)
         screenshot(page, f"journey-cancelled-{viewport}")

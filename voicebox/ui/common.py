@@ -74,7 +74,7 @@ def to_gr_error(exc: BaseException) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, VoiceboxError):
-        return gr.Error(escape(exc.message), print_exception=False)
+        return gr.Error(escape(without_paths(exc.message)), print_exception=False)
     log.error("unexpected error in a UI handler", exc_info=exc)
     return gr.Error(GENERIC_ERROR, print_exception=False)
 
@@ -108,6 +108,19 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: An absolute path under a usual filesystem root (API routes such as /v1/audio/speech are not).
+_SERVER_PATH = re.compile(
+    r"(?<![\w.:/])/(?:tmp|var|srv|home|root|opt|usr|data|mnt|media|work|app|etc|run|private|Users)"
+    r"(?:/[\w.@+-]+)*/([\w.@+-]+)"
+)
+
+
+def without_paths(message: str) -> str:
+    """The message with any absolute server path cut to its file name: a toast may quote an
+    engine's or library's message, and where files live on the server is nobody's business."""
+    return _SERVER_PATH.sub(r"\1", message)
+
+
 def warn(exc: BaseException) -> None:
     """Show a refused or failed action as a toast that does not touch the form.
 
@@ -115,9 +128,9 @@ def warn(exc: BaseException) -> None:
     anything else shows :data:`GENERIC_ERROR` and logs the traceback on the server only.
     """
     if isinstance(exc, gr.Error):
-        gr.Warning(str(exc.message))
+        gr.Warning(without_paths(str(exc.message)))
     elif isinstance(exc, VoiceboxError):
-        gr.Warning(escape(exc.message))
+        gr.Warning(escape(without_paths(exc.message)))
     else:
         log.error("unexpected error in a UI handler", exc_info=exc)
         gr.Warning(GENERIC_ERROR)

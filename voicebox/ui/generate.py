@@ -33,6 +33,7 @@ from .common import (
     safe_filename,
     ui_event,
     warn,
+    without_paths,
 )
 from .jobs import Audio, Finished, GenerationJobs, Progress
 
@@ -337,7 +338,7 @@ class GenerateHandlers:
             return
         except Exception as exc:
             warn(exc)
-            reason = exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+            reason = without_paths(exc.message) if isinstance(exc, VoiceboxError) else GENERIC_ERROR
             yield gr.skip(), gr.skip(), gr.skip(), status_html(f"Not generated: {reason}", "error"), *buttons(
                 generating=False
             )
@@ -347,11 +348,12 @@ class GenerateHandlers:
         done = f"Saved to History · {fmt_seconds(record.get('duration'))} of audio"
         yield gr.skip(), final, details_html(record), status_html(done, "ok"), *buttons(generating=False)
 
-    def cancel(self, request: gr.Request) -> tuple[Any, Any, Any]:
-        """Stop this session's take, waiting or running, and put the Generate button back at once."""
+    def cancel(self, request: gr.Request) -> tuple[Any, Any, Any, Any]:
+        """Stop this session's take, waiting or running: the Generate button comes back and the
+        live player stops at once. Returns (status, generate, cancel, live audio)."""
         stopped = self.jobs.cancel(session_key(request))
         text = "Cancelled — the take was stopped and not saved." if stopped else CANCELLED
-        return status_html(text, "warn"), *buttons(generating=False)
+        return status_html(text, "warn"), *buttons(generating=False), None
 
 
 def session_key(request: Any) -> str:
@@ -441,6 +443,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                         [("Profile's language", PROFILE_LANGUAGE), *[(n, n) for n in ctx.languages()]],
                         value=PROFILE_LANGUAGE,
                         label="Language",
+                        min_width=220,  # on a phone it takes the whole row, so its text fits
                         elem_id="gen-language",
                     )
                     size = gr.Radio(
@@ -575,7 +578,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
     )
     cancel_btn.click(
         h.cancel,
-        outputs=[status, generate_btn, cancel_btn],
+        outputs=[status, generate_btn, cancel_btn, live],
         **ui_event("generate_cancel"),
         **LIGHT_QUEUE,
     )

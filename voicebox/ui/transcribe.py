@@ -13,7 +13,17 @@ import gradio as gr
 
 from ..services import WHISPER_CODES
 from ..errors import VoiceboxError
-from .common import GENERIC_ERROR, MODEL_QUEUE, UIContext, check_upload, escape, facts_html, ui_event, warn
+from .common import (
+    GENERIC_ERROR,
+    MODEL_QUEUE,
+    UIContext,
+    check_upload,
+    escape,
+    facts_html,
+    ui_event,
+    warn,
+    without_paths,
+)
 
 AUTO = "auto"
 LANGUAGE_NAMES = {code: name.title() for name, code in WHISPER_CODES.items()}
@@ -62,7 +72,7 @@ class TranscribeHandlers:
             )
         except Exception as exc:
             warn(exc)
-            reason = exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+            reason = without_paths(exc.message) if isinstance(exc, VoiceboxError) else GENERIC_ERROR
             return "", f'<p class="vb-note vb-refusal">Not transcribed: {escape(reason)}</p>', []
         segments = [
             [f"{s['start']:.2f}", f"{s['end']:.2f}", s["text"].strip()] for s in result.get("segments", [])
