@@ -3,7 +3,7 @@
 One server and one page per module; the tests run in order and build on each other like a
 session at the studio: create a profile, upload jfk.flac and see Whisper's transcript, record a
 sample with Chromium's fake microphone, generate speech, find it in History, download it, reuse
-its settings, delete it, and get an error toast for a bad upload. Each tab is saved as a
+its settings, delete it, and be told why a bad upload was not added. Each tab is saved as a
 screenshot under ``tests/artifacts/`` (ignored by git) for people to look at.
 """
 
@@ -11,30 +11,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
+from tests.support.browser import chromium, error_badges, expect, group, new_page, open_tab, screenshot, toast
 from tests.support.studio import serve_app, studio_settings
 from voicebox.services import Studio
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
-SLOW = 90_000  # ms: model loads and Whisper on a shared 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -48,52 +33,11 @@ def app_url(
 
 
 @pytest.fixture(scope="module")
-def page(app_url: str) -> Iterator["Page"]:  # noqa: F821
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    from playwright.sync_api import expect as playwright_expect
-    from playwright.sync_api import sync_playwright
-
-    playwright_expect.set_options(timeout=SLOW)  # expect() has its own 5 s default
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        context.grant_permissions(["microphone"])
-        page = context.new_page()
-        page.set_default_timeout(SLOW)
-        page.goto(app_url)
+def page(app_url: str) -> Iterator[Any]:
+    with chromium() as browser:
+        page = new_page(browser, app_url, "desktop")
         yield page
-        context.close()
-        browser.close()
-
-
-def expect():  # imported lazily so collection works without playwright's browsers
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect
-
-
-def open_tab(page: "Page", name: str) -> None:  # noqa: F821
-    page.get_by_role("tab", name=name, exact=True).click()
-    expect()(page.get_by_role("tab", name=name, exact=True)).to_have_attribute("aria-selected", "true")
-
-
-def screenshot(page: "Page", name: str) -> Path:  # noqa: F821
-    """Save the page for people to look at, without toasts covering it."""
-    page.mouse.move(0, 0)  # no hover colours in the picture
-    path = ARTIFACTS / f"ui-{name}.png"
-    page.screenshot(path=str(path), full_page=True, style=".toast-wrap { display: none !important; }")
-    return path
-
-
-def group(page: "Page", elem_id: str) -> "Locator":  # noqa: F821
-    """A gr.Group or panel by elem_id (Gradio may render the id on an outer and an inner div)."""
-    return page.locator(f"#{elem_id}").first
-
-
-def toast(page: "Page", kind: str, text: str) -> "Locator":  # noqa: F821
-    return page.locator(f'[data-testid="toast-body"].{kind}').filter(has_text=text)
+        page.context.close()
 
 
 def test_title_explains_and_empty_state_invites(page: "Page") -> None:  # noqa: F821
@@ -136,11 +80,13 @@ def test_create_profile_upload_and_record(page: "Page", jfk_path: Path) -> None:
     screenshot(page, "profiles")
 
 
-def test_bad_upload_shows_an_error_toast(page: "Page", tmp_path: Path) -> None:  # noqa: F821
+def test_bad_upload_says_why_and_adds_nothing(page: "Page", tmp_path: Path) -> None:  # noqa: F821
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"this is not a sound file" * 40)
     page.locator("#sample-upload input[type=file]").set_input_files(str(bad))
-    error = toast(page, "error", "broken.wav")
+    expect()(page.locator("#sample-status")).to_contain_text("No sample was added")
+    expect()(error_badges(page)).to_have_count(0)
+    error = toast(page, "warning", "broken.wav")
     expect()(error).to_be_visible()
     expect()(error).to_contain_text("Could not read this file as audio")
     expect()(page.locator("#profile-list")).to_contain_text("Kennedy · 2 samples")  # nothing was added
@@ -201,6 +147,8 @@ def test_history_find_download_reuse_delete(page: "Page") -> None:  # noqa: F821
     open_tab(page, "History")
     page.locator("#history-table").get_by_text("Ask what you can do").locator("visible=true").first.click()
     page.locator("#history-delete").click()
+    check(group(page, "history-confirm")).to_contain_text("Delete this take?")
+    page.locator("#history-confirm-delete").click()
     check(page.locator("#history-empty")).to_contain_text("Nothing here yet")
     check(page.locator("#history-stats")).to_contain_text(re.compile(r"Takes\s*0"))
     check(group(page, "history-detail")).to_be_hidden()

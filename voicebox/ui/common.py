@@ -79,33 +79,46 @@ def to_gr_error(exc: BaseException) -> gr.Error:
     return gr.Error(GENERIC_ERROR, print_exception=False)
 
 
-def guarded(fn: F) -> F:
-    """Wrap a handler (function or generator) so no exception reaches the user raw.
+def handling(on_error: Callable[[Exception], Any]) -> Callable[[F], F]:
+    """A decorator for handlers (functions or generators): an exception goes to ``on_error``,
+    which raises what the user sees or returns what the handler returns (a generator yields it).
 
     The wrapper keeps the signature (``functools.wraps``), so Gradio still injects
     ``gr.Request`` / ``gr.Progress`` parameters and detects generators.
     """
-    if inspect.isgeneratorfunction(fn):
+
+    def decorate(fn: F) -> F:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from fn(*args, **kwargs)
+                except GeneratorExit:
+                    raise
+                except Exception as exc:
+                    yield on_error(exc)
+
+            return generator_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
-        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                yield from fn(*args, **kwargs)
-            except GeneratorExit:
-                raise
+                return fn(*args, **kwargs)
             except Exception as exc:
-                raise to_gr_error(exc) from None
+                return on_error(exc)
 
-        return generator_wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            raise to_gr_error(exc) from None
+    return decorate
 
-    return wrapper  # type: ignore[return-value]
+
+def _raise_for_user(exc: Exception) -> Any:
+    raise to_gr_error(exc) from None
+
+
+#: Wrap a handler so no exception reaches the user raw: it becomes a ``gr.Error`` toast.
+guarded = handling(_raise_for_user)
 
 
 #: An absolute path under a usual filesystem root (API routes such as /v1/audio/speech are not).
@@ -136,40 +149,21 @@ def warn(exc: BaseException) -> None:
         gr.Warning(GENERIC_ERROR)
 
 
-def refusing(fn: F) -> F:
-    """Wrap a UI event handler so a refusal leaves the page exactly as it was, with a message.
+def _skip_after_warning(exc: Exception) -> Any:
+    warn(exc)
+    return gr.skip()
 
-    Why not :func:`guarded`: when a handler raises, Gradio puts a red "Error" badge on *every*
-    output of the event, which stays after the toast and blocks clicks until closed. A person who
-    typed a taken name must find the form as they left it. So here the message goes out as a
-    toast (:func:`warn`) and the handler returns one ``gr.skip()``, which Gradio applies to every
-    output. Handlers whose outputs must change on failure (e.g. clearing a stale transcript)
-    catch the error themselves. Endpoints for API clients keep :func:`guarded`: a client wants
-    the error.
-    """
-    if inspect.isgeneratorfunction(fn):
 
-        @functools.wraps(fn)
-        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                yield from fn(*args, **kwargs)
-            except GeneratorExit:
-                raise
-            except Exception as exc:
-                warn(exc)
-                yield gr.skip()
-
-        return generator_wrapper  # type: ignore[return-value]
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            warn(exc)
-            return gr.skip()
-
-    return wrapper  # type: ignore[return-value]
+#: Wrap a UI event handler so a refusal leaves the page exactly as it was, with a message.
+#:
+#: Why not :func:`guarded`: when a handler raises, Gradio puts a red "Error" badge on *every*
+#: output of the event, which stays after the toast and blocks clicks until closed. A person who
+#: typed a taken name must find the form as they left it. So here the message goes out as a
+#: toast (:func:`warn`) and the handler returns one ``gr.skip()``, which Gradio applies to every
+#: output. Handlers whose outputs must change on failure (e.g. clearing a stale transcript)
+#: catch the error themselves. Endpoints for API clients keep :func:`guarded`: a client wants
+#: the error.
+refusing = handling(_skip_after_warning)
 
 
 def check_upload(path: str | Path | None, settings: Settings) -> Path:
