@@ -3,15 +3,14 @@
 The handler streams audio into a ``gr.Audio(streaming=True)`` player as chunks are decoded and,
 when the take is saved to history, shows the complete WAV (a private temp copy, never a path in
 the data directory) with its seed, duration, timings and whether the voice came from the cache.
-Cancel sets the job's ``threading.Event`` (the engine stops at the next chunk) and also cancels
-the Gradio event, so the page reacts at once even mid-chunk.
+Cancel sets the take's ticket (:class:`~voicebox.ui.jobs.GenerationJobs`): the engine stops at
+the next frame, and the Generate button comes back at once. The words the tab shows about a take
+live in :mod:`voicebox.ui.takes`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
@@ -26,171 +25,36 @@ from .common import (
     MODEL_QUEUE,
     UIContext,
     escape,
-    facts_html,
     fmt_seconds,
     guarded,
     refusing,
-    safe_filename,
     ui_event,
     warn,
     without_paths,
 )
 from .jobs import Audio, Finished, GenerationJobs, Progress
 
-#: Dropdown value meaning "use the profile's own language".
-PROFILE_LANGUAGE = "profile"
-EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.txt"
-NO_PROFILES = (
-    "**No voice profiles yet.** Create one on the **Profiles** tab and add a sample of the voice; "
-    "it will appear here."
+from .takes import (  # noqa: F401 - history.py, api.py and the tests import these from here
+    PROFILE_LANGUAGE,
+    EXAMPLES_FILE,
+    NO_PROFILES,
+    READY,
+    CANCELLED,
+    TOO_LONG,
+    STAGE_LABELS,
+    stage_label,
+    stage_fraction,
+    char_count_js,
+    waiting_label,
+    jobs_ahead,
+    load_examples,
+    details_html,
+    download_name,
+    status_html,
+    generation_options,
+    session_key,
+    buttons,
 )
-
-READY = "Ready. Pick a voice, type some text and press Generate."
-CANCELLED = "Cancelled — nothing was saved."
-TOO_LONG = (
-    f"**This text is longer than one take ({TEXT_MAX_CHARS:,} characters).** Nothing was cut. "
-    "Split it: the first part (ending at a sentence) stays above to generate now, and the rest waits "
-    "below for the next take."
-)
-
-STAGE_LABELS = {
-    "loading model": "Loading the model…",
-    "building voice": "Building the voice…",
-    "saving": "Saving the take…",
-}
-
-
-def stage_label(stage: str, done: int, total: int) -> str:
-    """Human words for an engine stage; ``generating`` becomes "Generating chunk i of N…"."""
-    if stage == "generating":
-        return f"Generating chunk {min(done + 1, total)} of {total}…"
-    return STAGE_LABELS.get(stage, stage.capitalize() + "…")
-
-
-def stage_fraction(stage: str, done: int, total: int) -> float:
-    """Overall progress 0..1: loading and voice take the first 10 %, chunks the next 85 %."""
-    if stage == "loading model":
-        return 0.02
-    if stage == "building voice":
-        return 0.08
-    if stage == "saving":
-        return 0.97
-    return 0.1 + 0.85 * (done / max(total, 1))
-
-
-def char_count_js() -> str:
-    """Client-side character counter (no server round trip per keystroke); past the limit it says
-    so, since the box keeps every character instead of cutting the text."""
-    return (
-        "(t) => { const n = (t || '').length; "
-        f"const over = n - {TEXT_MAX_CHARS}; "
-        f"const count = n.toLocaleString('en-US') + ' / {TEXT_MAX_CHARS:,} characters'; "
-        "return over > 0 ? '⚠️ ' + count + ' — ' + over.toLocaleString('en-US') + "
-        "' over the limit of one take' : count; }"
-    )
-
-
-def waiting_label(ahead: int) -> str:
-    """The status while the take waits for the model: how many jobs are ahead of it."""
-    if ahead <= 0:
-        return "Starting…"
-    place = {1: "1st", 2: "2nd", 3: "3rd"}.get(ahead, f"{ahead}th")
-    return f"Waiting for another take to finish — you are {place} in line."
-
-
-def jobs_ahead(blocks: Any) -> int:
-    """Model jobs running or waiting in the queue now (0 when that cannot be read).
-
-    Reads Gradio's queue for the ``model`` concurrency group, the one every model call shares,
-    so takes of other people, transcriptions and model loads all count.
-    """
-    try:
-        group = blocks._queue.event_queue_per_concurrency_id.get(MODEL_QUEUE["concurrency_id"])
-        if group is None:
-            return 0
-        return int(group.current_concurrency) + len(group.queue)
-    except Exception:  # Gradio's internals moved: say "Starting…" rather than fail the click
-        return 0
-
-
-def load_examples(path: Path = EXAMPLES_FILE) -> list[str]:
-    """Example texts: paragraphs of ``assets/examples.txt`` (blank-line separated)."""
-    try:
-        content = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return [
-        " ".join(p.split()) for p in content.split("\n\n") if p.strip() and not p.lstrip().startswith("#")
-    ]
-
-
-def details_html(record: dict[str, Any]) -> str:
-    """The facts about a take, as a compact grid (numbers only come from the record)."""
-    timings = record.get("timings") or {}
-    cache = "from cache" if record.get("cache_hit") else "built now"
-    cells = [
-        ("Seed", str(record.get("seed", ""))),
-        ("Duration", fmt_seconds(record.get("duration"))),
-        ("Voice", cache),
-        ("Model", f"{record.get('size', '')} · {record.get('mode', '')}"),
-        ("Language", str(record.get("language", ""))),
-        ("Chunks", str(record.get("chunks", ""))),
-    ]
-    timing_names = [
-        ("prompt", "voice"),
-        ("first_audio", "first audio"),
-        ("generate", "generate"),
-        ("decode", "decode"),
-        ("total", "total"),
-    ]
-    timing_text = " · ".join(
-        f"{label} {float(timings[key]):.2f} s" for key, label in timing_names if key in timings
-    )
-    return f'{facts_html(cells)}<p class="vb-timings">Timings: {escape(timing_text)}</p>'
-
-
-def download_name(record: dict[str, Any]) -> str:
-    """``voicebox-<profile>-<YYYYmmdd-HHMMSS>.wav``: a name that says what the file is."""
-    stamp = record.get("created_at", "")
-    try:
-        stamp = datetime.fromisoformat(stamp).astimezone().strftime("%Y%m%d-%H%M%S")
-    except ValueError:
-        stamp = record.get("id", "take")[:8]
-    return safe_filename(f"voicebox-{record.get('profile_name', 'voice')}-{stamp}.wav")
-
-
-def status_html(text: str, kind: str = "info") -> str:
-    return f'<div class="vb-status vb-status-{kind}">{escape(text)}</div>'
-
-
-def generation_options(
-    language: str | None,
-    size: str | None,
-    preset: str | None,
-    seed: Any,
-    temperature: Any,
-    top_k: Any,
-    top_p: Any,
-    repetition_penalty: Any,
-) -> dict[str, Any]:
-    """UI values -> ``Studio.generate*`` keyword options (blank seed means random)."""
-    if seed is None or str(seed).strip() == "":
-        seed_value = None
-    else:
-        try:
-            seed_value = int(float(seed))
-        except (TypeError, ValueError):
-            raise InvalidInput(f"The seed must be a whole number from 0 to {SEED_MAX}.") from None
-    return {
-        "language": None if language in (None, "", PROFILE_LANGUAGE) else language,
-        "model_size": size or None,
-        "preset": preset or DEFAULT_PRESET,
-        "seed": seed_value,
-        "temperature": temperature,
-        "top_k": top_k,
-        "top_p": top_p,
-        "repetition_penalty": repetition_penalty,
-    }
 
 
 class GenerateHandlers:
@@ -354,16 +218,6 @@ class GenerateHandlers:
         stopped = self.jobs.cancel(session_key(request))
         text = "Cancelled — the take was stopped and not saved." if stopped else CANCELLED
         return status_html(text, "warn"), *buttons(generating=False), None
-
-
-def session_key(request: Any) -> str:
-    """Takes are tracked per browser session (Gradio's session hash)."""
-    return getattr(request, "session_hash", None) or "local"
-
-
-def buttons(generating: bool) -> tuple[Any, Any]:
-    """(Generate, Cancel) visibility: exactly one of them shows."""
-    return gr.update(visible=not generating), gr.update(visible=generating)
 
 
 @dataclass

@@ -23,13 +23,13 @@ from .common import (
     UIContext,
     check_upload,
     escape,
-    fmt_seconds,
-    refusing,
     language_label,
     log,
     md,
+    refusing,
     ui_event,
 )
+from .samples import sample_card
 
 NO_PROFILES = (
     "**No profiles yet — create one to start.** Give it a name, then add a few seconds of the voice."
@@ -45,10 +45,6 @@ def profile_label(profile: dict[str, Any]) -> str:
     """List entry: the name and how many samples the profile has."""
     count = int(profile.get("sample_count", 0))
     return f"{profile['name']} · {count} sample{'s' if count != 1 else ''}"
-
-
-def sample_label(index: int, sample: dict[str, Any]) -> str:
-    return f"Sample {index} · {fmt_seconds(sample.get('duration'))}"
 
 
 class ProfileHandlers:
@@ -451,88 +447,3 @@ def build(ctx: UIContext) -> ProfilesTab:
         **MODEL_QUEUE,
     ).success(lambda: None, outputs=mic, **ui_event("samples_record_clear"), **LIGHT_QUEUE)
     return ProfilesTab(tab, plist, empty, h)
-
-
-def sample_card(
-    h: ProfileHandlers,
-    index: int,
-    sample: dict[str, Any],
-    version: gr.State,
-    selected: gr.State,
-    search: gr.Textbox,
-    plist: gr.Radio,
-    empty: gr.Markdown,
-) -> None:
-    """One sample: player, duration, editable transcript, save and delete (inside ``gr.render``)."""
-    sample_id = sample["id"]
-    with gr.Group(elem_classes="vb-sample", elem_id=f"sample-{index}"):
-        with gr.Row(equal_height=True):
-            gr.Audio(
-                value=h.sample_audio(sample, index),
-                label=sample_label(index, sample),
-                interactive=False,
-                type="filepath",
-                buttons=["download"],
-                scale=2,
-                min_width=240,
-                elem_classes="vb-sample-player",
-                key=f"player-{sample_id}",
-            )
-            with gr.Column(scale=3):
-                transcript = gr.Textbox(
-                    value=sample.get("reference_text", ""),
-                    label="Transcript",
-                    interactive=True,  # inside gr.render a Textbox with a value defaults to read-only
-                    lines=2,
-                    placeholder="What the sample says (empty: timbre only)",
-                    elem_classes="vb-transcript",
-                    key=f"text-{sample_id}",
-                )
-                with gr.Row():
-                    save = gr.Button(
-                        "Save transcript", size="sm", key=f"save-{sample_id}", elem_classes="vb-sample-save"
-                    )
-                    remove = gr.Button(
-                        "Delete sample",
-                        size="sm",
-                        variant="stop",
-                        key=f"del-{sample_id}",
-                        elem_classes="vb-sample-delete",
-                    )
-        for note in sample.get("warnings") or []:
-            gr.Markdown(f"⚠️ {md(note)}", elem_classes="vb-note")
-        with gr.Column(
-            visible=False, variant="panel", key=f"confirm-{sample_id}", elem_classes="vb-confirm vb-sample-confirm"
-        ) as confirm:
-            gr.Markdown(
-                f"**Delete sample {index}?** Its audio and transcript are removed for good, and the voice "
-                "is rebuilt from the other samples."
-            )
-            with gr.Row():
-                keep = gr.Button("Keep it", size="sm", key=f"keep-{sample_id}", elem_classes="vb-sample-keep")
-                really = gr.Button(
-                    "Delete permanently",
-                    variant="stop",
-                    size="sm",
-                    key=f"really-{sample_id}",
-                    elem_classes="vb-sample-confirm-delete",
-                )
-
-    def save_text(text: str) -> None:
-        return h.save_transcript(sample_id, text)
-
-    def delete(current: int, profile_id: str, query: str) -> tuple[Any, ...]:
-        return h.delete_sample(sample_id, current, profile_id, query)
-
-    save.click(save_text, inputs=transcript, **ui_event("sample_save_text"), **LIGHT_QUEUE)
-    remove.click(
-        lambda: gr.update(visible=True), outputs=confirm, **ui_event("sample_ask_delete"), **LIGHT_QUEUE
-    )
-    keep.click(lambda: gr.update(visible=False), outputs=confirm, **ui_event("sample_keep"), **LIGHT_QUEUE)
-    really.click(
-        delete,
-        inputs=[version, selected, search],
-        outputs=[version, plist, empty],
-        **ui_event("sample_delete"),
-        **LIGHT_QUEUE,
-    )
