@@ -69,14 +69,23 @@ def escape(text: Any) -> str:
     return html.escape(str(text), quote=False)
 
 
+def user_message(exc: BaseException) -> str:
+    """What a person reads for an exception, as plain text without server paths: the message of
+    a user error (:class:`VoiceboxError`, or a ``gr.Error`` a handler built), else
+    :data:`GENERIC_ERROR`, with the traceback logged on the server only."""
+    if isinstance(exc, gr.Error):
+        return without_paths(str(exc.message))
+    if isinstance(exc, VoiceboxError):
+        return without_paths(exc.message)
+    log.error("unexpected error in a UI handler", exc_info=exc)
+    return GENERIC_ERROR
+
+
 def to_gr_error(exc: BaseException) -> gr.Error:
     """The toast for an exception: its message for user errors, a generic line otherwise."""
     if isinstance(exc, gr.Error):
         return exc
-    if isinstance(exc, VoiceboxError):
-        return gr.Error(escape(without_paths(exc.message)), print_exception=False)
-    log.error("unexpected error in a UI handler", exc_info=exc)
-    return gr.Error(GENERIC_ERROR, print_exception=False)
+    return gr.Error(escape(user_message(exc)), print_exception=False)
 
 
 def handling(on_error: Callable[[Exception], Any]) -> Callable[[F], F]:
@@ -134,19 +143,18 @@ def without_paths(message: str) -> str:
     return _SERVER_PATH.sub(r"\1", message)
 
 
-def warn(exc: BaseException) -> None:
-    """Show a refused or failed action as a toast that does not touch the form.
+def warn(exc: BaseException) -> str:
+    """Show a refused or failed action as a toast that does not touch the form; returns the
+    plain message (:func:`user_message`) for a status line that says the same."""
+    message = user_message(exc)
+    gr.Warning(message if isinstance(exc, gr.Error) else escape(message))  # a gr.Error is HTML already
+    return message
 
-    User errors (:class:`VoiceboxError`, or a ``gr.Error`` a handler built) show their message;
-    anything else shows :data:`GENERIC_ERROR` and logs the traceback on the server only.
-    """
-    if isinstance(exc, gr.Error):
-        gr.Warning(without_paths(str(exc.message)))
-    elif isinstance(exc, VoiceboxError):
-        gr.Warning(escape(without_paths(exc.message)))
-    else:
-        log.error("unexpected error in a UI handler", exc_info=exc)
-        gr.Warning(GENERIC_ERROR)
+
+def show_panel_on(ask: Any, keep: Any, panel: Any, name: str) -> None:
+    """Wire an "ask first" panel: ``ask`` shows it, ``keep`` hides it again (no server state)."""
+    ask.click(lambda: gr.update(visible=True), outputs=panel, **ui_event(f"{name}_ask_delete"), **LIGHT_QUEUE)
+    keep.click(lambda: gr.update(visible=False), outputs=panel, **ui_event(f"{name}_keep"), **LIGHT_QUEUE)
 
 
 def _skip_after_warning(exc: Exception) -> Any:

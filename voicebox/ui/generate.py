@@ -18,9 +18,8 @@ import gradio as gr
 from .. import audio
 from ..engines.params import DEFAULT_PRESET, PRESETS, SEED_MAX, TEXT_MAX_CHARS
 from ..engines.text_split import first_part
-from ..errors import Cancelled, InvalidInput, VoiceboxError
+from ..errors import Cancelled, InvalidInput
 from .common import (
-    GENERIC_ERROR,
     LIGHT_QUEUE,
     MODEL_QUEUE,
     UIContext,
@@ -30,7 +29,6 @@ from .common import (
     refusing,
     ui_event,
     warn,
-    without_paths,
 )
 from .jobs import Audio, Finished, GenerationJobs, Progress
 
@@ -54,6 +52,7 @@ from .takes import (  # noqa: F401 - history.py, api.py and the tests import the
     generation_options,
     session_key,
     buttons,
+    take_options,
 )
 
 
@@ -128,9 +127,7 @@ class GenerateHandlers:
 
         This event has no outputs, so the error toast is all that shows: the form stays as typed.
         """
-        if not profile_id:
-            raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
-        options = generation_options(language, size, preset, seed, temperature, top_k, top_p, repetition_penalty)
+        options = take_options(profile_id, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty)
         self.ctx.studio.check_generation(profile_id, text, **options)
 
     def start(self, request: gr.Request) -> tuple[Any, ...]:
@@ -140,7 +137,7 @@ class GenerateHandlers:
             (ticket, generate button, cancel button, status, live audio, result, details)
         """
         ticket = self.jobs.reserve(session_key(request))
-        ahead = jobs_ahead(getattr(self.ctx, "blocks", None))
+        ahead = jobs_ahead(self.ctx.blocks)
         return (
             ticket,
             gr.update(visible=False),
@@ -177,10 +174,8 @@ class GenerateHandlers:
             ticket = self.jobs.reserve(key)
         record: dict[str, Any] | None = None
         try:
-            if not profile_id:
-                raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
-            options = generation_options(
-                language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
+            options = take_options(
+                profile_id, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
             )
             for message in self.jobs.run(key, self.ctx.studio, profile_id, text, ticket=ticket, **options):
                 if isinstance(message, Progress):
@@ -201,8 +196,7 @@ class GenerateHandlers:
             yield gr.skip(), gr.skip(), gr.skip(), status_html(CANCELLED, "warn"), *buttons(generating=False)
             return
         except Exception as exc:
-            warn(exc)
-            reason = without_paths(exc.message) if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+            reason = warn(exc)
             yield gr.skip(), gr.skip(), gr.skip(), status_html(f"Not generated: {reason}", "error"), *buttons(
                 generating=False
             )

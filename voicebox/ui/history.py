@@ -24,6 +24,7 @@ from .common import (
     fmt_seconds,
     fmt_time,
     refusing,
+    show_panel_on,
     ui_event,
 )
 from .generate import PROFILE_LANGUAGE, GenerateTab, details_html, download_name
@@ -299,10 +300,7 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
         **ui_event("history_open"),
         **SELECTION_QUEUE,
     )
-    ask_delete.click(
-        lambda: gr.update(visible=True), outputs=confirm, **ui_event("history_ask_delete"), **LIGHT_QUEUE
-    )
-    keep.click(lambda: gr.update(visible=False), outputs=confirm, **ui_event("history_keep"), **LIGHT_QUEUE)
+    show_panel_on(ask_delete, keep, confirm, "history")
     deleted = delete.click(
         h.delete,
         inputs=selected,

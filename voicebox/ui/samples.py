@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from .common import LIGHT_QUEUE, fmt_seconds, md, ui_event
+from .common import LIGHT_QUEUE, fmt_seconds, md, show_panel_on, ui_event
 
 if TYPE_CHECKING:
     from .profiles import ProfileHandlers
@@ -92,10 +92,7 @@ def sample_card(
         return h.delete_sample(sample_id, current, profile_id, query)
 
     save.click(save_text, inputs=transcript, **ui_event("sample_save_text"), **LIGHT_QUEUE)
-    remove.click(
-        lambda: gr.update(visible=True), outputs=confirm, **ui_event("sample_ask_delete"), **LIGHT_QUEUE
-    )
-    keep.click(lambda: gr.update(visible=False), outputs=confirm, **ui_event("sample_keep"), **LIGHT_QUEUE)
+    show_panel_on(remove, keep, confirm, "sample")
     really.click(
         delete,
         inputs=[version, selected, search],

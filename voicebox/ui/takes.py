@@ -144,6 +144,14 @@ def status_html(text: str, kind: str = "info") -> str:
     return f'<div class="vb-status vb-status-{kind}">{escape(text)}</div>'
 
 
+def take_options(profile_id: str | None, *values: Any) -> dict[str, Any]:
+    """The options of one take from the Generate tab: a voice must be picked; ``values`` are
+    :func:`generation_options`' arguments in order."""
+    if not profile_id:
+        raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
+    return generation_options(*values)
+
+
 def generation_options(
     language: str | None,
     size: str | None,

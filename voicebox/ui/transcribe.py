@@ -12,9 +12,7 @@ from typing import Any
 import gradio as gr
 
 from ..services import WHISPER_CODES
-from ..errors import VoiceboxError
 from .common import (
-    GENERIC_ERROR,
     MODEL_QUEUE,
     UIContext,
     check_upload,
@@ -22,7 +20,6 @@ from .common import (
     facts_html,
     ui_event,
     warn,
-    without_paths,
 )
 
 AUTO = "auto"
@@ -71,8 +68,7 @@ class TranscribeHandlers:
                 path, language=None if language in (None, "", AUTO) else language
             )
         except Exception as exc:
-            warn(exc)
-            reason = without_paths(exc.message) if isinstance(exc, VoiceboxError) else GENERIC_ERROR
+            reason = warn(exc)
             return "", f'<p class="vb-note vb-refusal">Not transcribed: {escape(reason)}</p>', []
         segments = [
             [f"{s['start']:.2f}", f"{s['end']:.2f}", s["text"].strip()] for s in result.get("segments", [])
