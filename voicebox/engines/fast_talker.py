@@ -24,26 +24,52 @@ draws random numbers in the same order with the same calls, the same tokens unde
   temperature, top-k, top-p, softmax and ``multinomial`` - the ``transformers`` processor order;
 * code predictor: temperature/top-k/top-p sampling or argmax, per pass, as its ``generate`` does.
 
+Random draws come from torch's global generator, as in the official path, unless the caller hands
+:meth:`FastTalker.frames`/:meth:`FastTalker.generate` a ``torch.Generator`` of its own: then a
+seeded take is reproducible even while other requests draw random numbers in between.
+
 The loop is device-agnostic (CPU, CUDA, MPS): nothing in it is CPU-specific, the buffers are
 static (the shape a CUDA graph needs), and it synchronises once per frame (the end-of-speech
 check). Linear layers are looked up through a table, so reduced-precision copies of the talker
 and code-predictor layers (:mod:`voicebox.engines.quantize`) can be swapped in without touching
 the original model, which the official path keeps using.
+
+This module owns the stateful, model-specific part: :func:`capture_talker_inputs`, the rotary
+positions, the code predictor's 15 passes and the loop over frames (:class:`FastTalker`), and
+:func:`supported`. The stateless pieces (key/value buffers, attention, logits processing, the
+token draw, the layer wrapper, :class:`FrameStats`) live in :mod:`.talker_ops` and are
+re-exported here, so ``voicebox.engines.fast_talker`` stays the one import path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-#: joined projections a replacement table may hold instead (see :mod:`.quantize`)
-JOINED_NAMES = ("qkv", "gate_up")
+from .talker_ops import (
+    JOINED_NAMES,
+    LINEAR_NAMES,
+    FrameStats,
+    SamplingConfig,
+    _Layer,
+    _rms_norm,
+    _StaticKV,
+    pick_token,
+    process_logits,
+    run_stack,
+    sampling_configs,
+)
+
+__all__ = [  # what other modules import from here (the stateless pieces live in .talker_ops)
+    "INITIAL_FRAMES", "JOINED_NAMES", "LINEAR_NAMES", "FastTalker", "FrameStats", "SamplingConfig",
+    "TalkerInputs", "capture_talker_inputs", "pick_token", "process_logits", "supported",
+]
+
 #: frames the talker's key/value buffers hold before they first grow
 INITIAL_FRAMES = 256
 
@@ -94,185 +120,6 @@ def capture_talker_inputs(model: Any, **generate_kwargs: Any) -> TalkerInputs:
         tts_pad_embed=box.pop("tts_pad_embed"),
         kwargs=box,
     )
-
-
-@dataclass
-class SamplingConfig:
-    """Logits processing of one ``generate`` call (talker or code predictor)."""
-
-    do_sample: bool
-    temperature: float
-    top_k: int | None
-    top_p: float | None
-    repetition_penalty: float = 1.0
-    eos_token_id: int | None = None
-    min_new_tokens: int = 0
-    suppress_mask: torch.Tensor | None = None  # (V,) bool
-
-
-@dataclass
-class FrameStats:
-    """Where the time of the last generation went (seconds); filled when ``profile`` is on."""
-
-    prefill: float = 0.0
-    talker: float = 0.0
-    code_predictor: float = 0.0
-    frames: int = 0
-    prompt_tokens: int = 0
-    #: teacher forcing only: [matches, decisions] for the first codebook and for all 16
-    agree_first: list[int] = field(default_factory=lambda: [0, 0])
-    agree_all: list[int] = field(default_factory=lambda: [0, 0])
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, float]:
-        out = {
-            "prefill": round(self.prefill, 4), "talker": round(self.talker, 4),
-            "code_predictor": round(self.code_predictor, 4), "frames": self.frames,
-            "prompt_tokens": self.prompt_tokens, **self.extra,
-        }
-        if self.agree_all[1]:
-            out["agree_first"] = round(self.agree_first[0] / max(self.agree_first[1], 1), 4)
-            out["agree_all"] = round(self.agree_all[0] / self.agree_all[1], 4)
-        return out
-
-
-class _StaticKV:
-    """Preallocated key/value buffers for every layer of one transformer stack.
-
-    Writes go into place; reads are views of the filled prefix. When a generation outgrows the
-    buffers they are reallocated at twice the size (rare: the first allocation covers the prompt
-    plus :data:`INITIAL_FRAMES` frames), so a long take does not reserve memory for its worst case.
-    """
-
-    def __init__(self, layers: int, batch: int, heads: int, length: int, head_dim: int, like: torch.Tensor) -> None:
-        shape = (layers, batch, heads, length, head_dim)
-        self.k = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        self.v = torch.zeros(shape, dtype=like.dtype, device=like.device)
-
-    def reserve(self, end: int) -> None:
-        capacity = self.k.shape[3]
-        if end <= capacity:
-            return
-        size = max(end, 2 * capacity)
-        for name in ("k", "v"):
-            old = getattr(self, name)
-            grown = old.new_zeros(*old.shape[:3], size, old.shape[4])
-            grown[:, :, :, :capacity] = old
-            setattr(self, name, grown)
-
-    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        end = start + k.shape[2]
-        self.k[layer, :, :, start:end] = k
-        self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
-
-
-def _rms_norm(norm: Any, x: torch.Tensor) -> torch.Tensor:
-    """``Qwen3TTSRMSNorm.forward`` without its two dtype conversions when they are no-ops (fp32):
-    the same arithmetic, ~400 fewer dispatcher calls per frame."""
-    if x.dtype != torch.float32:
-        return norm(x)
-    return norm.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon))
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def _repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
-    if groups == 1:
-        return x
-    b, h, t, d = x.shape
-    return x[:, :, None].expand(b, h, groups, t, d).reshape(b, h * groups, t, d)
-
-
-def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, groups: int, scale: float,
-               mask: torch.Tensor | None) -> torch.Tensor:
-    """``transformers``' SDPA integration, minus its dispatch: same kernel, same arguments."""
-    extra: dict[str, Any] = {}
-    if groups > 1:
-        if mask is None and k.shape[-1] == v.shape[-1] <= 256:
-            extra["enable_gqa"] = True
-        else:
-            k, v = _repeat_kv(k, groups), _repeat_kv(v, groups)
-    causal = q.shape[2] > 1 and mask is None
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, scale=scale, is_causal=causal, **extra)
-    return out.transpose(1, 2).contiguous()
-
-
-def process_logits(scores: torch.Tensor, history: torch.Tensor | None, cfg: SamplingConfig, generated: int) -> torch.Tensor:
-    """The ``transformers`` logits processors that the official calls enable, in their order."""
-    if cfg.repetition_penalty != 1.0 and history is not None and history.shape[1] > 0:
-        picked = torch.gather(scores, 1, history)
-        picked = torch.where(picked < 0, picked * cfg.repetition_penalty, picked / cfg.repetition_penalty)
-        scores = scores.scatter(1, history, picked)
-    if cfg.eos_token_id is not None and generated < cfg.min_new_tokens:
-        scores = scores.clone()
-        scores[:, cfg.eos_token_id] = -float("inf")
-    if cfg.suppress_mask is not None:
-        scores = torch.where(cfg.suppress_mask, -float("inf"), scores)
-    if not cfg.do_sample:
-        return scores
-    if cfg.temperature is not None and cfg.temperature != 1.0:
-        scores = scores / cfg.temperature
-    if cfg.top_k is not None and cfg.top_k != 0:
-        k = min(cfg.top_k, scores.size(-1))
-        scores = scores.masked_fill(scores < torch.topk(scores, k)[0][..., -1, None], -float("inf"))
-    if cfg.top_p is not None and cfg.top_p < 1.0:
-        ordered, order = torch.sort(scores, descending=False)
-        cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
-        drop = cumulative <= (1 - cfg.top_p)
-        drop[..., -1:] = 0
-        scores = scores.masked_fill(drop.scatter(1, order, drop), -float("inf"))
-    return scores
-
-
-def pick_token(scores: torch.Tensor, do_sample: bool) -> torch.Tensor:
-    if do_sample:
-        return torch.multinomial(F.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-    return torch.argmax(scores, dim=-1)
-
-
-class _Layer:
-    """One decoder layer's pieces, with its linear layers resolved through a table.
-
-    A table may hold joined projections (``qkv``: q, k and v rows in one matrix; ``gate_up``:
-    gate and up), which replace the separate ones; ``qkv_sizes``/``gate_up_sizes`` split them.
-    """
-
-    __slots__ = ("attn", "ln1", "ln2", "q_norm", "k_norm", "act", "q_proj", "k_proj", "v_proj", "o_proj",
-                 "gate_proj", "up_proj", "down_proj", "qkv", "qkv_sizes", "gate_up", "gate_up_sizes")
-
-    def __init__(self, layer: Any, linears: dict[str, Any] | None) -> None:
-        linears = linears or {}
-        attn, mlp = layer.self_attn, layer.mlp
-        self.attn = attn
-        self.ln1 = layer.input_layernorm
-        self.ln2 = layer.post_attention_layernorm
-        self.q_norm = attn.q_norm
-        self.k_norm = attn.k_norm
-        self.act = mlp.act_fn
-        owners = {"q_proj": attn, "k_proj": attn, "v_proj": attn, "o_proj": attn,
-                  "gate_proj": mlp, "up_proj": mlp, "down_proj": mlp}
-        for name in LINEAR_NAMES:
-            setattr(self, name, linears.get(name) or getattr(owners[name], name))
-        self.qkv = linears.get("qkv")
-        self.qkv_sizes = [attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features]
-        self.gate_up = linears.get("gate_up")
-        self.gate_up_sizes = [mlp.gate_proj.out_features, mlp.up_proj.out_features]
-
-    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.qkv is not None:
-            q, k, v = self.qkv(x).split(self.qkv_sizes, dim=-1)
-            return q, k, v
-        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
-
-    def mlp(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gate_up is not None:
-            gate, up = self.gate_up(x).split(self.gate_up_sizes, dim=-1)
-            return self.down_proj(self.act(gate) * up)
-        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
 
 
 class FastTalker:
@@ -348,32 +195,6 @@ class FastTalker:
             self._cp_rope[key] = cached
         return cached
 
-    # ---- transformer stacks ----------------------------------------------------------------------
-    @staticmethod
-    def _stack(layers: list[_Layer], h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: _StaticKV,
-               start: int, mask: torch.Tensor | None, attn: Any) -> torch.Tensor:
-        batch, length = h.shape[0], h.shape[1]
-        head_dim = attn.head_dim
-        groups = attn.num_key_value_groups
-        scale = attn.scaling
-        for index, layer in enumerate(layers):
-            residual = h
-            x = _rms_norm(layer.ln1, h)
-            q, k, v = layer.project_qkv(x)
-            q = _rms_norm(layer.q_norm, q.view(batch, length, -1, head_dim)).transpose(1, 2)
-            k = _rms_norm(layer.k_norm, k.view(batch, length, -1, head_dim)).transpose(1, 2)
-            v = v.view(batch, length, -1, head_dim).transpose(1, 2)
-            q = (q * cos) + (_rotate_half(q) * sin)
-            k = (k * cos) + (_rotate_half(k) * sin)
-            keys, values = cache.write(index, start, k, v)
-            out = _attention(q, keys, values, groups, scale, mask)
-            out = out.reshape(batch, length, -1).contiguous()
-            h = residual + layer.o_proj(out)
-            residual = h
-            x = _rms_norm(layer.ln2, h)
-            h = residual + layer.mlp(x)
-        return h
-
     def _sync(self, device: torch.device) -> None:
         if self.profile and device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -390,15 +211,17 @@ class FastTalker:
         return forced
 
     def _predict_codes(self, past_hidden: torch.Tensor, token: torch.Tensor, cfg: SamplingConfig,
-                       cache: _StaticKV, forced: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 15 residual codebooks of one frame; returns (codes (B,15), summed frame embedding (B,1,D))."""
+                       cache: _StaticKV, forced: torch.Tensor | None = None,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 15 residual codebooks of one frame; returns (codes (B,15), summed frame embedding (B,1,D)).
+        Sampled codes are drawn from ``generator`` (``None``: torch's global generator)."""
         cp = self.cp
         first = self.talker.model.codec_embedding(token.unsqueeze(1))  # (B,1,D)
         h = cp.small_to_mtp_projection(torch.cat((past_hidden, first), dim=1))
         cos, sin = self._predictor_rope(0, 2, h)
-        h = self._stack(self.c_layers, h, cos, sin, cache, 0, None, self.c_attn)
+        h = run_stack(self.c_layers, h, cos, sin, cache, 0, None, self.c_attn)
         logits = self.lm_heads[0](_rms_norm(cp.model.norm, h))
-        code = pick_token(process_logits(logits[:, -1].to(dtype=torch.float32), None, cfg, 0), cfg.do_sample)
+        code = pick_token(process_logits(logits[:, -1].to(dtype=torch.float32), None, cfg, 0), cfg.do_sample, generator)
         code = self._teach(code, None if forced is None else forced[:, 0], False)
         codes = [code]
         embeds = [first]
@@ -407,42 +230,20 @@ class FastTalker:
             embeds.append(e)
             h = cp.small_to_mtp_projection(e)
             cos, sin = self._predictor_rope(step + 1, 1, h)
-            h = self._stack(self.c_layers, h, cos, sin, cache, step + 1, None, self.c_attn)
+            h = run_stack(self.c_layers, h, cos, sin, cache, step + 1, None, self.c_attn)
             logits = self.lm_heads[step](_rms_norm(cp.model.norm, h))
-            code = pick_token(process_logits(logits[:, -1].to(dtype=torch.float32), None, cfg, step), cfg.do_sample)
+            scores = process_logits(logits[:, -1].to(dtype=torch.float32), None, cfg, step)
+            code = pick_token(scores, cfg.do_sample, generator)
             code = self._teach(code, None if forced is None else forced[:, step], False)
             codes.append(code)
         embeds.append(cp.model.codec_embedding[self.groups - 2](code.unsqueeze(1)))
         return torch.stack(codes, dim=1), torch.cat(embeds, dim=1).sum(1, keepdim=True)
 
     # ---- the loop ------------------------------------------------------------------------------------
-    def _configs(self, kwargs: dict[str, Any], vocab: int, device: torch.device) -> tuple[SamplingConfig, SamplingConfig]:
-        suppress = kwargs.get("suppress_tokens") or []
-        mask = None
-        if suppress:
-            mask = torch.isin(torch.arange(vocab, device=device), torch.tensor(suppress, device=device))
-        eos = kwargs.get("eos_token_id")
-        talker = SamplingConfig(
-            do_sample=bool(kwargs.get("do_sample", True)),
-            temperature=kwargs.get("temperature", 1.0),
-            top_k=kwargs.get("top_k"),
-            top_p=kwargs.get("top_p"),
-            repetition_penalty=float(kwargs.get("repetition_penalty") or 1.0),
-            eos_token_id=eos,
-            min_new_tokens=max(int(kwargs.get("min_new_tokens") or 0), int(kwargs.get("min_length") or 0)),
-            suppress_mask=mask,
-        )
-        predictor = SamplingConfig(
-            do_sample=bool(kwargs.get("subtalker_dosample", True)),
-            temperature=kwargs.get("subtalker_temperature", 1.0),
-            top_k=kwargs.get("subtalker_top_k"),
-            top_p=kwargs.get("subtalker_top_p"),
-        )
-        return talker, predictor
-
     @torch.inference_mode()
     def frames(self, inputs: TalkerInputs, max_new_tokens: int | None = None,
-               teacher: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+               teacher: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
         """Yield one (B, 16) tensor of codes per 80 ms frame as soon as it exists.
 
         Rows that emitted end-of-speech keep being computed (as in ``generate``) and yield the
@@ -453,16 +254,26 @@ class FastTalker:
         ``teacher`` (B, F, 16): instead of its own choices, continue with these codes and count in
         ``stats`` how often its choice agreed (measures a reduced-precision path per decision,
         without one early difference changing everything after it).
+
+        ``generator``: the random source of every sampled token, the talker's first codebook and
+        the code predictor's 15 alike, so a seeded take depends on its own generator only, not on
+        whatever else draws random numbers meanwhile (another request interleaved with this one).
+        It must live on the inputs' device (``torch.Generator(device=...)``). ``None`` draws from
+        torch's global generator, as the official ``generate`` does; the draws are the same calls
+        in the same order either way, so a generator seeded with ``s`` gives the tokens that
+        ``torch.manual_seed(s)`` gives without one (on CPU, where both are the same algorithm).
         """
         kwargs = inputs.kwargs
         embeds = inputs.inputs_embeds
         device = embeds.device
+        if generator is not None and torch.device(generator.device).type != device.type:
+            raise ValueError(f"the generator is on {generator.device}, the inputs are on {device}")
         batch, length, _ = embeds.shape
         max_new = int(max_new_tokens or kwargs.get("max_new_tokens") or 4096)
         if teacher is not None:
             teacher = teacher.to(device)
             max_new = min(max_new, int(teacher.shape[1]) + 1)
-        t_cfg, c_cfg = self._configs(kwargs, self.config.vocab_size, device)
+        t_cfg, c_cfg = sampling_configs(kwargs, self.config.vocab_size, device)
         eos = t_cfg.eos_token_id
         stats = self.stats = FrameStats(prompt_tokens=int(length))
         clock = time.perf_counter
@@ -489,11 +300,12 @@ class FastTalker:
             causal = torch.arange(length, device=device)[:, None] >= torch.arange(length, device=device)[None, :]
             mask = (causal[None, None] & key_valid[:, None, None, :length]).expand(batch, 1, length, length)
         cos, sin = self._talker_rope(embeds, positions)
-        h = self._stack(self.t_layers, embeds, cos, sin, t_cache, 0, mask, self.t_attn)
+        h = run_stack(self.t_layers, embeds, cos, sin, t_cache, 0, mask, self.t_attn)
         h = _rms_norm(self.talker.model.norm, h)
         logits = self.codec_head(h)
         past_hidden = h[:, -1:, :]
-        token = pick_token(process_logits(logits[:, -1].to(dtype=torch.float32), None, t_cfg, 0), t_cfg.do_sample)
+        scores = process_logits(logits[:, -1].to(dtype=torch.float32), None, t_cfg, 0)
+        token = pick_token(scores, t_cfg.do_sample, generator)
         token = self._teach(token, None if teacher is None else teacher[:, 0, 0], True)
         history = token[:, None]
         unfinished = torch.ones(batch, dtype=torch.long, device=device)
@@ -509,7 +321,7 @@ class FastTalker:
                 return
             started = clock()
             forced = None if teacher is None else teacher[:, step, 1:]
-            codes, summed = self._predict_codes(past_hidden, token, c_cfg, c_cache, forced)
+            codes, summed = self._predict_codes(past_hidden, token, c_cfg, c_cache, forced, generator)
             self._sync(device)
             middle = clock()
             stats.code_predictor += middle - started
@@ -530,12 +342,12 @@ class FastTalker:
             if padded:
                 mask = key_valid[:, None, None, : cache_position + 1]
             cos, sin = self._talker_rope(x, pos)
-            h = self._stack(self.t_layers, x, cos, sin, t_cache, cache_position, mask, self.t_attn)
+            h = run_stack(self.t_layers, x, cos, sin, t_cache, cache_position, mask, self.t_attn)
             h = _rms_norm(self.talker.model.norm, h)
             logits = self.codec_head(h)
             past_hidden = h[:, -1:, :]
             scores = process_logits(logits[:, -1].to(dtype=torch.float32), history, t_cfg, history.shape[1])
-            token = pick_token(scores, t_cfg.do_sample)
+            token = pick_token(scores, t_cfg.do_sample, generator)
             token = self._teach(token, None if teacher is None else teacher[:, step + 1, 0], True)
             if eos is not None:
                 token = token * unfinished + eos * (1 - unfinished)
@@ -546,10 +358,15 @@ class FastTalker:
 
     def generate(self, inputs: TalkerInputs, max_new_tokens: int | None = None,
                  on_frame: Callable[[int, torch.Tensor], None] | None = None,
-                 teacher: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Codec frames per row, cut at the first end-of-speech (what the official ``generate`` returns)."""
+                 teacher: torch.Tensor | None = None, *,
+                 generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Codec frames per row, cut at the first end-of-speech (what the official ``generate`` returns).
+
+        The arguments are those of :meth:`frames`; ``generator`` (optional, on the inputs' device)
+        is the random source of every sampled token, ``None`` meaning torch's global generator.
+        """
         frames = []
-        for index, frame in enumerate(self.frames(inputs, max_new_tokens, teacher)):
+        for index, frame in enumerate(self.frames(inputs, max_new_tokens, teacher, generator=generator)):
             frames.append(frame)
             if on_frame is not None:
                 on_frame(index, frame)
