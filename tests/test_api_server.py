@@ -88,6 +88,11 @@ def test_api_routes_are_not_hidden_by_gradio(server: Running) -> None:
         check_offline_docs(client)  # Swagger UI's assets are served before Gradio's mount too
         spec = client.get("/openapi.json").json()
         assert "/v1/audio/speech" in spec["paths"] and "/generate" in spec["paths"]
+        crafted = client.get("/profiles/..%2F..%2Fvoicebox.json")  # no route has that many segments
+        assert (crafted.status_code, crafted.json()) == (
+            404,
+            {"detail": "Profile '../../voicebox.json' does not exist."},  # ours, not Gradio's "Not Found"
+        )
     page = httpx.get(f"{server.url}/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]  # Gradio serves the UI
 

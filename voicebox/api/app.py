@@ -13,10 +13,14 @@ data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Match
+from starlette.types import Scope
 
 from .. import __version__
 from ..auth import auth_required
@@ -29,6 +33,7 @@ from .routes import (
     add_sample_routes,
     add_system_routes,
     add_tool_routes,
+    check_id,
 )
 from .schemas import error_responses
 
@@ -80,10 +85,74 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_generation_routes(protected, studio)
     add_tool_routes(protected, studio)
     add_openai_routes(protected, studio)
+    add_split_id_routes(protected, route_class(settings, protected=True))
     router = APIRouter()
     router.include_router(public)
     router.include_router(protected)
     return router
+
+
+#: What an id path parameter names in "... does not exist." (as the routes' own :func:`check_id`).
+ID_PARAMS = {"profile_id": "Profile", "sample_id": "Sample", "generation_id": "Generation"}
+
+
+def split_id(scope: Scope, template: tuple[str, ...]) -> tuple[str, str] | None:
+    """(parameter, decoded id) when the request's *raw* path fits ``template`` (a route's
+    ``path_format`` split at ``/``) with an encoded slash in the id; otherwise None."""
+    raw = (scope.get("raw_path") or b"").split(b"?", 1)[0].decode("latin-1")
+    root = scope.get("root_path", "")
+    if root and raw.startswith(root):
+        raw = raw[len(root):]
+    segments = raw[1:].split("/")
+    if len(segments) != len(template):
+        return None
+    found = None
+    for segment, part in zip(segments, template):
+        if part.startswith("{"):
+            if "%2f" not in segment.lower():
+                return None
+            found = (part.strip("{}"), unquote(segment))
+        elif segment != part:
+            return None
+    return found
+
+
+def add_split_id_routes(router: APIRouter, base: type[APIRoute]) -> None:
+    """Answer an id with an encoded slash like any other malformed id: 404 "... does not exist.".
+
+    Routing decodes ``/profiles/..%2F..%2Fvoicebox.json`` into more path segments than any route
+    has, so no route matches and the reply would be a bare "Not Found" (or Gradio's, under
+    :func:`voicebox.server.create_app`). For each route with an id in its path this adds one that
+    matches exactly such requests, by the raw path and with the same methods and login, and
+    refuses the id with the routes' own :func:`check_id`.
+    """
+    templates: dict[tuple[str, ...], set[str]] = {}
+    for route in list(router.routes):
+        if isinstance(route, APIRoute) and any(f"{{{name}}}" in route.path_format for name in ID_PARAMS):
+            templates.setdefault(tuple(route.path_format[1:].split("/")), set()).update(route.methods)
+    for template, methods in templates.items():
+
+        class SplitIdRoute(base):  # type: ignore[valid-type,misc]
+            shape = template
+
+            def matches(self, scope: Scope) -> tuple[Match, Scope]:
+                if scope["type"] != "http" or split_id(scope, self.shape) is None:
+                    return Match.NONE, {}
+                return super().matches(scope)
+
+        router.add_api_route(
+            "/{raw_path:path}", _refusal(template), methods=sorted(methods), include_in_schema=False,
+            route_class_override=SplitIdRoute,
+        )
+
+
+def _refusal(template: tuple[str, ...]) -> Callable[[Request], None]:
+    def refuse(request: Request) -> None:
+        found = split_id(request.scope, template)
+        assert found is not None  # the route matched it
+        check_id(found[1], ID_PARAMS[found[0]])  # a "/" is never in an id: this raises NotFound
+
+    return refuse
 
 
 def install_api(app: FastAPI, studio: "Studio", settings: Settings | None = None) -> None:
