@@ -218,7 +218,7 @@ def test_stream_batches_the_later_chunks_and_keeps_their_order(exact: TTSEngine,
     from voicebox.audio import crossfade_concat
     from voicebox.engines.text_split import chunk_text
 
-    monkeypatch.setattr("voicebox.engines.tts.CHUNK_MAX_CHARS", 20)  # one sentence per chunk
+    monkeypatch.setattr("voicebox.assembly.CHUNK_MAX_CHARS", 20)  # one sentence per chunk
     chunks = chunk_text(LONG_TEXT, 20)
     assert len(chunks) == 5
     params = make_params(seed=2, do_sample=False)  # no max_new_tokens: each chunk's cap from its text

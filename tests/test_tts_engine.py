@@ -175,15 +175,19 @@ def test_long_text_is_chunked_and_joined(engine: TTSEngine, reference: list[Refe
 
 def test_runaway_guard_retries_then_reports(engine: TTSEngine, reference: list[ReferenceSample]) -> None:
     calls: list[int] = []
+    seeds: list[int] = []
     original = engine._generate_codes
 
-    def counting(request, texts):  # a spy: the real generation still runs
+    def counting(take, texts, seed):  # a spy: the real generation still runs
         calls.append(len(texts))
-        return original(request, texts)
+        seeds.append(seed)
+        return original(take, texts, seed)
 
     engine._generate_codes = counting  # type: ignore[method-assign]
     result = engine.synthesize("Never ends.", reference, params=make_params(seed=5, max_new_tokens=FRAMES))
     assert calls == [1, 1]  # the chunk hit the cap and was retried once with a new seed
+    assert seeds[0] == 5 and seeds[1] != 5
+    assert [c.status for c in result.chunk_records] == ["incomplete"]
     assert result.status == "incomplete" and "did not finish" in result.message
     assert len(result.audio) == (FRAMES - 1) * SAMPLES_PER_FRAME  # capped, not unbounded
 

@@ -326,6 +326,13 @@ class CrossfadeJoiner:
         self._started = False
         self._emitted: list[np.ndarray] = []
 
+    def next_start(self, length: int, crossfade: bool = True) -> int:
+        """Where a piece of ``length`` samples pushed now would start in the joined audio (a
+        crossfade starts it inside the held-back tail): how a take places its sentence chunks."""
+        emitted = sum(len(p) for p in self._emitted)
+        n = min(self.fade, len(self._tail), length) if (crossfade and self._started) else 0
+        return emitted + len(self._tail) - n
+
     def push(self, piece: np.ndarray, crossfade: bool = True) -> np.ndarray:
         """Add the next piece; ``crossfade=False`` joins it directly (it continues the same
         stretch of audio, e.g. more frames of one sentence chunk)."""

@@ -1,11 +1,12 @@
 """Running on Hugging Face Spaces, including ZeroGPU.
 
 On ZeroGPU, a function decorated with ``spaces.GPU`` runs in a forked worker that holds a GPU for
-the call's duration; its arguments and return value are pickled across. So the GPU functions here
-are *pure*: text, reference-sample paths and parameters in, a :class:`SynthesisResult` (audio and
-metadata) out. They reach the engine through a module global set once at start-up (the fork
-inherits it), and the caller (:class:`voicebox.services.Studio`) writes the store. Progress
-callbacks and cancel events cannot cross the fork, so they are dropped there.
+the call's duration; its arguments and yielded values are pickled across. So the studio's speech
+backend is wrapped (:class:`ZeroGPUBackend`): a take's :class:`~voicebox.speech.SpeechRequest`
+goes into one GPU call, which runs the wrapped backend there and yields its events back (plain
+dataclasses: progress, audio, chunk results). The GPU function reaches the wrapped backend
+through a module global set once at start-up (the fork inherits it); the studio writes the store
+in this process. A cancel event cannot cross the fork: the wrapper stops reading instead.
 
 Off Spaces, or when the ``spaces`` package is absent, ``gpu`` is a no-op decorator: the same code
 runs locally. On a CPU-only Space only the 0.6B size is offered, with a notice that it is slow.
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .config import Settings
+from .errors import Cancelled
+from .speech import ModelSpec, SpeechBackend, SpeechEvent, SpeechRequest, VoiceSample
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +44,11 @@ def on_spaces(env: dict[str, str] | None = None) -> bool:
     return bool((os.environ if env is None else env).get("SPACE_ID"))
 
 
-def gpu_duration(text: str, *args: Any, **kwargs: Any) -> int:
+def gpu_duration(request: Any, *args: Any, **kwargs: Any) -> int:
     """The GPU time to ask ZeroGPU for: longer texts get longer leases, within a cap."""
-    return int(min(GPU_MAX_SECONDS, GPU_BASE_SECONDS + GPU_SECONDS_PER_CHAR * len(text or "")))
+    chunks = getattr(request, "chunks", None)
+    chars = sum(len(c) for c in chunks) if chunks is not None else len(request or "")
+    return int(min(GPU_MAX_SECONDS, GPU_BASE_SECONDS + GPU_SECONDS_PER_CHAR * chars))
 
 
 def gpu_decorator() -> tuple[Callable[..., Any], str]:
@@ -54,25 +60,75 @@ def gpu_decorator() -> tuple[Callable[..., Any], str]:
     return spaces.GPU(duration=gpu_duration), "spaces"
 
 
-def _synthesize(text: str, references: Sequence[Any], language: str | None, size: str | None, params: Any,
-                progress: Any = None, cancel: Any = None) -> Any:
-    """Pure GPU function: no store, no callbacks (they cannot be pickled into the worker)."""
-    return _engine.synthesize(text, references, language, size, params)
+def _speak(request: SpeechRequest) -> Iterator[SpeechEvent]:
+    """The GPU function: the wrapped backend's events for one take (no callbacks, no cancel)."""
+    yield from _engine.speak(request)
 
 
-def _stream(text: str, references: Sequence[Any], language: str | None, size: str | None, params: Any,
-            progress: Any = None, cancel: Any = None) -> Iterator[Any]:
-    """Pure GPU generator: audio pieces, then the final result."""
-    yield from _engine.stream(text, references, language, size, params)
+class ZeroGPUBackend:
+    """A :class:`~voicebox.speech.SpeechBackend` that runs another one's takes in GPU calls.
+
+    Everything but :meth:`speak` is the wrapped backend's own (loading happens in the main
+    process, so forks inherit the model).
+    """
+
+    def __init__(self, inner: SpeechBackend, decorate: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.lock = getattr(inner, "lock", None)
+        self._speak = decorate(_speak)
+
+    def speak(self, request: SpeechRequest, cancel: threading.Event | None = None) -> Iterator[SpeechEvent]:
+        events = self._speak(request)
+        try:
+            for event in events:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("Generation cancelled.")
+                yield event
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    def model_specs(self) -> list[ModelSpec]:
+        return self.inner.model_specs()
+
+    def languages(self) -> list[str]:
+        return self.inner.languages()
+
+    @property
+    def loaded_size(self) -> str | None:
+        return self.inner.loaded_size
+
+    def load(self, size: str | None = None) -> dict[str, Any]:
+        return self.inner.load(size)
+
+    def unload(self) -> None:
+        self.inner.unload()
+
+    def status(self) -> dict[str, Any]:
+        return self.inner.status()
+
+    def prepare_voice(self, voice: Sequence[VoiceSample], size: str | None = None) -> bool:
+        return self.inner.prepare_voice(voice, size)
+
+    def forget_voices(self, sample_hashes: Iterable[str]) -> int:
+        return self.inner.forget_voices(sample_hashes)
+
+    def clear_voices(self) -> dict[str, Any]:
+        return self.inner.clear_voices()
+
+    def voice_cache_stats(self) -> dict[str, Any]:
+        return self.inner.voice_cache_stats()
 
 
 def install(studio: Any) -> str:
-    """Route the studio's GPU-bound calls through ``spaces.GPU``; returns the backend name."""
+    """Wrap the studio's speech backend so its takes run through ``spaces.GPU``; returns the
+    decorator's name (``spaces`` or ``local``)."""
     global _engine
     _engine = studio.tts
     decorate, backend = gpu_decorator()
-    studio.synthesize = decorate(_synthesize)
-    studio.stream = decorate(_stream)
+    studio.tts = ZeroGPUBackend(studio.tts, decorate)
     studio.gpu_backend = backend
     return backend
 
@@ -118,7 +174,7 @@ def build_spaces_app() -> tuple[Any, dict[str, Any], Any]:
     if zero_gpu:
         # Load in the main process: ZeroGPU workers are forks, so a model loaded inside one
         # would be thrown away after every call.
-        studio.tts.load()
+        studio.tts.load()  # the wrapped backend's model, in this process
     log.info("voicebox on Spaces: GPU backend %s, data in %s", backend, settings.data_dir)
     demo = build_ui(studio, settings)
     launch_kwargs = {

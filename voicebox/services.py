@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -20,53 +19,40 @@ from . import __version__, audio
 from .atomic import atomic_write_bytes, remove_quietly
 from .config import Settings
 from .engines.asr import NO_SPEECH_MESSAGE
-from .engines.params import GenerationParams, check_text, make_params
+from .engines.model_lock import FairLock
 from .engines.prompt_cache import PromptCache
-from .engines.tts import SIZES, ReferenceSample, SynthesisResult, TTSEngine
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
+from .generation import Takes
+from .jobs import Job
+from .languages import choose as choose_language
+from .languages import whisper_code
+from .records import Generation, GenerationRequest
+from .speech import SpeechBackend, VoiceSample, model_sizes
 from .store import Store, new_id
 
 log = logging.getLogger(__name__)
 
-#: Whisper language codes for the languages a profile can be set to.
-WHISPER_CODES = {
-    "english": "en", "chinese": "zh", "japanese": "ja", "korean": "ko", "german": "de",
-    "french": "fr", "russian": "ru", "portuguese": "pt", "spanish": "es", "italian": "it",
-}
-
-ProgressFn = Callable[[str, int, int], None]
 #: The way forward when a sample has no automatic transcript.
 TYPE_TRANSCRIPT = (
     "Type what the sample says in its Transcript box and save it; until then only the voice's timbre is used."
 )
+#: Kept for callers that imported it from here; :func:`voicebox.languages.whisper_code` is the one.
+whisper_language = whisper_code
 
 
-@dataclass
-class StreamUpdate:
-    """Audio to play now; the final update also carries the saved history ``record``."""
+def local_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
+    """The local Qwen3-TTS engine built from the settings."""
+    from .engines.tts import TTSEngine
 
-    audio: np.ndarray
-    record: dict[str, Any] | None = None
-
-
-@dataclass
-class _GenerationJob:
-    profile: dict[str, Any]
-    text: str
-    references: list[ReferenceSample]
-    language: str | None
-    size: str
-    params: GenerationParams
-    progress: ProgressFn | None
-    cancel: threading.Event | None
-
-
-def whisper_language(language: str | None) -> str | None:
-    """Profile/UI language name (or an ISO code) -> Whisper code; ``None`` for auto."""
-    if not language or language.strip().lower() in ("auto", ""):
-        return None
-    value = language.strip().lower()
-    return WHISPER_CODES.get(value, value if len(value) in (2, 3) else None)
+    return TTSEngine(
+        {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
+        device=settings.device,
+        lock=lock,
+        prompt_cache=PromptCache(settings.cache_dir / "prompts"),
+        max_frames=settings.max_frames,
+        quantize=settings.cpu_int8,
+        cuda_graphs=settings.cuda_graphs,
+    )
 
 
 class Studio:
@@ -78,33 +64,23 @@ class Studio:
         asr: a Whisper engine (default: built from ``settings``).
     """
 
-    def __init__(self, settings: Settings, tts: TTSEngine | None = None, asr: Any | None = None) -> None:
+    def __init__(self, settings: Settings, tts: SpeechBackend | None = None, asr: Any | None = None) -> None:
         settings.ensure_dirs()
         self.settings = settings
         self.store = Store(settings.data_dir)
-        self.model_lock = threading.RLock()
-        self.tts = tts or TTSEngine(
-            {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
-            device=settings.device,
-            lock=self.model_lock,
-            prompt_cache=PromptCache(settings.cache_dir / "prompts"),
-            max_frames=settings.max_frames,
-            quantize=settings.cpu_int8,
-            cuda_graphs=settings.cuda_graphs,
-        )
+        #: The speech backend: every model call of a take goes through its protocol.
+        self.tts: SpeechBackend = tts or local_backend(settings, FairLock())
+        self.model_lock = getattr(self.tts, "lock", None) or FairLock()
         if asr is None:
             from .engines.asr import WhisperEngine
 
             asr = WhisperEngine(
-                model=settings.whisper_model, device=settings.device, cache_dir=settings.cache_dir, lock=self.tts.lock
+                model=settings.whisper_model, device=settings.device, cache_dir=settings.cache_dir, lock=self.model_lock
             )
         self.asr = asr
+        self.takes = Takes(self)
         #: Messages the UI shows as a banner (e.g. "running on CPU", a recovered database).
         self.notices: list[str] = [m for m in [self.store.recovered_from_corruption] if m]
-        #: The GPU-bound calls. On Hugging Face ZeroGPU they are replaced by pure wrappers that run
-        #: in a GPU worker (see :mod:`voicebox.hf_spaces`); everything else stays in this process.
-        self.synthesize = self.tts.synthesize
-        self.stream = self.tts.stream
 
     # ---- profiles --------------------------------------------------------------------------
     def create_profile(self, name: str, description: str = "", language: str = "auto") -> dict[str, Any]:
@@ -133,15 +109,11 @@ class Studio:
     def delete_profile(self, profile_id: str) -> None:
         """Deletes the profile, its samples and their cached prompts; history keeps the name."""
         removed = self.store.delete_profile(profile_id)
-        self.tts.prompt_cache.invalidate_samples(s["sha256"] for s in removed["deleted_samples"])
+        self.tts.forget_voices(s["sha256"] for s in removed["deleted_samples"])
         remove_quietly_dir(self.settings.samples_dir / profile_id)
 
     def _check_language(self, language: str | None) -> str:
-        value = (language or "auto").strip()
-        allowed = {name.lower(): name for name in self.tts.languages()}
-        if value.lower() not in allowed:
-            raise InvalidInput(f"Language {value!r} is not supported; use one of {', '.join(allowed.values())}.")
-        return "auto" if value.lower() == "auto" else allowed[value.lower()]
+        return choose_language(language, self.tts.languages())
 
     # ---- samples ---------------------------------------------------------------------------
     def add_sample(
@@ -193,7 +165,7 @@ class Studio:
         """Whisper transcript of a cleaned sample; on failure, an empty text and a note."""
         speech = audio.resample(samples_24k, audio.MODEL_SAMPLE_RATE, audio.WHISPER_SAMPLE_RATE)
         try:
-            result = self.asr.transcribe(speech, language=whisper_language(language))
+            result = self.asr.transcribe(speech, language=whisper_code(language))
         except InvalidInput as exc:  # no speech heard, or a language this Whisper cannot read
             reason = "Whisper heard no words in this sample." if exc.message == NO_SPEECH_MESSAGE else exc.message
             return "", f"{reason.rstrip('.')}. {TYPE_TRANSCRIPT}"
@@ -209,120 +181,62 @@ class Studio:
         before = self.store.get_sample(sample_id)
         sample = self.store.update_sample_text(sample_id, reference_text)
         if before["reference_text"] != sample["reference_text"]:
-            self.tts.prompt_cache.invalidate_samples([sample["sha256"]])
+            self.tts.forget_voices([sample["sha256"]])
         return sample
 
     def delete_sample(self, sample_id: str) -> None:
         sample = self.store.delete_sample(sample_id)
-        self.tts.prompt_cache.invalidate_samples([sample["sha256"]])
+        self.tts.forget_voices([sample["sha256"]])
 
     def sample_path(self, sample_id: str) -> Path:
-        return self._existing_file(self.store.get_sample(sample_id))
+        return self._existing_file(self.store.get_sample(sample_id)["file"])
 
     # ---- generation ------------------------------------------------------------------------
-    def generate(self, profile_id: str, text: str, **options: Any) -> dict[str, Any]:
-        """Speak ``text`` with a profile's voice, save the audio and a history record.
+    def generate(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Generation:
+        """Speak ``request.text`` with a profile's voice, save the audio and a history record."""
+        return self.takes.run(request, cancel)
 
-        ``options``: language, model_size, preset, seed, temperature, top_k, top_p,
-        repetition_penalty, max_new_tokens, progress, cancel.
-        """
-        job = self._generation_job(profile_id, text, **options)
-        result = self.synthesize(job.text, job.references, job.language, job.size, job.params,
-                                 progress=job.progress, cancel=job.cancel)
-        return self.save_generation(job.profile, job.text, result)
-
-    def check_generation(self, profile_id: str, text: str, **options: Any) -> None:
+    def check_generation(self, request: GenerationRequest) -> None:
         """Refuse a request that :meth:`generate` would refuse, without waiting for the model.
 
         The UI calls this before it shows a take as started, so a mistake (no text, no samples,
         a bad seed) is answered at once, even while another take holds the model.
         """
-        self._generation_job(profile_id, text, **options)
+        self.takes.plan(request)
 
-    def generate_stream(self, profile_id: str, text: str, **options: Any) -> Iterator[StreamUpdate]:
-        """Like :meth:`generate`, yielding audio while it is produced; the last update carries
-        the saved history record (the whole take is saved, as with :meth:`generate`)."""
-        job = self._generation_job(profile_id, text, **options)
-        for piece in self.stream(job.text, job.references, job.language, job.size, job.params,
-                                 progress=job.progress, cancel=job.cancel):
-            if piece.result is None:
-                yield StreamUpdate(piece.audio)
-            else:
-                yield StreamUpdate(piece.audio, self.save_generation(job.profile, job.text, piece.result))
+    def start_generation(self, request: GenerationRequest, stream: bool = True,
+                         cancel: threading.Event | None = None) -> Job:
+        """Start a take on a thread of its own and return its :class:`~voicebox.jobs.Job`
+        (events: progress, audio while streaming, chunks, then the saved record or the error).
+        A request that fails validation raises here, before any job exists."""
+        return self.takes.start(request, stream, cancel)
 
-    def _generation_job(
-        self,
-        profile_id: str,
-        text: str,
-        language: str | None = None,
-        model_size: str | None = None,
-        preset: str | None = None,
-        seed: int | None = None,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        repetition_penalty: float | None = None,
-        max_new_tokens: int | None = None,
-        progress: ProgressFn | None = None,
-        cancel: threading.Event | None = None,
-    ) -> "_GenerationJob":
-        """Validate everything before any model work starts."""
-        text = check_text(text)
-        size = self._check_size(model_size)
-        params = make_params(
-            preset, temperature=temperature, top_k=top_k, top_p=top_p,
-            repetition_penalty=repetition_penalty, seed=seed, max_new_tokens=max_new_tokens,
-        )
-        profile = self.store.get_profile(profile_id)
-        references = self.references(profile_id)
-        chosen = language if language not in (None, "") else profile.get("language", "auto")
-        return _GenerationJob(profile, text, references, chosen, size, params, progress, cancel)
-
-    def references(self, profile_id: str) -> list[ReferenceSample]:
-        """A profile's samples in stable order, as the engine needs them."""
+    def references(self, profile_id: str) -> list[VoiceSample]:
+        """A profile's samples in stable order, as a speech backend needs them."""
         samples = self.store.list_samples(profile_id)
         if not samples:
             raise InvalidInput("This profile has no samples yet. Add a recording on the Profiles tab first.")
-        return [ReferenceSample(self._existing_file(s), s["sha256"], s.get("reference_text", "")) for s in samples]
+        return [VoiceSample(self._existing_file(s["file"]), s["sha256"], s.get("reference_text", "")) for s in samples]
 
-    def save_generation(self, profile: dict[str, Any], text: str, result: SynthesisResult) -> dict[str, Any]:
-        """Write the audio (atomically), then the record that points at it."""
-        generation_id = new_id()
-        relative = f"generations/{generation_id}.wav"
-        atomic_write_bytes(self.settings.data_dir / relative, audio.wav_bytes(result.audio, result.sample_rate))
-        meta = result.metadata()
-        record = {
-            "id": generation_id,
-            "profile_id": profile["id"],
-            "profile_name": profile["name"],
-            "text": text,
-            "language": meta["language"],
-            "model": meta["model"],
-            "size": meta["size"],
-            "mode": meta["mode"],
-            "params": meta["params"],
-            "seed": meta["seed"],
-            "duration": meta["duration"],
-            "file": relative,
-            "timings": meta["timings"],
-            "cache_hit": meta["cache_hit"],
-            "chunks": meta["chunks"],
-            "status": meta["status"],
-            "message": meta["message"],
-        }
-        try:
-            return self.store.add_generation(record)
-        except BaseException:
-            remove_quietly(self.settings.data_dir / relative)
-            raise
+    def model_sizes(self) -> list[str]:
+        """The model sizes the speech backend offers."""
+        return model_sizes(self.tts)
 
-    def _check_size(self, size: str | None) -> str:
+    def default_size(self) -> str:
+        """The size a request without one uses: the loaded model's, else the smallest."""
+        return self.tts.loaded_size or self.model_sizes()[0]
+
+    def languages(self) -> list[str]:
+        return list(self.tts.languages())
+
+    def check_size(self, size: str | None) -> str:
         if size in (None, ""):
-            return self.tts.loaded_size or SIZES[0]
+            return self.default_size()
         wanted = str(size).strip().upper().removesuffix("B")
-        match = next((s for s in self.tts.models if s.upper().removesuffix("B") == wanted), None)
+        sizes = self.model_sizes()
+        match = next((s for s in sizes if s.upper().removesuffix("B") == wanted), None)
         if match is None:
-            raise InvalidInput(f"Model size {size!r} is not available; use one of {', '.join(self.tts.models)}.")
+            raise InvalidInput(f"Model size {size!r} is not available; use one of {', '.join(sizes)}.")
         return match
 
     # ---- history ---------------------------------------------------------------------------
@@ -330,10 +244,10 @@ class Studio:
         self, search: str | None = None, profile_id: str | None = None, limit: int | None = 50, offset: int = 0
     ) -> dict[str, Any]:
         items, total = self.store.list_generations(search, profile_id or None, limit, offset)
-        return {"items": items, "total": total}
+        return {"items": [Generation.from_dict(item) for item in items], "total": total}
 
-    def get_generation(self, generation_id: str) -> dict[str, Any]:
-        return self.store.get_generation(generation_id)
+    def get_generation(self, generation_id: str) -> Generation:
+        return Generation.from_dict(self.store.get_generation(generation_id))
 
     def delete_generation(self, generation_id: str) -> None:
         self.store.delete_generation(generation_id)
@@ -342,7 +256,7 @@ class Studio:
         return self.store.generation_stats()
 
     def generation_path(self, generation_id: str) -> Path:
-        return self._existing_file(self.store.get_generation(generation_id))
+        return self._existing_file(self.store.get_generation(generation_id)["file"])
 
     def generation_audio(self, generation_id: str, fmt: str = "wav") -> tuple[bytes, str]:
         """A generation's audio in ``fmt`` (wav is served as stored)."""
@@ -352,8 +266,8 @@ class Studio:
         samples = audio.load_mono(path, audio.MODEL_SAMPLE_RATE)
         return audio.encode(samples, audio.MODEL_SAMPLE_RATE, fmt)
 
-    def _existing_file(self, record: dict[str, Any]) -> Path:
-        path = self.store.resolve_file(record.get("file") or "")
+    def _existing_file(self, relative: str | None) -> Path:
+        path = self.store.resolve_file(relative or "")
         if not path.is_file():
             raise NotFound("The audio file for this item is missing from the data directory.")
         return path
@@ -363,13 +277,13 @@ class Studio:
         """Whisper speech-to-text for any clip (any length, any supported format)."""
         raw = self._read_upload(data)
         speech = audio.load_mono(raw, audio.WHISPER_SAMPLE_RATE)
-        result = self.asr.transcribe(speech, language=whisper_language(language), sha256=audio.sha256_bytes(raw))
+        result = self.asr.transcribe(speech, language=whisper_code(language), sha256=audio.sha256_bytes(raw))
         return result.to_dict()
 
     # ---- models ----------------------------------------------------------------------------
     def load_model(self, model: str, size: str | None = None) -> dict[str, Any]:
         if model == "tts":
-            self.tts.load(self._check_size(size))
+            self.tts.load(self.check_size(size))
         elif model == "whisper":
             self.asr.load()
         else:
@@ -386,11 +300,10 @@ class Studio:
         return self.model_status()
 
     def model_status(self) -> dict[str, Any]:
-        return {"tts": self.tts.status(), "whisper": self.asr.status(), "prompt_cache": self.tts.prompt_cache.stats()}
+        return {"tts": self.tts.status(), "whisper": self.asr.status(), "prompt_cache": self.tts.voice_cache_stats()}
 
     def clear_prompt_cache(self) -> dict[str, Any]:
-        self.tts.prompt_cache.clear()
-        return self.tts.prompt_cache.stats()
+        return self.tts.clear_voices()
 
     def health(self) -> dict[str, Any]:
         tts, whisper = self.tts.status(), self.asr.status()

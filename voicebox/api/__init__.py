@@ -19,7 +19,7 @@ from __future__ import annotations
 from .app import DOCS_URL, build_api, create_api_app, install_api, new_app
 from .errors import INTERNAL_ERROR
 from .guards import DocsGuard
-from .openai import MODEL_HEADER, ThreadFeed, time_stretch, wav_stream_header
+from .openai import MODEL_HEADER, time_stretch, wav_stream_header
 from .schemas import EXAMPLE_ID
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "INTERNAL_ERROR",
     "MODEL_HEADER",
     "DocsGuard",
-    "ThreadFeed",
     "build_api",
     "create_api_app",
     "install_api",

@@ -6,11 +6,9 @@ profile's voice. Choices worth knowing:
 * **Any model name is accepted.** Clients send whatever the user typed; the known names keep
   their size (``tts-1-hd`` is 1.7B), any other uses the default size, and the
   ``X-Voicebox-Model`` header says which size spoke.
-* **Streaming runs the generator on one thread.** ``Studio.generate_stream`` holds the model lock
-  (a ``threading.RLock``) across its yields; an RLock must be released by the thread that took
-  it, but Starlette would call ``next()`` from whichever worker is free. :class:`ThreadFeed`
-  drives the generator on a dedicated thread and hands audio over a queue; a client that goes
-  away sets the cancel event, so the model stops at the next chunk.
+* **Streaming is a studio job** (:mod:`voicebox.jobs`): the take runs on a thread of its own,
+  which takes and releases the model lock per chunk; this route reads its audio events and
+  writes them out. A client that goes away cancels the job, so the model stops at its next frame.
 * **``speed`` is a real time-stretch** (librosa's phase vocoder: tempo changes, pitch does not),
   applied to the finished take; resampling would turn voices into chipmunks. Streams refuse a
   speed other than 1.0, because stretching pieces separately would smear their joins.
@@ -21,10 +19,9 @@ Errors here take OpenAI's body shape (see :mod:`voicebox.api.errors`).
 from __future__ import annotations
 
 import logging
-import queue
 import struct
 import threading
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import anyio
 import numpy as np
@@ -33,8 +30,9 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .. import audio
-from ..engines.tts import SIZES
 from ..errors import Cancelled, InvalidInput
+from ..jobs import Job, JobAudio, JobDone, JobFailed
+from ..records import GenerationRequest
 from .schemas import OpenAIErrorBody, SpeechRequest, error_responses
 
 if TYPE_CHECKING:
@@ -68,7 +66,7 @@ def speech_size(studio: "Studio", model: str) -> str:
     Resolved here, not left to the studio, so the ``X-Voicebox-Model`` header of a stream (sent
     before the take is saved) names the size that really speaks.
     """
-    return openai_size(model) or studio.tts.loaded_size or SIZES[0]
+    return openai_size(model) or studio.default_size()
 
 
 def time_stretch(samples: np.ndarray, speed: float) -> np.ndarray:
@@ -92,36 +90,6 @@ def pcm16(samples: np.ndarray) -> bytes:
     return audio.encode(samples, SAMPLE_RATE, "pcm")[0]
 
 
-class ThreadFeed:
-    """Run an iterator to the end on one dedicated thread; hand its items over a queue.
-
-    Why: the iterator may hold a ``threading.RLock`` across ``yield`` (the model lock), which only
-    the thread that took it may release. ``get`` returns ``("item", x)``, ``("error", exc)`` or
-    ``("end", None)`` and may be called from any thread.
-    """
-
-    def __init__(self, iterator: Iterator[Any], name: str = "voicebox-stream") -> None:
-        self._iterator = iterator
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for item in self._iterator:
-                self._queue.put(("item", item))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            self._queue.put(("error", exc))
-        else:
-            self._queue.put(("end", None))
-
-    def get(self) -> tuple[str, Any]:
-        return self._queue.get()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-
 class CancellingStreamingResponse(StreamingResponse):
     """A streaming response that sets ``cancel`` when it ends for any reason (done or client gone)."""
 
@@ -136,40 +104,47 @@ class CancellingStreamingResponse(StreamingResponse):
             self._cancel.set()
 
 
-def stream_speech(studio: "Studio", profile_id: str, text: str, size: str, fmt: str) -> Response:
-    """Start a streamed generation; errors before the first audio still get a JSON status."""
+def stream_speech(studio: "Studio", request: GenerationRequest, fmt: str) -> Response:
+    """Start a streamed take; errors before the first audio still get a JSON status."""
     if fmt not in STREAM_FORMATS:
         raise InvalidInput(
             f"Streaming supports response_format wav or pcm, not {fmt!r}; or set stream to false."
         )
-    cancel = threading.Event()
-    feed = ThreadFeed(studio.generate_stream(profile_id, text, model_size=size, cancel=cancel))
-    kind, first = feed.get()  # blocks this worker thread until the first audio (or an error)
-    if kind == "error":
-        raise first
+    job = studio.start_generation(request, stream=True)
+    first = next_audible(job)  # blocks this worker thread until the first audio (or an error)
+    if isinstance(first, JobFailed):
+        raise first.error
 
     async def body() -> AsyncIterator[bytes]:
         try:
             if fmt == "wav":
                 yield wav_stream_header()
-            item_kind, item = kind, first
-            while item_kind == "item":
-                if len(item.audio):
-                    yield pcm16(item.audio)
-                if item.record is not None:
-                    log.info("streamed generation %s saved", item.record["id"])
-                item_kind, item = await anyio.to_thread.run_sync(feed.get, abandon_on_cancel=True)
-            if item_kind == "error" and isinstance(item, Cancelled):
+            event = first
+            while isinstance(event, JobAudio):
+                yield pcm16(event.samples)
+                event = await anyio.to_thread.run_sync(next_audible, job, abandon_on_cancel=True)
+            if isinstance(event, JobDone):
+                log.info("streamed generation %s saved", event.generation.id)
+            elif isinstance(event.error, Cancelled):
                 log.info("streamed generation stopped: the client went away")
-            elif item_kind == "error":
-                log.error("streamed generation failed after audio was sent", exc_info=item)
+            else:
+                log.error("streamed generation failed after audio was sent", exc_info=event.error)
         finally:
-            cancel.set()
+            job.cancel()
 
     media_type = "audio/wav" if fmt == "wav" else "audio/pcm"
     return CancellingStreamingResponse(
-        body(), cancel, media_type=media_type, headers={"Cache-Control": "no-store", MODEL_HEADER: size}
+        body(), job.cancel_event, media_type=media_type,
+        headers={"Cache-Control": "no-store", MODEL_HEADER: request.model_size or studio.default_size()},
     )
+
+
+def next_audible(job: Job) -> JobAudio | JobDone | JobFailed:
+    """The job's next audio, or its outcome; progress and chunk events are skipped here."""
+    while True:
+        event = job.next_event()
+        if isinstance(event, (JobAudio, JobDone, JobFailed)):
+            return event
 
 
 def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
@@ -194,18 +169,19 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         also saved to the history (at speed 1.0)."""
         size = speech_size(studio, body.model)
         profile = studio.find_profile(body.voice)
+        request = GenerationRequest(profile_id=profile["id"], text=body.input, model_size=size)
         if body.stream:
             if body.speed != 1.0:
                 raise InvalidInput(
                     "speed other than 1.0 is not supported when streaming; set stream to false."
                 )
-            return stream_speech(studio, profile["id"], body.input, size, body.response_format)
-        record = studio.generate(profile["id"], body.input, model_size=size)
+            return stream_speech(studio, request, body.response_format)
+        record = studio.generate(request)
         if body.speed == 1.0:
-            data, mime = studio.generation_audio(record["id"], body.response_format)
+            data, mime = studio.generation_audio(record.id, body.response_format)
         else:
-            samples = audio.load_mono(studio.generation_path(record["id"]), SAMPLE_RATE)
+            samples = audio.load_mono(studio.generation_path(record.id), SAMPLE_RATE)
             data, mime = audio.encode(time_stretch(samples, body.speed), SAMPLE_RATE, body.response_format)
         return Response(
-            data, media_type=mime, headers={"X-Generation-Id": record["id"], MODEL_HEADER: record["size"]}
+            data, media_type=mime, headers={"X-Generation-Id": record.id, MODEL_HEADER: record.size}
         )

@@ -21,12 +21,13 @@ from fastapi.responses import FileResponse, Response
 from ..auth import auth_required, check_credentials
 from ..config import Settings
 from ..errors import NotFound
+from ..records import Generation as GenerationRecord
 from .schemas import (
     EXAMPLE_ID,
     AudioFormat,
+    GenerateRequest,
     Generation,
     GenerationList,
-    GenerateRequest,
     Health,
     HistoryStats,
     ModelLoad,
@@ -69,10 +70,10 @@ def sample_out(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def generation_out(record: dict[str, Any]) -> dict[str, Any]:
+def generation_out(record: GenerationRecord) -> dict[str, Any]:
     """A generation as the API shows it: the internal file path replaced by ``audio_url``."""
-    out = {k: v for k, v in record.items() if k != "file"}
-    out["audio_url"] = f"/audio/{record['id']}"
+    out = {k: v for k, v in record.to_dict().items() if k != "file"}
+    out["audio_url"] = f"/audio/{record.id}"
     return out
 
 
@@ -234,7 +235,7 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
     )
     def generate(body: GenerateRequest) -> dict[str, Any]:
         """Blocks until the audio is saved; the record's ``audio_url`` serves it."""
-        return generation_out(studio.generate(body.profile_id, body.text, **body.options()))
+        return generation_out(studio.generate(body.request()))
 
     @router.get(
         "/history", response_model=GenerationList, tags=["history"], summary="Saved generations, newest first"

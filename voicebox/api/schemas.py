@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
+from ..records import GenerationRequest
 
 EXAMPLE_ID = "3f9c2a7be41d4c0f9a8e6b5d4c3b2a19"
 
@@ -149,9 +150,9 @@ class GenerateRequest(BaseModel):
     repetition_penalty: float | None = Field(None, description="1.0-2.0")
     preset: str | None = Field(None, description="`Stable`, `Balanced` (default) or `Expressive`.")
 
-    def options(self) -> dict[str, Any]:
-        """The generation options that were given (``Studio.generate`` keywords)."""
-        return self.model_dump(exclude={"profile_id", "text"}, exclude_none=True)
+    def request(self) -> GenerationRequest:
+        """The one request type every way into generation shares."""
+        return GenerationRequest(**self.model_dump(exclude_none=True))
 
 
 class Timings(Record):
@@ -159,6 +160,18 @@ class Timings(Record):
     generate: float = Field(description="Seconds in the talker and code predictor.")
     decode: float = Field(description="Seconds in the codec decoder.")
     total: float
+
+
+class ChunkOut(BaseModel):
+    """One sentence chunk of a take: the unit that quality checks and re-takes attach to."""
+
+    index: int = Field(description="0-based position in the take.")
+    text: str
+    seed: int = Field(description="Remakes this chunk's random draws.")
+    offset: float = Field(description="Seconds from the start of the take's audio.")
+    duration: float = Field(description="Seconds of audio.")
+    status: str = Field(description="`ok`, or `incomplete` when it hit the length limit.", examples=["ok"])
+    frames: int = Field(0, description="Codec frames (12.5 per second).")
 
 
 class Generation(Record):
@@ -179,6 +192,8 @@ class Generation(Record):
     )
     message: str = ""
     params: dict[str, Any] = {}
+    chunks: list[ChunkOut] = Field([], description="The sentence chunks, in order.")
+    backend: str = Field("qwen3-tts", description="The speech backend that spoke.")
     created_at: str | None = None
     audio_url: str = Field(examples=[f"/audio/{EXAMPLE_ID}"])
 

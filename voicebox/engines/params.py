@@ -6,6 +6,7 @@ is allowed, and every refusal reads the same.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -57,6 +58,20 @@ class GenerationParams:
             "subtalker_top_k": self.top_k,
             "subtalker_top_p": self.top_p,
         }
+
+
+def chunk_seed(seed: int, index: int, attempt: int = 0) -> int:
+    """The seed of chunk ``index`` of a take seeded ``seed`` (``attempt`` > 0: a re-take of it).
+
+    Chunk 0's first attempt uses the take's own seed, so a one-sentence take is reproduced by the
+    seed shown in its history. The others are derived by hashing, which, unlike adding an offset,
+    never gives two chunks (or a chunk and a re-take) the same seed. Each chunk is seeded on its
+    own, so a take comes out the same however other requests interleave with it.
+    """
+    if index == 0 and attempt == 0:
+        return int(seed)
+    digest = hashlib.sha256(f"{int(seed)}:{index}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SEED_MAX
 
 
 def _number(name: str, value: Any, low: float, high: float, integer: bool = False) -> float | int:

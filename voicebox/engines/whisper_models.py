@@ -35,6 +35,7 @@ from voicebox.audio import WHISPER_SAMPLE_RATE
 from voicebox.engines.hub import NotDownloaded, looks_like_path, resolve_snapshot
 from voicebox.engines.transcripts import Segment, Transcription
 from voicebox.errors import InvalidInput, ModelUnavailable
+from voicebox.languages import whisper_code
 
 logger = logging.getLogger(__name__)
 
@@ -92,30 +93,15 @@ def known_model_names() -> dict[str, str]:
 
 
 def normalise_language(language: str | None) -> str | None:
-    """Turn a user's language hint into a Whisper code, or None for auto-detect.
-
-    Accepts ``"en"``, ``"EN"``, ``"en-US"``, ``"pt_BR"``; empty and ``"auto"`` mean detect.
+    """A user's language hint as a code this Whisper reads, or None for auto-detect
+    (:func:`voicebox.languages.whisper_code`, checked against faster-whisper's codes).
 
     Raises:
-        InvalidInput: for a code Whisper does not know.
+        InvalidInput: for a language Whisper does not know.
     """
-    if language is None:
-        return None
-    if not isinstance(language, str):
-        raise InvalidInput("The language must be a code such as 'en' or 'de', or empty to detect it.")
-    code = language.strip().lower().replace("_", "-")
-    if code in ("", "auto"):
-        return None
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-    if code not in _LANGUAGE_CODES:
-        code = code.split("-", 1)[0]
-    if code not in _LANGUAGE_CODES:
-        raise InvalidInput(
-            f"Unknown language {language!r}. Use a code such as 'en', 'de', 'fr' or 'zh', "
-            "or leave it empty to detect the language."
-        )
-    return code
+    return whisper_code(language, _LANGUAGE_CODES)
 
 
 def has_speech(samples: np.ndarray) -> bool:

@@ -18,7 +18,7 @@ import gradio as gr
 
 from ..engines.params import DEFAULT_PRESET
 from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, check_upload, guarded
-from .generate import download_name, generation_options
+from .generate import download_name, generation_request
 
 #: Public endpoint names, tested against ``demo.get_api_info()``.
 ENDPOINTS = (
@@ -92,12 +92,13 @@ def build(ctx: UIContext) -> None:
         search: str = "", profile_id: str = "", limit: int = 50, offset: int = 0
     ) -> dict[str, Any]:
         """Saved takes, newest first; ``search`` matches text and profile name."""
-        return studio.list_history(search or None, profile_id or None, int(limit), int(offset))
+        page = studio.list_history(search or None, profile_id or None, int(limit), int(offset))
+        return {"items": [record.to_dict() for record in page["items"]], "total": page["total"]}
 
     @guarded
     def get_generation(generation_id: str) -> dict[str, Any]:
         """One take's record: text, profile, seed, parameters, timings."""
-        return studio.get_generation(generation_id)
+        return studio.get_generation(generation_id).to_dict()
 
     @guarded
     def delete_generation(generation_id: str) -> dict[str, Any]:
@@ -152,11 +153,11 @@ def build(ctx: UIContext) -> None:
         repetition_penalty: float | None,
     ) -> tuple[str, dict[str, Any]]:
         """Speak ``text`` in a profile's voice; returns the WAV and the saved history record."""
-        options = generation_options(
-            language, model_size, preset, seed, temperature, top_k, top_p, repetition_penalty
+        request = generation_request(
+            profile_id, text, language, model_size, preset, seed, temperature, top_k, top_p, repetition_penalty
         )
-        record = studio.generate(profile_id, text, **options)
-        return ctx.temp.copy(studio.generation_path(record["id"]), download_name(record)), record
+        record = studio.generate(request)
+        return ctx.temp.copy(studio.generation_path(record.id), download_name(record)), record.to_dict()
 
     @guarded
     def transcribe(audio: str | None, language: str) -> dict[str, Any]:

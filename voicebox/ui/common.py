@@ -330,14 +330,14 @@ class UIContext:
     def languages(self) -> list[str]:
         """Language choices, ``Auto`` first (from the loaded model when there is one)."""
         try:
-            return list(self.studio.tts.languages())
+            return self.studio.languages()
         except Exception:  # a broken engine must not break page rendering
             log.exception("could not list languages")
             return ["Auto"]
 
     def sizes(self) -> list[str]:
         """Configured TTS model sizes, e.g. ``["0.6B", "1.7B"]``."""
-        return list(self.studio.tts.models)
+        return self.studio.model_sizes()
 
     def profile_choices(self) -> list[tuple[str, str]]:
         """``(name, id)`` pairs for pickers, sorted by name."""

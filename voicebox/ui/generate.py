@@ -19,6 +19,7 @@ from .. import audio
 from ..engines.params import DEFAULT_PRESET, PRESETS, SEED_MAX, TEXT_MAX_CHARS
 from ..engines.text_split import first_part
 from ..errors import Cancelled, InvalidInput
+from ..records import Generation
 from .common import (
     LIGHT_QUEUE,
     MODEL_QUEUE,
@@ -30,29 +31,28 @@ from .common import (
     ui_event,
     warn,
 )
-from .jobs import Audio, Finished, GenerationJobs, Progress
-
+from .jobs import GenerationJobs, JobAudio, JobDone, JobProgress
 from .takes import (  # noqa: F401 - history.py, api.py and the tests import these from here
-    PROFILE_LANGUAGE,
+    CANCELLED,
     EXAMPLES_FILE,
     NO_PROFILES,
+    PROFILE_LANGUAGE,
     READY,
-    CANCELLED,
-    TOO_LONG,
     STAGE_LABELS,
-    stage_label,
-    stage_fraction,
+    TOO_LONG,
+    buttons,
     char_count_js,
-    waiting_label,
-    jobs_ahead,
-    load_examples,
     details_html,
     download_name,
-    status_html,
-    generation_options,
+    generation_request,
+    jobs_ahead,
+    load_examples,
     session_key,
-    buttons,
-    take_options,
+    stage_fraction,
+    stage_label,
+    status_html,
+    take_request,
+    waiting_label,
 )
 
 
@@ -127,8 +127,9 @@ class GenerateHandlers:
 
         This event has no outputs, so the error toast is all that shows: the form stays as typed.
         """
-        options = take_options(profile_id, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty)
-        self.ctx.studio.check_generation(profile_id, text, **options)
+        self.ctx.studio.check_generation(
+            take_request(profile_id, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty)
+        )
 
     def start(self, request: gr.Request) -> tuple[Any, ...]:
         """Swap Generate for Cancel, clear the last take, and say whether the take waits.
@@ -172,23 +173,23 @@ class GenerateHandlers:
         key = session_key(request)
         if not ticket:  # called without start (tests, old pages): take a ticket now
             ticket = self.jobs.reserve(key)
-        record: dict[str, Any] | None = None
+        record: Generation | None = None
         try:
-            options = take_options(
-                profile_id, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
+            take = take_request(
+                profile_id, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
             )
-            for message in self.jobs.run(key, self.ctx.studio, profile_id, text, ticket=ticket, **options):
-                if isinstance(message, Progress):
+            for message in self.jobs.run(key, self.ctx.studio, take, ticket=ticket):
+                if isinstance(message, JobProgress):
                     label = stage_label(message.stage, message.done, message.total)
                     progress(stage_fraction(message.stage, message.done, message.total), desc=label)
                     yield gr.skip(), gr.skip(), gr.skip(), status_html(label), gr.skip(), gr.skip()
-                elif isinstance(message, Audio):
+                elif isinstance(message, JobAudio):
                     yield audio.wav_bytes(message.samples), *(gr.skip(),) * 5
-                elif isinstance(message, Finished):
-                    record = message.record
+                elif isinstance(message, JobDone):
+                    record = message.generation
             if record is None:  # the service always ends with a record; be explicit if it did not
                 raise RuntimeError("generation ended without a saved record")
-            final = self.ctx.temp.copy(self.ctx.studio.generation_path(record["id"]), download_name(record))
+            final = self.ctx.temp.copy(self.ctx.studio.generation_path(record.id), download_name(record))
         except Cancelled:
             if self.jobs.is_superseded(key, ticket):  # a newer take of this page owns the page now
                 yield gr.skip()
@@ -201,9 +202,9 @@ class GenerateHandlers:
                 generating=False
             )
             return
-        if record.get("status") != "ok" and record.get("message"):
-            gr.Warning(escape(record["message"]))
-        done = f"Saved to History · {fmt_seconds(record.get('duration'))} of audio"
+        if record.status != "ok" and record.message:
+            gr.Warning(escape(record.message))
+        done = f"Saved to History · {fmt_seconds(record.duration)} of audio"
         yield gr.skip(), final, details_html(record), status_html(done, "ok"), *buttons(generating=False)
 
     def cancel(self, request: gr.Request) -> tuple[Any, Any, Any, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from ..engines.params import DEFAULT_PRESET, PRESETS
+from ..records import Generation
 from .common import (
     LIGHT_QUEUE,
     SELECTION_QUEUE,
@@ -36,15 +37,15 @@ EMPTY = "**Nothing here yet.** Takes you generate on the **Generate** tab are sa
 NO_MATCH = "**No takes match this search.** Clear the search box or pick *All profiles*."
 
 
-def row(record: dict[str, Any]) -> list[Any]:
+def row(record: Generation) -> list[Any]:
     """One table row for a generation record."""
     return [
-        fmt_time(record.get("created_at")),
-        record.get("profile_name", ""),
-        excerpt(record.get("text", ""), 70),
-        record.get("language", ""),
-        record.get("size", ""),
-        fmt_seconds(record.get("duration")),
+        fmt_time(record.created_at),
+        record.profile_name,
+        excerpt(record.text, 70),
+        record.language,
+        record.size,
+        fmt_seconds(record.duration),
     ]
 
 
@@ -109,7 +110,7 @@ class HistoryHandlers:
         label = f"Page {page + 1} of {pages} · {total} take{'s' if total != 1 else ''}"
         return (
             gr.update(value=[row(r) for r in items], visible=bool(items)),
-            [r["id"] for r in items],
+            [r.id for r in items],
             page,
             label,
             gr.update(interactive=page > 0),
@@ -136,9 +137,9 @@ class HistoryHandlers:
         record = self.ctx.studio.get_generation(generation_id)
         path = self.ctx.temp.copy(self.ctx.studio.generation_path(generation_id), download_name(record))
         info = (
-            f'<p class="vb-take-text">“{escape(record.get("text", ""))}”</p>'
-            f'<p class="vb-take-meta">{escape(record.get("profile_name", ""))} · '
-            f"{escape(fmt_time(record.get('created_at')))}</p>" + details_html(record)
+            f'<p class="vb-take-text">“{escape(record.text)}”</p>'
+            f'<p class="vb-take-meta">{escape(record.profile_name)} · '
+            f"{escape(fmt_time(record.created_at))}</p>" + details_html(record)
         )
         return generation_id, gr.update(visible=True), path, info, gr.update(value=path), gr.update(visible=False)
 
@@ -162,25 +163,25 @@ class HistoryHandlers:
         if not generation_id:
             return (gr.update(),) + (gr.update(),) * 10
         record = self.ctx.studio.get_generation(generation_id)
-        params = record.get("params") or {}
+        params = record.params or {}
         base = PRESETS[DEFAULT_PRESET]
         choices = self.ctx.profile_choices()
-        exists = any(value == record.get("profile_id") for _, value in choices)
+        exists = any(value == record.profile_id for _, value in choices)
         if not exists:
             gr.Warning(
-                f"The profile {escape(record.get('profile_name', ''))} was deleted; choose another voice."
+                f"The profile {escape(record.profile_name)} was deleted; choose another voice."
             )
-        language = record.get("language") or PROFILE_LANGUAGE
+        language = record.language or PROFILE_LANGUAGE
         if language not in self.ctx.languages():
             language = PROFILE_LANGUAGE
         return (
             gr.update(selected="generate"),
-            gr.update(choices=choices, value=record.get("profile_id") if exists else profile_value),
-            record.get("text", ""),
+            gr.update(choices=choices, value=record.profile_id if exists else profile_value),
+            record.text,
             language,
-            record.get("size") or gr.update(),
+            record.size or gr.update(),
             gr.update(value=matching_preset(params)),
-            "" if record.get("seed") is None else str(record.get("seed")),
+            "" if record.seed is None else str(record.seed),
             params.get("temperature", base["temperature"]),
             params.get("top_k", base["top_k"]),
             params.get("top_p", base["top_p"]),

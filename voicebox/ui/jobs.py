@@ -1,57 +1,25 @@
-"""Run a streamed generation on one thread of its own, so it can be watched and cancelled.
+"""Takes per browser session: a ticket each, so a take can be cancelled while it waits or runs.
 
-Why a dedicated thread instead of iterating ``Studio.generate_stream`` in the Gradio handler:
-
-* The engine holds the model lock (an ``RLock``) *across* its yields. Gradio advances a sync
-  generator with one thread-pool call per item, and those calls may land on different threads;
-  releasing an ``RLock`` from a thread that did not acquire it raises. Consuming the whole
-  generator on one thread keeps acquire and release on the same thread.
-* Progress callbacks ("loading model", "chunk 2 of 5") arrive *between* audio pieces, during
-  long silent stretches. The thread forwards them at once, so the page shows each stage as it
-  starts.
-* If the page goes away or the user cancels, the handler sets the job's ``threading.Event``; the
-  engine stops at the next frame (the official path: the next chunk) and the lock is released
-  normally. Cancel never cancels the Gradio event itself: a cancelled event marks its outputs
-  with an "Error" badge, and the handler's own last update says truthfully what happened.
+The take itself is a studio job (:mod:`voicebox.jobs`): it runs on a thread of its own, takes the
+model lock per chunk, and reports progress, audio and the saved record as typed events, which
+the Generate tab turns into page updates. This module only adds what a page needs on top: one
+take per session, a ticket given when Generate is pressed (before the take waits in Gradio's
+model queue, so Cancel works while it waits too), and knowing when a newer click has replaced an
+older take. Cancel never cancels the Gradio event itself: a cancelled event marks its outputs
+with an "Error" badge, and the handler's own last update says truthfully what happened.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import Any, Iterator
 
-import numpy as np
-
 from ..errors import Cancelled
+from ..jobs import JobAudio, JobDone, JobEvent, JobFailed, JobProgress
+from ..records import GenerationRequest
 
-
-@dataclass
-class Progress:
-    """A stage report from the engine: ``stage`` with ``done`` of ``total`` chunks finished."""
-
-    stage: str
-    done: int
-    total: int
-
-
-@dataclass
-class Audio:
-    """Audio to play now (float32, 24 kHz mono)."""
-
-    samples: np.ndarray
-
-
-@dataclass
-class Finished:
-    """The saved history record of the complete take."""
-
-    record: dict[str, Any]
-
-
-_END = object()
+__all__ = ["GenerationJobs", "JobAudio", "JobDone", "JobProgress"]
 
 
 class GenerationJobs:
@@ -98,15 +66,13 @@ class GenerationJobs:
             entry = self._tickets.get(key)
             return entry is not None and entry[0] in self._running
 
-    def run(
-        self, key: str, studio: Any, profile_id: str, text: str, ticket: str | None = None, **options: Any
-    ) -> Iterator[Any]:
-        """Yield :class:`Progress`, :class:`Audio` and finally :class:`Finished` messages.
+    def run(self, key: str, studio: Any, request: GenerationRequest, ticket: str | None = None) -> Iterator[JobEvent]:
+        """Yield the take's :class:`JobProgress`, :class:`JobAudio` and finally :class:`JobDone`.
 
-        ``ticket`` is the one :meth:`reserve` gave (a fresh one is taken when None). Exceptions
-        from the service layer (including ``Cancelled``) are re-raised here, in the caller's
-        thread. A ticket cancelled before its turn raises ``Cancelled`` at once. Closing this
-        iterator early cancels the job.
+        ``ticket`` is the one :meth:`reserve` gave (a fresh one is taken when None). The job's
+        error (including ``Cancelled``) is raised here, in the caller's thread. A ticket
+        cancelled before its turn raises ``Cancelled`` at once. Closing this iterator early
+        cancels the take.
         """
         if ticket is None:
             ticket = self.reserve(key)
@@ -118,37 +84,15 @@ class GenerationJobs:
             if cancel is None or cancel.is_set():
                 raise Cancelled("Generation cancelled.")
             self._running.add(ticket)
-        messages: "queue.Queue[Any]" = queue.Queue()
-
-        def report(stage: str, done: int, total: int) -> None:
-            messages.put(Progress(stage, done, total))
-
-        def produce() -> None:
-            try:
-                for update in studio.generate_stream(
-                    profile_id, text, progress=report, cancel=cancel, **options
-                ):
-                    if len(update.audio):
-                        messages.put(Audio(update.audio))
-                    if update.record is not None:
-                        messages.put(Finished(update.record))
-            except BaseException as exc:  # handed to the consumer, which decides what to show
-                messages.put(exc)
-            finally:
-                messages.put(_END)
-
-        worker = threading.Thread(target=produce, name=f"voicebox-generate-{key[:8]}", daemon=True)
-        worker.start()
         try:
-            while True:
-                item = messages.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            job = studio.start_generation(request, stream=True, cancel=cancel)
+            for event in job.events():
+                if isinstance(event, JobFailed):
+                    raise event.error
+                if isinstance(event, (JobProgress, JobAudio, JobDone)):
+                    yield event
         finally:
-            cancel.set()  # no-op when finished; stops the engine when the consumer went away
+            cancel.set()  # no-op when finished; stops the take when the consumer went away
             with self._lock:
                 self._running.discard(ticket)
                 if self._tickets.get(key, ("",))[0] == ticket:

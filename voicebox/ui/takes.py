@@ -16,6 +16,7 @@ import gradio as gr
 
 from ..engines.params import DEFAULT_PRESET, SEED_MAX, TEXT_MAX_CHARS
 from ..errors import InvalidInput
+from ..records import Generation, GenerationRequest
 from .common import MODEL_QUEUE, escape, facts_html, fmt_seconds, safe_filename
 
 #: Dropdown value meaning "use the profile's own language".
@@ -105,18 +106,21 @@ def load_examples(path: Path = EXAMPLES_FILE) -> list[str]:
     ]
 
 
-def details_html(record: dict[str, Any]) -> str:
+def details_html(record: Generation) -> str:
     """The facts about a take, as a compact grid (numbers only come from the record)."""
-    timings = record.get("timings") or {}
-    cache = "from cache" if record.get("cache_hit") else "built now"
+    timings = record.timings or {}
+    cache = "from cache" if record.cache_hit else "built now"
     cells = [
-        ("Seed", str(record.get("seed", ""))),
-        ("Duration", fmt_seconds(record.get("duration"))),
+        ("Seed", str(record.seed)),
+        ("Duration", fmt_seconds(record.duration)),
         ("Voice", cache),
-        ("Model", f"{record.get('size', '')} · {record.get('mode', '')}"),
-        ("Language", str(record.get("language", ""))),
-        ("Chunks", str(record.get("chunks", ""))),
+        ("Model", f"{record.size} · {record.mode}"),
+        ("Language", str(record.language)),
     ]
+    if record.chunks:  # takes saved before chunks were recorded only counted them
+        incomplete = sum(1 for c in record.chunks if c.status != "ok")
+        note = f" ({incomplete} cut off)" if incomplete else ""
+        cells.append(("Chunks", f"{record.chunk_count}{note}"))
     timing_names = [
         ("prompt", "voice"),
         ("first_audio", "first audio"),
@@ -130,29 +134,31 @@ def details_html(record: dict[str, Any]) -> str:
     return f'{facts_html(cells)}<p class="vb-timings">Timings: {escape(timing_text)}</p>'
 
 
-def download_name(record: dict[str, Any]) -> str:
+def download_name(record: Generation) -> str:
     """``voicebox-<profile>-<YYYYmmdd-HHMMSS>.wav``: a name that says what the file is."""
-    stamp = record.get("created_at", "")
+    stamp = record.created_at
     try:
         stamp = datetime.fromisoformat(stamp).astimezone().strftime("%Y%m%d-%H%M%S")
     except ValueError:
-        stamp = record.get("id", "take")[:8]
-    return safe_filename(f"voicebox-{record.get('profile_name', 'voice')}-{stamp}.wav")
+        stamp = (record.id or "take")[:8]
+    return safe_filename(f"voicebox-{record.profile_name or 'voice'}-{stamp}.wav")
 
 
 def status_html(text: str, kind: str = "info") -> str:
     return f'<div class="vb-status vb-status-{kind}">{escape(text)}</div>'
 
 
-def take_options(profile_id: str | None, *values: Any) -> dict[str, Any]:
-    """The options of one take from the Generate tab: a voice must be picked; ``values`` are
-    :func:`generation_options`' arguments in order."""
+def take_request(profile_id: str | None, text: str, *values: Any) -> GenerationRequest:
+    """The request of one take from the Generate tab: a voice must be picked; ``values`` are
+    :func:`generation_request`'s options in order."""
     if not profile_id:
         raise InvalidInput("Choose a voice profile first (create one on the Profiles tab).")
-    return generation_options(*values)
+    return generation_request(profile_id, text, *values)
 
 
-def generation_options(
+def generation_request(
+    profile_id: str,
+    text: str,
     language: str | None,
     size: str | None,
     preset: str | None,
@@ -161,8 +167,8 @@ def generation_options(
     top_k: Any,
     top_p: Any,
     repetition_penalty: Any,
-) -> dict[str, Any]:
-    """UI values -> ``Studio.generate*`` keyword options (blank seed means random)."""
+) -> GenerationRequest:
+    """UI values -> the one request type (blank seed means random, blank language the profile's)."""
     if seed is None or str(seed).strip() == "":
         seed_value = None
     else:
@@ -170,16 +176,18 @@ def generation_options(
             seed_value = int(float(seed))
         except (TypeError, ValueError):
             raise InvalidInput(f"The seed must be a whole number from 0 to {SEED_MAX}.") from None
-    return {
-        "language": None if language in (None, "", PROFILE_LANGUAGE) else language,
-        "model_size": size or None,
-        "preset": preset or DEFAULT_PRESET,
-        "seed": seed_value,
-        "temperature": temperature,
-        "top_k": top_k,
-        "top_p": top_p,
-        "repetition_penalty": repetition_penalty,
-    }
+    return GenerationRequest(
+        profile_id=profile_id,
+        text=text,
+        language=None if language in (None, "", PROFILE_LANGUAGE) else language,
+        model_size=size or None,
+        preset=preset or DEFAULT_PRESET,
+        seed=seed_value,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+    )
 
 
 def session_key(request: Any) -> str:

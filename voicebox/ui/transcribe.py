@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..services import WHISPER_CODES
+from ..languages import WHISPER_CODES
 from .common import (
     MODEL_QUEUE,
     UIContext,

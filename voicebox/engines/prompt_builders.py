@@ -1,0 +1,106 @@
+"""What each Qwen3-TTS model family needs around the text: one builder per variant.
+
+A Base checkpoint clones a voice from samples: it needs a voice prompt (speaker embedding, and in
+ICL mode the reference's codec frames and transcript) and the clone arguments of the official
+``generate``. CustomVoice (named speakers with instructions) and VoiceDesign (a voice described in
+words) take other arguments and no samples. Keeping that knowledge here, one class per variant,
+means the engine's loading, frame loop and decoding stay the same for every family; a new family
+adds a builder instead of branches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ..audio import MODEL_SAMPLE_RATE, combine_references, load_mono
+from ..errors import InvalidInput, ModelUnavailable
+from .params import GenerationParams
+from .prompt_cache import VoicePrompt
+
+
+class PromptBuilder(Protocol):
+    """Builds the voice prompt and the talker's arguments for one model variant."""
+
+    variant: str
+
+    def mode_for(self, samples: Sequence[Any]) -> str:
+        """How the samples will be used (``icl`` or ``xvector`` for Base)."""
+
+    def build(self, model: Any, samples: Sequence[Any], mode: str, source: str) -> VoicePrompt:
+        """Run the model's encoders over the samples."""
+
+    def generate_kwargs(self, model: Any, texts: list[str], prompt: VoicePrompt, language: str,
+                        params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
+        """Arguments of the official ``Qwen3TTSForConditionalGeneration.generate`` for these chunks."""
+
+
+class BaseCloneBuilder:
+    """Voice cloning on a Base checkpoint.
+
+    ICL mode (reference codes + transcript, the closest clone) when every sample has a transcript;
+    otherwise x-vector-only mode (the speaker embedding alone: the timbre, not the delivery).
+    """
+
+    variant = "base"
+
+    def mode_for(self, samples: Sequence[Any]) -> str:
+        if not samples:
+            raise InvalidInput("This profile has no samples yet. Add a recording first.")
+        return "icl" if all(s.text.strip() for s in samples) else "xvector"
+
+    def build(self, model: Any, samples: Sequence[Any], mode: str, source: str) -> VoicePrompt:
+        parts = [(load_mono(s.path, MODEL_SAMPLE_RATE), s.text) for s in samples]
+        audio, text = combine_references(parts, MODEL_SAMPLE_RATE)
+        items = model.create_voice_clone_prompt(
+            ref_audio=(np.asarray(audio, dtype=np.float32), MODEL_SAMPLE_RATE),
+            ref_text=text if mode == "icl" else None,
+            x_vector_only_mode=mode != "icl",
+        )
+        item = items[0]
+        return VoicePrompt(
+            mode=mode,
+            ref_spk_embedding=item.ref_spk_embedding,
+            ref_code=item.ref_code if mode == "icl" else None,
+            ref_text=text if mode == "icl" else None,
+            sample_hashes=[s.sha256 for s in samples],
+            model=source,
+        )
+
+    def generate_kwargs(self, model: Any, texts: list[str], prompt: VoicePrompt, language: str,
+                        params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
+        rows = len(texts)
+        ref_ids = None
+        if prompt.mode == "icl":
+            ref_ids = [model._tokenize_texts([model._build_ref_text(prompt.ref_text)])[0]] * rows
+        voice = {
+            "ref_code": [prompt.ref_code] * rows,
+            "ref_spk_embedding": [prompt.ref_spk_embedding] * rows,
+            "x_vector_only_mode": [prompt.mode != "icl"] * rows,
+            "icl_mode": [prompt.mode == "icl"] * rows,
+        }
+        return dict(
+            input_ids=model._tokenize_texts([model._build_assistant_text(t) for t in texts]),
+            ref_ids=ref_ids,
+            voice_clone_prompt=voice,
+            languages=[language] * rows,
+            non_streaming_mode=False,
+            max_new_tokens=max_new_tokens,
+            **params.sampling_kwargs(),
+        )
+
+
+BUILDERS: dict[str, PromptBuilder] = {"base": BaseCloneBuilder()}
+
+
+def builder_for(model: Any, path: str) -> PromptBuilder:
+    """The builder for a loaded checkpoint's variant; a variant voicebox cannot drive yet is
+    refused with what the person can do about it."""
+    variant = str(getattr(model.model, "tts_model_type", "base") or "base")
+    builder = BUILDERS.get(variant)
+    if builder is None:
+        raise ModelUnavailable(
+            f"{path} is a Qwen3-TTS {variant} model; voice cloning needs a Base model."
+        )
+    return builder

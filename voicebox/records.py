@@ -1,0 +1,170 @@
+"""voicebox's domain, defined once: what a generation request, a take and its chunks are.
+
+Every layer used to pass ``dict[str, Any]`` and restate the ten generation options (REST schema,
+the service, the Generate tab, the hidden Gradio API, the OpenAI route, the CLI). Now a request is
+one frozen :class:`GenerationRequest`; the service answers with a :class:`Generation` whose
+:class:`Chunk` list says which text became which stretch of audio, with its seed: the unit that
+quality checks and sentence re-takes attach to. The store keeps plain JSON: records convert with
+``to_dict``/``from_dict`` at that edge, and the REST schemas and the UI convert at theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``data`` that ``cls`` declares: old records may carry retired fields."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything a take is made from. Blank options mean "the default" (the profile's
+    language, the loaded model size, the Balanced preset, a random seed)."""
+
+    profile_id: str
+    text: str
+    language: str | None = None
+    model_size: str | None = None
+    preset: str | None = None
+    seed: int | str | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int | None = None
+
+    def with_changes(self, **changes: Any) -> "GenerationRequest":
+        return replace(self, **changes)
+
+    def options(self) -> dict[str, Any]:
+        """The options other than the voice and the text (for logs and the CLI)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("profile_id", "text")}
+
+    @classmethod
+    def from_options(cls, profile_id: str, text: str, **options: Any) -> "GenerationRequest":
+        """A request from loose keyword options (a form or a JSON body); unknown keys are refused
+        by the REST schema before this point, so here they are a programming error."""
+        return cls(profile_id=profile_id, text=text, **options)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One sentence chunk of a take, as stored: where it lies in the joined audio and how it went.
+
+    ``status`` is ``ok``, or ``incomplete`` when the model hit the chunk's length cap (it never
+    said it had finished). ``seed`` remakes this chunk's random draws.
+    """
+
+    index: int
+    text: str
+    seed: int
+    offset: float
+    duration: float
+    status: str = "ok"
+    frames: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Chunk":
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A saved take: its text, voice, the model that spoke, settings, timings and chunks."""
+
+    id: str
+    profile_id: str
+    profile_name: str
+    text: str
+    file: str
+    language: str
+    model: str
+    size: str
+    mode: str
+    seed: int
+    duration: float
+    params: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    cache_hit: bool = False
+    chunks: tuple[Chunk, ...] = ()
+    status: str = "ok"
+    message: str = ""
+    created_at: str = ""
+    backend: str = "qwen3-tts"
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["chunks"] = [c.to_dict() for c in self.chunks]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Generation":
+        known = _known(cls, data)
+        chunks = known.get("chunks")
+        # Records written before chunks were kept stored only their number.
+        known["chunks"] = tuple(Chunk.from_dict(c) for c in chunks) if isinstance(chunks, list) else ()
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A cleaned voice recording of a profile (24 kHz mono WAV under the data directory)."""
+
+    id: str
+    profile_id: str
+    file: str
+    reference_text: str
+    duration: float
+    sample_rate: int
+    sha256: str
+    warnings: tuple[str, ...] = ()
+    created_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["warnings"] = list(self.warnings)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Sample":
+        known = _known(cls, data)
+        known["warnings"] = tuple(known.get("warnings") or ())
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A voice: a name, a language and its samples (``samples`` is filled when asked for)."""
+
+    id: str
+    name: str
+    description: str = ""
+    language: str = "auto"
+    created_at: str = ""
+    updated_at: str = ""
+    samples: tuple[Sample, ...] = ()
+    sample_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["samples"] = [s.to_dict() for s in self.samples]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Profile":
+        known = _known(cls, data)
+        known["samples"] = tuple(
+            s if isinstance(s, Sample) else Sample.from_dict(s) for s in known.get("samples") or ()
+        )
+        return cls(**known)
