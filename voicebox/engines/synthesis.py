@@ -100,12 +100,11 @@ class TakeRunner:
         take = Take(request, time.perf_counter())
         total = len(request.chunks)
         yield Progress("loading model", 0, total)
-        with engine.lock:
+        with engine.lock:  # one hand-over for the model and the voice: fewer waits behind others
             engine.ensure_loaded(request.size)
             take.size = engine.loaded_size
             take.language = engine.language_for_model(request.language)
-        yield Progress("building voice", 0, total)
-        with engine.lock:
+            yield Progress("building voice", 0, total)
             self._ready(take)
         for group in self.groups(total, request.stream):
             check_cancel(cancel)
