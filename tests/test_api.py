@@ -254,16 +254,17 @@ def test_oversized_uploads_answer_413_before_decoding(
 
 
 def test_upload_just_over_the_limit_is_refused_by_the_studio(
-    studio: Studio, settings: Settings, voice: dict[str, Any]
+    studio: Studio, settings: Settings, tmp_path: Path
 ) -> None:
     """A file inside the multipart slack still gets 413 from Studio's own size check."""
-    small_settings = settings.with_overrides(max_upload_mb=0.01)
-    small = Studio.__new__(Studio)
-    small.__dict__.update(studio.__dict__)
-    small.settings = small_settings
+    small_settings = settings.with_overrides(data_dir=tmp_path / "data", max_upload_mb=0.01)
+    small = Studio(small_settings, tts=studio.tts, asr=studio.asr)
     client = TestClient(create_api_app(small, small_settings))
-    response = client.post(f"/profiles/{voice['id']}/samples", files={"file": ("a.wav", b"\x00" * 20000)})
+    profile = client.post("/profiles", json={"name": "Small limit"}).json()
+    response = client.post(f"/profiles/{profile['id']}/samples", files={"file": ("a.wav", b"\x00" * 20000)})
     assert response.status_code == 413 and "limit" in response.json()["detail"]
+    assert response.json()["detail"].startswith("The file is")  # Studio's words, not the route's cap
+    assert client.get(f"/profiles/{profile['id']}/samples").json() == []
 
 
 # ---- generation, history, audio ------------------------------------------------------------------

@@ -56,12 +56,14 @@ def test_bad_uploads_leave_no_trace(studio: Studio, voice: dict, tmp_path: Path)
     assert len(studio.list_samples(voice["id"])) == 1
 
 
-def test_oversized_upload_refused_before_decoding(studio: Studio, voice: dict, tmp_path: Path) -> None:
-    small = Studio.__new__(Studio)
-    small.__dict__.update(studio.__dict__)
-    small.settings = studio.settings.with_overrides(max_upload_mb=0.001)
+def test_oversized_upload_refused_before_decoding(studio: Studio, tmp_path: Path) -> None:
+    small = Studio(
+        studio.settings.with_overrides(data_dir=tmp_path / "data", max_upload_mb=0.001), tts=studio.tts, asr=studio.asr
+    )
+    profile = small.create_profile("Small limit")
     with pytest.raises(PayloadTooLarge):
-        small.add_sample(voice["id"], b"\x00" * 5000)
+        small.add_sample(profile["id"], b"\x00" * 5000)
+    assert small.list_samples(profile["id"]) == []
 
 
 def test_generate_saves_audio_and_history(studio: Studio, voice: dict) -> None:
