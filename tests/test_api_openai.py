@@ -49,7 +49,9 @@ def openai_error(response: Any, status: int) -> dict[str, Any]:
 
 
 # ---- speech --------------------------------------------------------------------------------------
-def test_openai_speech_formats_and_models(client: TestClient, voice: dict[str, Any]) -> None:
+def test_openai_speech_formats_and_models(
+    client: TestClient, voice: dict[str, Any], restores_tts_size: None
+) -> None:
     wav = client.post(
         SPEECH, json={"model": "tts-1", "input": "Speech one.", "voice": "jfk", "response_format": "wav"}
     )
@@ -74,7 +76,7 @@ def test_openai_speech_formats_and_models(client: TestClient, voice: dict[str, A
 
 
 def test_any_model_name_is_accepted_and_uses_the_default_size(
-    client: TestClient, voice: dict[str, Any]
+    client: TestClient, voice: dict[str, Any], restores_tts_size: None
 ) -> None:
     """OpenAI clients send whatever the user typed; the header says which size spoke."""
     assert client.post("/models/unload", json={"model": "tts"}).status_code == 200
@@ -129,8 +131,8 @@ def test_openai_speech_streams_pcm_and_wav(client: TestClient, studio: Studio, v
     assert riff_size == data_size == 0xFFFFFFFF and len(wav.content) - 44 == SAMPLES * 2
 
     assert client.get("/history").json()["total"] == before + 2  # streamed takes are saved too
-    assert studio.model_lock.acquire(blocking=False)  # the stream thread released the model lock
-    studio.model_lock.release()
+    assert studio.tts.lock.acquire(blocking=False)  # the stream thread released the model lock
+    studio.tts.lock.release()
 
 
 def test_thread_feed_keeps_an_rlock_on_one_thread() -> None:

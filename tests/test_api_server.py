@@ -66,11 +66,15 @@ class Running:
 
 @pytest.fixture(scope="module")
 def server(
-    tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory
+    tiny_checkpoint: Path,
+    whisper_tiny_path: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_tts: Any,
+    shared_asr: Any,
 ) -> Iterator[Running]:
     data = tmp_path_factory.mktemp("server") / "data"
     settings = studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES, auth=LOGIN, api_token=TOKEN)
-    studio = Studio(settings)
+    studio = Studio(settings, tts=shared_tts, asr=shared_asr)
     for url in serve_app(settings, studio):
         yield Running(url.rstrip("/"), studio, settings)
 
@@ -232,8 +236,8 @@ def test_stream_stops_generating_when_the_client_goes_away(server: Running, espe
                 first = next(response.iter_bytes())
                 assert len(first) > 0
             # leaving the block closes the connection mid-stream
-        assert server.studio.model_lock.acquire(timeout=120)  # the stream thread let go of the model
-        server.studio.model_lock.release()
+        assert server.studio.tts.lock.acquire(timeout=120)  # the stream thread let go of the model
+        server.studio.tts.lock.release()
     finally:
         del engine._generate_codes
     assert spy.calls < chunks  # generation stopped early instead of finishing every chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +17,16 @@ from voicebox.services import Studio
 
 
 @pytest.fixture(scope="module")
-def secured(tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory):
+def secured(
+    tiny_checkpoint: Path,
+    whisper_tiny_path: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_tts: Any,
+    shared_asr: Any,
+):
     data = tmp_path_factory.mktemp("secure") / "data"
     settings = studio_settings(data, tiny_checkpoint, whisper_tiny_path, auth=("alice", "s3cret-pass"))
-    studio = Studio(settings)
+    studio = Studio(settings, tts=shared_tts, asr=shared_asr)
     app = create_app(settings, studio)
     with TestClient(app) as client:
         yield client, studio

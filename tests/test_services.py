@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,9 +18,15 @@ FRAMES = 8
 
 
 @pytest.fixture(scope="module")
-def studio(tiny_checkpoint: Path, whisper_tiny_path: str, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+def studio(
+    tiny_checkpoint: Path,
+    whisper_tiny_path: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_tts: Any,
+    shared_asr: Any,
+) -> Studio:
     data = tmp_path_factory.mktemp("studio") / "data"
-    return Studio(studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES))
+    return Studio(studio_settings(data, tiny_checkpoint, whisper_tiny_path, FRAMES), tts=shared_tts, asr=shared_asr)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +177,9 @@ def test_models_status_load_unload(studio: Studio) -> None:
 def test_deleting_a_profile_keeps_history_names_and_drops_prompts(studio: Studio, jfk_path: Path) -> None:
     p = studio.create_profile("Short lived")
     studio.add_sample(p["id"], jfk_path, "And so, my fellow Americans.")
+    entries = studio.tts.prompt_cache.stats()["disk_entries"]  # the engine's cache is the session's
     record = studio.generate(p["id"], "Remember me.", seed=5)
-    assert studio.tts.prompt_cache.stats()["disk_entries"] >= 1
+    assert studio.tts.prompt_cache.stats()["disk_entries"] == entries + 1  # this voice's prompt, on disk
     studio.delete_profile(p["id"])
     assert studio.get_generation(record["id"])["profile_name"] == "Short lived"
     assert not (studio.settings.samples_dir / p["id"]).exists()

@@ -24,12 +24,16 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def app_url(
-    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, whisper_tiny_path: str
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_checkpoint: Path,
+    whisper_tiny_path: str,
+    shared_tts: Any,
+    shared_asr: Any,
 ) -> Iterator[str]:
     settings = studio_settings(
         tmp_path_factory.mktemp("ui-browser") / "data", tiny_checkpoint, whisper_tiny_path
     )
-    yield from serve_app(settings, Studio(settings))
+    yield from serve_app(settings, Studio(settings, tts=shared_tts, asr=shared_asr))
 
 
 @pytest.fixture(scope="module")

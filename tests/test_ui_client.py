@@ -29,8 +29,8 @@ def app_settings(
 
 
 @pytest.fixture(scope="module")
-def app_url(app_settings: Settings) -> Iterator[str]:
-    yield from serve_app(app_settings, Studio(app_settings))
+def app_url(app_settings: Settings, shared_tts: Any, shared_asr: Any) -> Iterator[str]:
+    yield from serve_app(app_settings, Studio(app_settings, tts=shared_tts, asr=shared_asr))
 
 
 @pytest.fixture(scope="module")

@@ -51,9 +51,11 @@ def ui_settings(
 
 
 @pytest.fixture(scope="module")
-def ctx(ui_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> UIContext:
+def ctx(
+    ui_settings: Settings, tmp_path_factory: pytest.TempPathFactory, shared_tts: Any, shared_asr: Any
+) -> UIContext:
     temp = TempAudio(tmp_path_factory.mktemp("ui-temp") / "copies")
-    return UIContext(Studio(ui_settings), ui_settings, temp)
+    return UIContext(Studio(ui_settings, tts=shared_tts, asr=shared_asr), ui_settings, temp)
 
 
 @pytest.fixture(scope="module")
@@ -175,9 +177,11 @@ def test_empty_state_then_create_search_and_duplicate(ctx: UIContext) -> None:
     assert ctx.studio.get_profile(ada["id"])["name"] == "Ada"
 
 
-def test_empty_state_wording_when_there_are_no_profiles(tmp_path: Path, ui_settings: Settings) -> None:
+def test_empty_state_wording_when_there_are_no_profiles(
+    tmp_path: Path, ui_settings: Settings, shared_tts: Any, shared_asr: Any
+) -> None:
     settings = replace(ui_settings, data_dir=tmp_path / "empty")
-    studio = Studio(settings)
+    studio = Studio(settings, tts=shared_tts, asr=shared_asr)
     listing, empty = ProfileHandlers(UIContext(studio, settings, TempAudio(tmp_path / "t"))).refresh_list(
         "", None
     )
@@ -584,11 +588,13 @@ def test_notices_become_a_warning_banner(ctx: UIContext) -> None:
     assert "Clone a voice" in header_html([])
 
 
-def test_a_recovered_database_shows_a_banner_on_the_page(tmp_path: Path, ui_settings: Settings) -> None:
+def test_a_recovered_database_shows_a_banner_on_the_page(
+    tmp_path: Path, ui_settings: Settings, shared_tts: Any, shared_asr: Any
+) -> None:
     settings = replace(ui_settings, data_dir=tmp_path / "broken")
     settings.data_dir.mkdir(parents=True)
     (settings.data_dir / "voicebox.json").write_text("{ this is not json")
-    studio = Studio(settings)
+    studio = Studio(settings, tts=shared_tts, asr=shared_asr)
     assert studio.store.recovered_from_corruption
     demo = build_ui(studio, settings, TempAudio(tmp_path / "t"))
     header = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "vb-header")

@@ -2,7 +2,8 @@
 audio inspection, a cloned voice, and the offline check of the ``/docs`` page.
 
 A test module takes the fixtures as its own names (``client = rest.client``...); being
-module-scoped, each such module then has its own Studio, data directory and client.
+module-scoped, each such module then has its own Studio, data directory and client, over the
+session's shared engines (``shared_tts``, ``shared_asr`` in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def settings(
 
 
 @pytest.fixture(scope="module")
-def studio(settings: Settings) -> Studio:
-    return Studio(settings)
+def studio(settings: Settings, shared_tts: Any, shared_asr: Any) -> Studio:
+    return Studio(settings, tts=shared_tts, asr=shared_asr)
 
 
 @pytest.fixture(scope="module")
