@@ -20,7 +20,10 @@ from fastapi.testclient import TestClient
 
 from tests.support import rest
 from tests.support.rest import SAMPLES, wav_frames
-from voicebox.api import INTERNAL_ERROR, ThreadFeed, create_api_app, time_stretch, wav_stream_header
+from voicebox.api import INTERNAL_ERROR, create_api_app, time_stretch, wav_stream_header
+from voicebox.api.openai import next_audible
+from voicebox.jobs import Job, JobAudio, JobDone
+from voicebox.records import Generation
 from voicebox.config import Settings
 from voicebox.errors import ModelUnavailable
 from voicebox.services import Studio
@@ -135,23 +138,27 @@ def test_openai_speech_streams_pcm_and_wav(client: TestClient, studio: Studio, v
     studio.tts.lock.release()
 
 
-def test_thread_feed_keeps_an_rlock_on_one_thread() -> None:
-    """A generator holding an RLock across yields, consumed from other threads, must not break."""
+def test_stream_job_keeps_the_lock_on_its_own_thread() -> None:
+    """A take holding an RLock across its events, read from other threads (as a server's worker
+    pool reads the stream), must not break: the job's own thread takes and releases it."""
     lock = threading.RLock()
+    record = Generation(id="x" * 32, profile_id="p", profile_name="P", text="t", file="f.wav", language="Auto",
+                        model="m", size="0.6B", mode="icl", seed=1, duration=0.0)
 
-    def holds_lock() -> Iterator[int]:
+    def holds_lock(cancel: threading.Event) -> Iterator[Any]:
         with lock:
-            yield 1
-            yield 2
+            yield JobAudio(np.ones(4, np.float32))
+            yield JobAudio(np.ones(2, np.float32))
+            yield JobDone(record)
 
-    feed = ThreadFeed(holds_lock())
-    got: list[tuple[str, Any]] = []
-    for _ in range(3):  # each get() from a fresh thread, as a server's worker pool would
-        worker = threading.Thread(target=lambda: got.append(feed.get()))
+    job = Job(holds_lock)
+    got: list[Any] = []
+    for _ in range(3):  # each read from a fresh thread
+        worker = threading.Thread(target=lambda: got.append(next_audible(job)))
         worker.start()
         worker.join()
-    assert got == [("item", 1), ("item", 2), ("end", None)]
-    feed.join(5)
+    assert [type(e) for e in got] == [JobAudio, JobAudio, JobDone] and got[-1].generation == record
+    assert job.result(5) == record
     assert lock.acquire(blocking=False)
     lock.release()
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests.support.rest import basic
 from tests.support.studio import studio_settings
 from voicebox.server import create_app
+from voicebox.records import GenerationRequest
 from voicebox.services import Studio
 
 
@@ -95,13 +96,13 @@ def test_spaces_mode_builds_the_app_with_the_gpu_wrapper(
     assert hf_spaces.on_spaces()
     demo, launch_kwargs, studio = hf_spaces.build_spaces_app()
     assert studio.gpu_backend == "spaces"  # the real `spaces` package wraps the GPU functions
-    assert studio.synthesize.__name__ == "_synthesize" and studio.stream.__name__ == "_stream"
-    assert list(studio.tts.models) == ["0.6B"]  # CPU Space: the small model only
+    assert isinstance(studio.tts, hf_spaces.ZeroGPUBackend) and studio.tts._speak.__name__ == "_speak"
+    assert studio.model_sizes() == ["0.6B"]  # CPU Space: the small model only
     assert hf_spaces.CPU_NOTICE in studio.notices
     assert launch_kwargs["show_error"] is False and launch_kwargs["server_name"] == "0.0.0.0"
     assert str((tmp_path / "data").resolve()) in launch_kwargs["blocked_paths"]
     profile = studio.create_profile("Space voice")
     studio.add_sample(profile["id"], jfk_path, "And so, my fellow Americans.")
-    record = studio.generate(profile["id"], "Hello from a Space.", seed=1)  # through the pure GPU function
-    assert record["duration"] == pytest.approx(6 * 1920 / 24000)
+    record = studio.generate(GenerationRequest(profile["id"], "Hello from a Space.", seed=1))  # through the GPU wrapper
+    assert record.duration == pytest.approx(6 * 1920 / 24000)
     assert hf_spaces.gpu_duration("x" * 100) < hf_spaces.gpu_duration("x" * 2000) <= hf_spaces.GPU_MAX_SECONDS

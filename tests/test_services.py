@@ -12,6 +12,8 @@ import soundfile as sf
 
 from tests.support.studio import studio_settings
 from voicebox.errors import Cancelled, Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
+from voicebox.jobs import JobAudio, JobDone, JobProgress
+from voicebox.records import GenerationRequest
 from voicebox.services import Studio, whisper_language
 
 FRAMES = 8
@@ -74,36 +76,39 @@ def test_oversized_upload_refused_before_decoding(studio: Studio, tmp_path: Path
 
 
 def test_generate_saves_audio_and_history(studio: Studio, voice: dict) -> None:
-    record = studio.generate(voice["id"], "Hello from the service layer.", seed=11)
-    assert record["profile_name"] == "JFK" and record["seed"] == 11 and record["mode"] == "icl"
-    assert record["language"] == "English"  # the profile's language is the default
-    assert set(record["timings"]) >= {"prompt", "generate", "decode", "total"}
-    audio = studio.generation_path(record["id"])
+    record = studio.generate(GenerationRequest(voice["id"], "Hello from the service layer.", seed=11))
+    assert record.profile_name == "JFK" and record.seed == 11 and record.mode == "icl"
+    assert record.language == "English"  # the profile's language is the default
+    assert set(record.timings) >= {"prompt", "generate", "decode", "total"}
+    audio = studio.generation_path(record.id)
     assert sf.info(str(audio)).frames == FRAMES * 1920
-    assert record["duration"] == pytest.approx(FRAMES * 1920 / 24000)
-    assert studio.get_generation(record["id"])["text"] == "Hello from the service layer."
-    again = studio.generate(voice["id"], "Second take.", seed=12)
-    assert again["cache_hit"] is True
-    data, mime = studio.generation_audio(again["id"], "mp3")
+    assert record.duration == pytest.approx(FRAMES * 1920 / 24000)
+    assert [(c.index, c.text, c.seed, c.offset) for c in record.chunks] == [(0, "Hello from the service layer.", 11, 0.0)]
+    assert studio.get_generation(record.id).text == "Hello from the service layer."
+    assert studio.get_generation(record.id) == record  # the chunks are stored with the take
+    again = studio.generate(GenerationRequest(voice["id"], "Second take.", seed=12))
+    assert again.cache_hit is True
+    data, mime = studio.generation_audio(again.id, "mp3")
     assert mime == "audio/mpeg" and len(data) > 100
 
 
-def test_generate_stream_saves_the_whole_take(studio: Studio, voice: dict) -> None:
-    updates = list(studio.generate_stream(voice["id"], "Streaming works. It really does.", seed=3))
-    record = updates[-1].record
-    assert record is not None and all(u.record is None for u in updates[:-1])
-    streamed = np.concatenate([u.audio for u in updates])
-    assert len(streamed) == sf.info(str(studio.generation_path(record["id"]))).frames
+def test_a_streamed_job_saves_the_whole_take(studio: Studio, voice: dict) -> None:
+    job = studio.start_generation(GenerationRequest(voice["id"], "Streaming works. It really does.", seed=3))
+    events = list(job.events())
+    assert isinstance(events[-1], JobDone) and not any(isinstance(e, JobDone) for e in events[:-1])
+    record = events[-1].generation
+    streamed = np.concatenate([e.samples for e in events if isinstance(e, JobAudio)])
+    assert len(streamed) == sf.info(str(studio.generation_path(record.id))).frames
 
 
 def test_progress_and_cancel(studio: Studio, voice: dict) -> None:
-    stages: list[str] = []
-    studio.generate(voice["id"], "Progress please.", progress=lambda s, d, t: stages.append(s))
+    job = studio.start_generation(GenerationRequest(voice["id"], "Progress please."), stream=False)
+    stages = [e.stage for e in job.events() if isinstance(e, JobProgress)]
     assert stages[0] == "loading model" and "building voice" in stages and stages[-1] == "saving"
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        studio.generate(voice["id"], "Never mind.", cancel=cancel)
+        studio.generate(GenerationRequest(voice["id"], "Never mind."), cancel=cancel)
 
 
 @pytest.mark.parametrize(
@@ -120,41 +125,41 @@ def test_progress_and_cancel(studio: Studio, voice: dict) -> None:
 def test_generate_refuses_bad_input(studio: Studio, voice: dict, kwargs: dict, error: type, words: str) -> None:
     count = studio.history_stats()["count"]
     with pytest.raises(error, match=words):
-        studio.generate(voice["id"], **kwargs)
+        studio.generate(GenerationRequest(voice["id"], **kwargs))
     assert studio.history_stats()["count"] == count
 
 
 def test_profile_without_samples_and_unknown_profile(studio: Studio) -> None:
     empty = studio.create_profile("Empty voice")
     with pytest.raises(InvalidInput, match="no samples"):
-        studio.generate(empty["id"], "hi")
+        studio.generate(GenerationRequest(empty["id"], "hi"))
     with pytest.raises(NotFound):
-        studio.generate("0" * 32, "hi")
+        studio.generate(GenerationRequest("0" * 32, "hi"))
     with pytest.raises(NotFound):
-        studio.generate("../../etc/passwd", "hi")
+        studio.generate(GenerationRequest("../../etc/passwd", "hi"))
 
 
 def test_editing_a_transcript_rebuilds_the_prompt(studio: Studio, voice: dict) -> None:
-    studio.generate(voice["id"], "warm the cache", seed=1)
+    studio.generate(GenerationRequest(voice["id"], "warm the cache", seed=1))
     builds = studio.tts.prompt_builds
     sample = studio.list_samples(voice["id"])[0]
     studio.update_sample_text(sample["id"], sample["reference_text"] + " Thank you.")
-    record = studio.generate(voice["id"], "after the edit", seed=1)
-    assert record["cache_hit"] is False and studio.tts.prompt_builds == builds + 1
+    record = studio.generate(GenerationRequest(voice["id"], "after the edit", seed=1))
+    assert record.cache_hit is False and studio.tts.prompt_builds == builds + 1
 
 
 def test_history_search_filter_stats_delete(studio: Studio, voice: dict) -> None:
-    record = studio.generate(voice["id"], "A unique zebra sentence.", seed=2)
+    record = studio.generate(GenerationRequest(voice["id"], "A unique zebra sentence.", seed=2))
     found = studio.list_history(search="ZEBRA")
-    assert found["total"] == 1 and found["items"][0]["id"] == record["id"]
+    assert found["total"] == 1 and found["items"][0].id == record.id
     assert studio.list_history(profile_id=voice["id"], limit=1)["total"] >= 1
     stats = studio.history_stats()
     assert stats["count"] >= 1 and stats["per_profile"][0]["profile_name"] == "JFK"
-    path = studio.generation_path(record["id"])
-    studio.delete_generation(record["id"])
+    path = studio.generation_path(record.id)
+    studio.delete_generation(record.id)
     assert not path.exists()
     with pytest.raises(NotFound):
-        studio.get_generation(record["id"])
+        studio.get_generation(record.id)
 
 
 def test_transcribe_any_clip(studio: Studio, jfk_path: Path) -> None:
@@ -178,10 +183,10 @@ def test_deleting_a_profile_keeps_history_names_and_drops_prompts(studio: Studio
     p = studio.create_profile("Short lived")
     studio.add_sample(p["id"], jfk_path, "And so, my fellow Americans.")
     entries = studio.tts.prompt_cache.stats()["disk_entries"]  # the engine's cache is the session's
-    record = studio.generate(p["id"], "Remember me.", seed=5)
+    record = studio.generate(GenerationRequest(p["id"], "Remember me.", seed=5))
     assert studio.tts.prompt_cache.stats()["disk_entries"] == entries + 1  # this voice's prompt, on disk
     studio.delete_profile(p["id"])
-    assert studio.get_generation(record["id"])["profile_name"] == "Short lived"
+    assert studio.get_generation(record.id).profile_name == "Short lived"
     assert not (studio.settings.samples_dir / p["id"]).exists()
     assert all(p["id"] not in str(x) for x in studio.settings.samples_dir.iterdir())
 

@@ -14,7 +14,7 @@ import time
 import types
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 import numpy as np
@@ -23,14 +23,16 @@ import pytest
 from tests.support.studio import studio_settings
 from voicebox.config import Settings
 from voicebox.errors import Cancelled, Conflict, NotFound
-from voicebox.services import StreamUpdate, Studio
+from voicebox.jobs import Job, JobAudio, JobDone, JobProgress
+from voicebox.records import Generation, GenerationRequest
+from voicebox.services import Studio
 from voicebox.ui import QUEUE_MAX_SIZE, build_ui, header_html, notices_of
 from voicebox.ui import history as history_ui
 from voicebox.ui.api import ENDPOINTS
 from voicebox.ui.common import GENERIC_ERROR, TempAudio, UIContext, guarded, to_gr_error
 from voicebox.ui.generate import GenerateHandlers, stage_label
 from voicebox.ui.history import HistoryHandlers
-from voicebox.ui.jobs import Audio, Finished, GenerationJobs
+from voicebox.ui.jobs import GenerationJobs
 from voicebox.ui.models import ModelHandlers
 from voicebox.ui.profiles import NO_MATCH, NO_PROFILES, ProfileHandlers
 from voicebox.ui.transcribe import TranscribeHandlers
@@ -254,7 +256,7 @@ def test_delete_profile_asks_first_and_history_keeps_the_name(ctx: UIContext, es
     handlers = ProfileHandlers(ctx)
     profile_id = handlers.create("Temporary voice", "", "Auto", "")[2]
     handlers.add_uploads(profile_id, [str(espeak_wav)], 0, "")
-    record = ctx.studio.generate(profile_id, "One take before deletion.", seed=1)
+    record = ctx.studio.generate(GenerationRequest(profile_id, "One take before deletion.", seed=1))
 
     confirm_row, text = handlers.ask_delete(profile_id)
     assert confirm_row["visible"] is True
@@ -266,7 +268,7 @@ def test_delete_profile_asks_first_and_history_keeps_the_name(ctx: UIContext, es
     assert all(value != profile_id for _, value in listing["choices"])
     with pytest.raises(NotFound):
         ctx.studio.get_profile(profile_id)
-    assert ctx.studio.get_generation(record["id"])["profile_name"] == "Temporary voice"
+    assert ctx.studio.get_generation(record.id).profile_name == "Temporary voice"
 
 
 # ---- generate ---------------------------------------------------------------------------------
@@ -290,8 +292,8 @@ def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profi
     assert "Generating chunk 1 of 1…" in stages and "Loading the model…" in stages
     latest = ctx.studio.list_history(limit=1)["items"][0]
     assert (
-        latest["seed"] == 42
-        and Path(final).read_bytes() == ctx.studio.generation_path(latest["id"]).read_bytes()
+        latest.seed == 42
+        and Path(final).read_bytes() == ctx.studio.generation_path(latest.id).read_bytes()
     )
 
 
@@ -393,18 +395,22 @@ def test_stage_labels() -> None:
 
 
 class _WaitingStudio:
-    """Streams one piece, then waits for the cancel event like the engine does between chunks."""
+    """Starts a job that streams one piece, then waits for the cancel event like the engine
+    does between chunks, holding its lock meanwhile."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
 
-    def generate_stream(self, profile_id: str, text: str, progress: Any = None, cancel: Any = None, **_: Any):
-        with self.lock:  # held across yields, like the TTS engine
-            progress("generating", 0, 3)
-            yield StreamUpdate(np.full(2400, 0.1, dtype=np.float32))
-            if not cancel.wait(30):
-                raise AssertionError("cancel never arrived")
-            raise Cancelled("Generation cancelled.")
+    def start_generation(self, request: GenerationRequest, stream: bool = True, cancel: Any = None) -> Job:
+        def work(cancelled: threading.Event) -> Iterator[Any]:
+            with self.lock:  # held by the job's own thread, like the model lock
+                yield JobProgress("generating", 0, 3)
+                yield JobAudio(np.full(2400, 0.1, dtype=np.float32))
+                if not cancelled.wait(30):
+                    raise AssertionError("cancel never arrived")
+                raise Cancelled("Generation cancelled.")
+
+        return Job(work, cancel)
 
 
 def test_cancel_stops_the_running_take(ctx: UIContext) -> None:
@@ -427,22 +433,25 @@ def test_cancel_stops_the_running_take(ctx: UIContext) -> None:
 
 
 def test_jobs_survive_being_advanced_from_different_threads() -> None:
-    """Gradio may advance a generator from a different pool thread each time: the engine's RLock
+    """Gradio may advance a generator from a different pool thread each time: the take's lock
     must still be acquired and released by one thread (the job's own)."""
 
     class Studio2:
         lock = threading.RLock()
 
-        def generate_stream(
-            self, profile_id: str, text: str, progress: Any = None, cancel: Any = None, **_: Any
-        ):
-            with self.lock:
-                for _ in range(3):
-                    yield StreamUpdate(np.zeros(10, dtype=np.float32))
-                yield StreamUpdate(np.zeros(0, dtype=np.float32), {"id": "x"})
+        def start_generation(self, request: GenerationRequest, stream: bool = True, cancel: Any = None) -> Job:
+            def work(cancelled: threading.Event) -> Iterator[Any]:
+                with self.lock:
+                    for _ in range(3):
+                        yield JobAudio(np.zeros(10, dtype=np.float32))
+                    yield JobDone(done_record)
 
+            return Job(work, cancel)
+
+    done_record = Generation(id="x" * 32, profile_id="p", profile_name="P", text="t", file="f.wav", language="Auto",
+                             model="m", size="0.6B", mode="icl", seed=1, duration=0.0)
     jobs = GenerationJobs()
-    iterator = jobs.run("k", Studio2(), "p", "t")
+    iterator = jobs.run("k", Studio2(), GenerationRequest("p", "t"))
     received: list[Any] = []
 
     def step() -> None:
@@ -452,7 +461,7 @@ def test_jobs_survive_being_advanced_from_different_threads() -> None:
         worker = threading.Thread(target=step)
         worker.start()
         worker.join(10)
-    assert [type(m) for m in received[:4]] == [Audio, Audio, Audio, Finished]
+    assert [type(m) for m in received[:4]] == [JobAudio, JobAudio, JobAudio, JobDone]
     assert received[4] is None
     assert Studio2.lock.acquire(blocking=False)
     Studio2.lock.release()
@@ -462,12 +471,12 @@ def test_jobs_survive_being_advanced_from_different_threads() -> None:
 def test_history_table_search_paging_open_reuse_delete(
     ctx: UIContext, voiced_profile: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = ctx.studio.generate(voiced_profile["id"], "Alpha history line.", seed=11, preset="Stable")
-    second = ctx.studio.generate(voiced_profile["id"], "Beta history line.", seed=12)
+    first = ctx.studio.generate(GenerationRequest(voiced_profile["id"], "Alpha history line.", seed=11, preset="Stable"))
+    second = ctx.studio.generate(GenerationRequest(voiced_profile["id"], "Beta history line.", seed=12))
     handlers = HistoryHandlers(ctx)
 
     table, ids, page, label, prev, nxt, empty, stats, choices = handlers.refresh("history line", "", 0)
-    assert ids == [second["id"], first["id"]]  # newest first
+    assert ids == [second.id, first.id]  # newest first
     assert table["value"][0][1] == "Kennedy" and "Beta history line." in table["value"][0][2]
     assert empty["visible"] is False
     assert "Takes" in stats and "Kennedy" in stats
@@ -475,29 +484,29 @@ def test_history_table_search_paging_open_reuse_delete(
 
     monkeypatch.setattr(history_ui, "PAGE_SIZE", 1)
     _, ids, page, label, prev, nxt, *_ = handlers.refresh("history line", voiced_profile["id"], 1)
-    assert ids == [first["id"]] and page == 1 and label.startswith("Page 2 of 2")
+    assert ids == [first.id] and page == 1 and label.startswith("Page 2 of 2")
     assert prev["interactive"] is True and nxt["interactive"] is False
     monkeypatch.undo()
 
     _, ids, *_rest = handlers.refresh("no such words", "", 0)
     assert ids == [] and _rest[4]["value"] == history_ui.NO_MATCH
 
-    selected, detail, player, info, download, confirm = handlers.open(first["id"])
+    selected, detail, player, info, download, confirm = handlers.open(first.id)
     assert confirm["visible"] is False
-    assert selected == first["id"] and detail["visible"] is True
+    assert selected == first.id and detail["visible"] is True
     assert is_inside(player, ctx.temp.root) and download["value"] == player
     assert "Alpha history line." in info
 
-    reused = handlers.reuse(first["id"], None)
+    reused = handlers.reuse(first.id, None)
     assert reused[0]["selected"] == "generate"
     assert reused[1]["value"] == voiced_profile["id"]
     assert reused[2] == "Alpha history line."
     assert reused[5]["value"] == "Stable" and reused[6] == "11"
     assert reused[7] == pytest.approx(0.6)
 
-    assert handlers.delete(first["id"])[0] == ""
+    assert handlers.delete(first.id)[0] == ""
     with pytest.raises(NotFound):
-        ctx.studio.get_generation(first["id"])
+        ctx.studio.get_generation(first.id)
 
 
 def test_history_select_ignores_clicks_outside_rows(ctx: UIContext) -> None:

@@ -27,6 +27,7 @@ from tests.support.browser import (
     toast,
 )
 from tests.support.studio import serve_app, studio_settings
+from voicebox.records import GenerationRequest
 from voicebox.services import Studio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -243,7 +244,7 @@ def test_generate_refusals_keep_the_generate_button(page: Any, studio: Studio, e
     page.locator("#gen-button").click()
     check(page.locator("#gen-status")).to_contain_text("Saved to History")
     generate_ready(page)
-    assert studio.list_history(limit=1)["items"][0]["seed"] == 77
+    assert studio.list_history(limit=1)["items"][0].seed == 77
 
 
 def test_long_text_is_kept_and_split_into_takes(page: Any, viewport: str) -> None:
@@ -316,7 +317,7 @@ def test_cancel_and_waiting_in_line(browser: Any, page: Any, studio: Studio, esp
 def test_history_reads_well_and_deleting_a_take_asks(page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
     check = expect()
     profile = voiced(studio, f"Historian {viewport}", espeak_wav)
-    record = studio.generate(profile["id"], f"A take to find in history on the {viewport}.", seed=3)
+    record = studio.generate(GenerationRequest(profile["id"], f"A take to find in history on the {viewport}.", seed=3))
     open_tab(page, "History")
     field(page, "history-search").fill(f"history on the {viewport}")
     row_text = page.locator("#history-table").get_by_text(f"history on the {viewport}").locator("visible=true").first
@@ -339,11 +340,11 @@ def test_history_reads_well_and_deleting_a_take_asks(page: Any, studio: Studio, 
     check(group(page, "history-confirm")).to_contain_text("Delete this take?")
     page.locator("#history-keep").click()
     check(group(page, "history-confirm")).to_be_hidden()
-    assert studio.get_generation(record["id"])  # asking deleted nothing
+    assert studio.get_generation(record.id)  # asking deleted nothing
     page.locator("#history-delete").click()
     page.locator("#history-confirm-delete").click()
     check(page.locator("#history-empty")).to_contain_text("No takes match this search")
-    assert record["id"] not in [r["id"] for r in studio.list_history(limit=50)["items"]]
+    assert record.id not in [r.id for r in studio.list_history(limit=50)["items"]]
 
 
 # ---- transcribe, models, the way in for programs -------------------------------------------------
