@@ -147,7 +147,7 @@ def test_requests_that_do_not_fit_use_the_loop(engines, reference) -> None:
 
 
 def test_a_failed_capture_leaves_the_loop_in_charge(tiny_checkpoint: Path, monkeypatch) -> None:
-    monkeypatch.setattr("voicebox.engines.tts.graphs_wanted", lambda setting, device: (True, ""))
+    monkeypatch.setattr("voicebox.engines.qwen_loader.graphs_wanted", lambda setting, device: (True, ""))
 
     def broken(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("operation not permitted when stream is capturing")
