@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.studio import studio_settings
 from voicebox.jobs import Job, JobChunk, JobDone, JobFailed
-from voicebox.records import GenerationRequest
+from voicebox.records import GenerationRequest, Profile
 from voicebox.services import Studio
 
 #: About 20 sentence chunks: the long take runs through many lock hand-overs.
@@ -29,14 +29,14 @@ def studio(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, whis
 
 
 @pytest.fixture(scope="module")
-def voice(studio: Studio, jfk_reference: Path) -> dict[str, Any]:
+def voice(studio: Studio, jfk_reference: Path) -> Profile:
     profile = studio.create_profile("Jobs")
-    studio.add_sample(profile["id"], jfk_reference, "And so, my fellow Americans, ask not.")
+    studio.add_sample(profile.id, jfk_reference, "And so, my fellow Americans, ask not.")
     return profile
 
 
-def request(voice: dict, text: str, seed: int) -> GenerationRequest:
-    return GenerationRequest(voice["id"], text, seed=seed, max_new_tokens=FRAMES)
+def request(voice: Profile, text: str, seed: int) -> GenerationRequest:
+    return GenerationRequest(voice.id, text, seed=seed, max_new_tokens=FRAMES)
 
 
 def first_chunk(job: Job) -> None:
@@ -48,7 +48,7 @@ def first_chunk(job: Job) -> None:
         assert not isinstance(event, (JobDone, JobFailed)), event
 
 
-def test_a_short_take_finishes_before_a_long_one_that_started_first(studio: Studio, voice: dict) -> None:
+def test_a_short_take_finishes_before_a_long_one_that_started_first(studio: Studio, voice: Profile) -> None:
     long_job = studio.start_generation(request(voice, LONG, 1), stream=True)
     first_chunk(long_job)
     short = studio.start_generation(request(voice, "Just a few words.", 2), stream=False).result(timeout=300)
@@ -58,7 +58,7 @@ def test_a_short_take_finishes_before_a_long_one_that_started_first(studio: Stud
     assert short.created_at < long.created_at
 
 
-def test_a_seed_reproduces_a_take_while_another_take_interleaves(studio: Studio, voice: dict) -> None:
+def test_a_seed_reproduces_a_take_while_another_take_interleaves(studio: Studio, voice: Profile) -> None:
     alone = studio.generate(request(voice, TWO_CHUNKS, 7))
     assert alone.chunk_count == 2
     other = studio.start_generation(request(voice, LONG, 8), stream=True)
@@ -70,7 +70,7 @@ def test_a_seed_reproduces_a_take_while_another_take_interleaves(studio: Studio,
     assert studio.generation_path(again.id).read_bytes() == studio.generation_path(alone.id).read_bytes()
 
 
-def test_a_cancelled_job_ends_with_cancelled_and_saves_nothing(studio: Studio, voice: dict) -> None:
+def test_a_cancelled_job_ends_with_cancelled_and_saves_nothing(studio: Studio, voice: Profile) -> None:
     before = studio.list_history()["total"]
     job = studio.start_generation(request(voice, LONG, 3), stream=True)
     first_chunk(job)
@@ -80,10 +80,10 @@ def test_a_cancelled_job_ends_with_cancelled_and_saves_nothing(studio: Studio, v
     assert studio.list_history()["total"] == before
 
 
-def test_a_refused_request_raises_before_any_job_starts(studio: Studio, voice: dict) -> None:
+def test_a_refused_request_raises_before_any_job_starts(studio: Studio, voice: Profile) -> None:
     from voicebox.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="Type some text"):
-        studio.start_generation(GenerationRequest(voice["id"], "   "))
+        studio.start_generation(GenerationRequest(voice.id, "   "))
     with pytest.raises(InvalidInput, match="seed"):
-        studio.start_generation(GenerationRequest(voice["id"], "Hello.", seed="abc"))
+        studio.start_generation(GenerationRequest(voice.id, "Hello.", seed="abc"))

@@ -102,7 +102,7 @@ def test_spaces_mode_builds_the_app_with_the_gpu_wrapper(
     assert launch_kwargs["show_error"] is False and launch_kwargs["server_name"] == "0.0.0.0"
     assert str((tmp_path / "data").resolve()) in launch_kwargs["blocked_paths"]
     profile = studio.create_profile("Space voice")
-    studio.add_sample(profile["id"], jfk_path, "And so, my fellow Americans.")
-    record = studio.generate(GenerationRequest(profile["id"], "Hello from a Space.", seed=1))  # through the GPU wrapper
+    studio.add_sample(profile.id, jfk_path, "And so, my fellow Americans.")
+    record = studio.generate(GenerationRequest(profile.id, "Hello from a Space.", seed=1))  # through the GPU wrapper
     assert record.duration == pytest.approx(6 * 1920 / 24000)
     assert hf_spaces.gpu_duration("x" * 100) < hf_spaces.gpu_duration("x" * 2000) <= hf_spaces.GPU_MAX_SECONDS

@@ -13,7 +13,7 @@ import soundfile as sf
 from tests.support.studio import studio_settings
 from voicebox.errors import Cancelled, Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
 from voicebox.jobs import JobAudio, JobDone, JobProgress
-from voicebox.records import GenerationRequest
+from voicebox.records import GenerationRequest, Profile
 from voicebox.services import Studio, whisper_language
 
 FRAMES = 8
@@ -34,35 +34,35 @@ def studio(
 @pytest.fixture(scope="module")
 def voice(studio: Studio, jfk_path: Path) -> dict:
     profile = studio.create_profile("JFK", "public-domain speech", "English")
-    studio.add_sample(profile["id"], jfk_path)  # no transcript: Whisper fills it in
-    return studio.get_profile(profile["id"])
+    studio.add_sample(profile.id, jfk_path)  # no transcript: Whisper fills it in
+    return studio.get_profile(profile.id)
 
 
-def test_sample_is_cleaned_stored_and_transcribed(studio: Studio, voice: dict) -> None:
-    sample = voice["samples"][0]
-    assert "ask not what your country can do for you" in sample["reference_text"].lower()
-    path = studio.sample_path(sample["id"])
+def test_sample_is_cleaned_stored_and_transcribed(studio: Studio, voice: Profile) -> None:
+    sample = voice.samples[0]
+    assert "ask not what your country can do for you" in sample.reference_text.lower()
+    path = studio.sample_path(sample.id)
     info = sf.info(str(path))
     assert (info.samplerate, info.channels, info.subtype) == (24000, 1, "PCM_16")
     assert path.is_relative_to(studio.settings.samples_dir)
-    assert 9 < sample["duration"] < 12.5
+    assert 9 < sample.duration < 12.5
 
 
-def test_duplicate_sample_is_refused(studio: Studio, voice: dict, jfk_path: Path) -> None:
+def test_duplicate_sample_is_refused(studio: Studio, voice: Profile, jfk_path: Path) -> None:
     with pytest.raises(Conflict, match="already"):
-        studio.add_sample(voice["id"], jfk_path.read_bytes(), "text")
+        studio.add_sample(voice.id, jfk_path.read_bytes(), "text")
 
 
-def test_bad_uploads_leave_no_trace(studio: Studio, voice: dict, tmp_path: Path) -> None:
-    before = sorted(p.name for p in (studio.settings.samples_dir / voice["id"]).iterdir())
+def test_bad_uploads_leave_no_trace(studio: Studio, voice: Profile, tmp_path: Path) -> None:
+    before = sorted(p.name for p in (studio.settings.samples_dir / voice.id).iterdir())
     with pytest.raises(UnsupportedMedia):
-        studio.add_sample(voice["id"], b"definitely not audio" * 100)
+        studio.add_sample(voice.id, b"definitely not audio" * 100)
     with pytest.raises(InvalidInput, match="silent"):
         silent = tmp_path / "silence.wav"
         sf.write(silent, np.zeros(24000 * 2, dtype=np.float32), 24000)
-        studio.add_sample(voice["id"], silent)
-    assert sorted(p.name for p in (studio.settings.samples_dir / voice["id"]).iterdir()) == before
-    assert len(studio.list_samples(voice["id"])) == 1
+        studio.add_sample(voice.id, silent)
+    assert sorted(p.name for p in (studio.settings.samples_dir / voice.id).iterdir()) == before
+    assert len(studio.list_samples(voice.id)) == 1
 
 
 def test_oversized_upload_refused_before_decoding(studio: Studio, tmp_path: Path) -> None:
@@ -71,12 +71,12 @@ def test_oversized_upload_refused_before_decoding(studio: Studio, tmp_path: Path
     )
     profile = small.create_profile("Small limit")
     with pytest.raises(PayloadTooLarge):
-        small.add_sample(profile["id"], b"\x00" * 5000)
-    assert small.list_samples(profile["id"]) == []
+        small.add_sample(profile.id, b"\x00" * 5000)
+    assert small.list_samples(profile.id) == []
 
 
-def test_generate_saves_audio_and_history(studio: Studio, voice: dict) -> None:
-    record = studio.generate(GenerationRequest(voice["id"], "Hello from the service layer.", seed=11))
+def test_generate_saves_audio_and_history(studio: Studio, voice: Profile) -> None:
+    record = studio.generate(GenerationRequest(voice.id, "Hello from the service layer.", seed=11))
     assert record.profile_name == "JFK" and record.seed == 11 and record.mode == "icl"
     assert record.language == "English"  # the profile's language is the default
     assert set(record.timings) >= {"prompt", "generate", "decode", "total"}
@@ -86,14 +86,14 @@ def test_generate_saves_audio_and_history(studio: Studio, voice: dict) -> None:
     assert [(c.index, c.text, c.seed, c.offset) for c in record.chunks] == [(0, "Hello from the service layer.", 11, 0.0)]
     assert studio.get_generation(record.id).text == "Hello from the service layer."
     assert studio.get_generation(record.id) == record  # the chunks are stored with the take
-    again = studio.generate(GenerationRequest(voice["id"], "Second take.", seed=12))
+    again = studio.generate(GenerationRequest(voice.id, "Second take.", seed=12))
     assert again.cache_hit is True
     data, mime = studio.generation_audio(again.id, "mp3")
     assert mime == "audio/mpeg" and len(data) > 100
 
 
-def test_a_streamed_job_saves_the_whole_take(studio: Studio, voice: dict) -> None:
-    job = studio.start_generation(GenerationRequest(voice["id"], "Streaming works. It really does.", seed=3))
+def test_a_streamed_job_saves_the_whole_take(studio: Studio, voice: Profile) -> None:
+    job = studio.start_generation(GenerationRequest(voice.id, "Streaming works. It really does.", seed=3))
     events = list(job.events())
     assert isinstance(events[-1], JobDone) and not any(isinstance(e, JobDone) for e in events[:-1])
     record = events[-1].generation
@@ -101,14 +101,14 @@ def test_a_streamed_job_saves_the_whole_take(studio: Studio, voice: dict) -> Non
     assert len(streamed) == sf.info(str(studio.generation_path(record.id))).frames
 
 
-def test_progress_and_cancel(studio: Studio, voice: dict) -> None:
-    job = studio.start_generation(GenerationRequest(voice["id"], "Progress please."), stream=False)
+def test_progress_and_cancel(studio: Studio, voice: Profile) -> None:
+    job = studio.start_generation(GenerationRequest(voice.id, "Progress please."), stream=False)
     stages = [e.stage for e in job.events() if isinstance(e, JobProgress)]
     assert stages[0] == "loading model" and "building voice" in stages and stages[-1] == "saving"
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        studio.generate(GenerationRequest(voice["id"], "Never mind."), cancel=cancel)
+        studio.generate(GenerationRequest(voice.id, "Never mind."), cancel=cancel)
 
 
 @pytest.mark.parametrize(
@@ -122,37 +122,37 @@ def test_progress_and_cancel(studio: Studio, voice: dict) -> None:
         (dict(text="hi", language="Klingon"), InvalidInput, "not supported"),
     ],
 )
-def test_generate_refuses_bad_input(studio: Studio, voice: dict, kwargs: dict, error: type, words: str) -> None:
+def test_generate_refuses_bad_input(studio: Studio, voice: Profile, kwargs: dict, error: type, words: str) -> None:
     count = studio.history_stats()["count"]
     with pytest.raises(error, match=words):
-        studio.generate(GenerationRequest(voice["id"], **kwargs))
+        studio.generate(GenerationRequest(voice.id, **kwargs))
     assert studio.history_stats()["count"] == count
 
 
 def test_profile_without_samples_and_unknown_profile(studio: Studio) -> None:
     empty = studio.create_profile("Empty voice")
     with pytest.raises(InvalidInput, match="no samples"):
-        studio.generate(GenerationRequest(empty["id"], "hi"))
+        studio.generate(GenerationRequest(empty.id, "hi"))
     with pytest.raises(NotFound):
         studio.generate(GenerationRequest("0" * 32, "hi"))
     with pytest.raises(NotFound):
         studio.generate(GenerationRequest("../../etc/passwd", "hi"))
 
 
-def test_editing_a_transcript_rebuilds_the_prompt(studio: Studio, voice: dict) -> None:
-    studio.generate(GenerationRequest(voice["id"], "warm the cache", seed=1))
+def test_editing_a_transcript_rebuilds_the_prompt(studio: Studio, voice: Profile) -> None:
+    studio.generate(GenerationRequest(voice.id, "warm the cache", seed=1))
     builds = studio.tts.prompt_builds
-    sample = studio.list_samples(voice["id"])[0]
-    studio.update_sample_text(sample["id"], sample["reference_text"] + " Thank you.")
-    record = studio.generate(GenerationRequest(voice["id"], "after the edit", seed=1))
+    sample = studio.list_samples(voice.id)[0]
+    studio.update_sample_text(sample.id, sample.reference_text + " Thank you.")
+    record = studio.generate(GenerationRequest(voice.id, "after the edit", seed=1))
     assert record.cache_hit is False and studio.tts.prompt_builds == builds + 1
 
 
-def test_history_search_filter_stats_delete(studio: Studio, voice: dict) -> None:
-    record = studio.generate(GenerationRequest(voice["id"], "A unique zebra sentence.", seed=2))
+def test_history_search_filter_stats_delete(studio: Studio, voice: Profile) -> None:
+    record = studio.generate(GenerationRequest(voice.id, "A unique zebra sentence.", seed=2))
     found = studio.list_history(search="ZEBRA")
     assert found["total"] == 1 and found["items"][0].id == record.id
-    assert studio.list_history(profile_id=voice["id"], limit=1)["total"] >= 1
+    assert studio.list_history(profile_id=voice.id, limit=1)["total"] >= 1
     stats = studio.history_stats()
     assert stats["count"] >= 1 and stats["per_profile"][0]["profile_name"] == "JFK"
     path = studio.generation_path(record.id)
@@ -181,14 +181,14 @@ def test_models_status_load_unload(studio: Studio) -> None:
 
 def test_deleting_a_profile_keeps_history_names_and_drops_prompts(studio: Studio, jfk_path: Path) -> None:
     p = studio.create_profile("Short lived")
-    studio.add_sample(p["id"], jfk_path, "And so, my fellow Americans.")
+    studio.add_sample(p.id, jfk_path, "And so, my fellow Americans.")
     entries = studio.tts.prompt_cache.stats()["disk_entries"]  # the engine's cache is the session's
-    record = studio.generate(GenerationRequest(p["id"], "Remember me.", seed=5))
+    record = studio.generate(GenerationRequest(p.id, "Remember me.", seed=5))
     assert studio.tts.prompt_cache.stats()["disk_entries"] == entries + 1  # this voice's prompt, on disk
-    studio.delete_profile(p["id"])
+    studio.delete_profile(p.id)
     assert studio.get_generation(record.id).profile_name == "Short lived"
-    assert not (studio.settings.samples_dir / p["id"]).exists()
-    assert all(p["id"] not in str(x) for x in studio.settings.samples_dir.iterdir())
+    assert not (studio.settings.samples_dir / p.id).exists()
+    assert all(p.id not in str(x) for x in studio.settings.samples_dir.iterdir())
 
 
 def test_whisper_language_mapping() -> None:

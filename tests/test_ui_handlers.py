@@ -24,7 +24,7 @@ from tests.support.studio import studio_settings
 from voicebox.config import Settings
 from voicebox.errors import Cancelled, Conflict, NotFound
 from voicebox.jobs import Job, JobAudio, JobDone, JobProgress
-from voicebox.records import Generation, GenerationRequest
+from voicebox.records import Generation, GenerationRequest, Profile
 from voicebox.services import Studio
 from voicebox.ui import QUEUE_MAX_SIZE, build_ui, header_html, notices_of
 from voicebox.ui import history as history_ui
@@ -61,13 +61,13 @@ def ctx(
 
 
 @pytest.fixture(scope="module")
-def voiced_profile(ctx: UIContext, jfk_path: Path) -> dict[str, Any]:
+def voiced_profile(ctx: UIContext, jfk_path: Path) -> Profile:
     """A profile with jfk.flac as its sample (added through the upload handler)."""
     handlers = ProfileHandlers(ctx)
     handlers.create("Kennedy", "35th president", "English", "")
-    profile = next(p for p in ctx.studio.list_profiles()["items"] if p["name"] == "Kennedy")
-    handlers.add_uploads(profile["id"], [str(jfk_path)], 0, "")
-    return ctx.studio.get_profile(profile["id"])
+    profile = next(p for p in ctx.studio.list_profiles()["items"] if p.name == "Kennedy")
+    handlers.add_uploads(profile.id, [str(jfk_path)], 0, "")
+    return ctx.studio.get_profile(profile.id)
 
 
 def run_generate(
@@ -175,8 +175,8 @@ def test_empty_state_then_create_search_and_duplicate(ctx: UIContext) -> None:
     ada = ctx.studio.find_profile("Ada")
     other = handlers.create("Bea", "", "Auto", "")[2]
     assert "already exists" in refused(handlers.save, other, "Ada", "typed", "Auto", "")
-    assert ctx.studio.get_profile(other)["name"] == "Bea"  # nothing was stored
-    assert ctx.studio.get_profile(ada["id"])["name"] == "Ada"
+    assert ctx.studio.get_profile(other).name == "Bea"  # nothing was stored
+    assert ctx.studio.get_profile(ada.id).name == "Ada"
 
 
 def test_empty_state_wording_when_there_are_no_profiles(
@@ -191,18 +191,18 @@ def test_empty_state_wording_when_there_are_no_profiles(
     assert "No profiles yet — create one to start" in NO_PROFILES
 
 
-def test_upload_transcribes_and_sample_editing(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
-    sample = voiced_profile["samples"][0]
-    assert "fellow americans" in sample["reference_text"].lower()
+def test_upload_transcribes_and_sample_editing(ctx: UIContext, voiced_profile: Profile) -> None:
+    sample = voiced_profile.samples[0]
+    assert "fellow americans" in sample.reference_text.lower()
     handlers = ProfileHandlers(ctx)
 
     player = handlers.sample_audio(sample, 1)
     assert player is not None and is_inside(player, ctx.temp.root)
     assert not is_inside(player, ctx.settings.data_dir)
-    assert Path(player).read_bytes() == ctx.studio.sample_path(sample["id"]).read_bytes()
+    assert Path(player).read_bytes() == ctx.studio.sample_path(sample.id).read_bytes()
 
-    handlers.save_transcript(sample["id"], "Ask not what your country can do for you.")
-    assert ctx.studio.get_profile(voiced_profile["id"])["samples"][0]["reference_text"].startswith("Ask not")
+    handlers.save_transcript(sample.id, "Ask not what your country can do for you.")
+    assert ctx.studio.get_profile(voiced_profile.id).samples[0].reference_text.startswith("Ask not")
 
 
 def test_bad_upload_is_an_error_toast_naming_the_file(ctx: UIContext, tmp_path: Path) -> None:
@@ -272,11 +272,11 @@ def test_delete_profile_asks_first_and_history_keeps_the_name(ctx: UIContext, es
 
 
 # ---- generate ---------------------------------------------------------------------------------
-def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profile: Profile) -> None:
     stages: list[str] = []
     outputs = run_generate(
         ctx,
-        voiced_profile["id"],
+        voiced_profile.id,
         "Hello there. This is a streaming test.",
         seed=42,
         progress=lambda fraction, desc="": stages.append(desc),
@@ -297,7 +297,7 @@ def test_generate_streams_then_shows_the_saved_take(ctx: UIContext, voiced_profi
     )
 
 
-def test_generate_validation_errors_are_toasts(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+def test_generate_validation_errors_are_toasts(ctx: UIContext, voiced_profile: Profile) -> None:
     handlers = GenerateHandlers(ctx)
     empty = ctx.studio.create_profile("No samples yet")
 
@@ -307,23 +307,23 @@ def test_generate_validation_errors_are_toasts(ctx: UIContext, voiced_profile: d
         return refusal.value.message
 
     assert "Choose a voice profile" in check("", "Hello")
-    assert "Type some text" in check(voiced_profile["id"], "   ")
-    assert "seed" in check(voiced_profile["id"], "Hello", seed="abc")
-    assert "seed" in check(voiced_profile["id"], "Hello", seed=-1)
-    assert "no samples yet" in check(empty["id"], "Hello")
-    assert "5,000" in check(voiced_profile["id"], "word " * 1200)
-    assert handlers.check(voiced_profile["id"], "Hello", "profile", "0.6B", "Balanced", 7, 0.9, 50, 1.0, 1.05) is None
+    assert "Type some text" in check(voiced_profile.id, "   ")
+    assert "seed" in check(voiced_profile.id, "Hello", seed="abc")
+    assert "seed" in check(voiced_profile.id, "Hello", seed=-1)
+    assert "no samples yet" in check(empty.id, "Hello")
+    assert "5,000" in check(voiced_profile.id, "word " * 1200)
+    assert handlers.check(voiced_profile.id, "Hello", "profile", "0.6B", "Balanced", 7, 0.9, 50, 1.0, 1.05) is None
 
 
 def test_generate_ends_with_the_generate_button_back_whatever_happens(
-    ctx: UIContext, voiced_profile: dict[str, Any]
+    ctx: UIContext, voiced_profile: Profile
 ) -> None:
     """The generate event never raises: a refusal reaching it still restores the buttons."""
     before = ctx.studio.history_stats()["count"]
     for profile_id, text, seed, reason in (
         ("", "Hello", 7, "Choose a voice profile"),
-        (voiced_profile["id"], "   ", 7, "Type some text"),
-        (voiced_profile["id"], "Hello", "abc", "seed"),
+        (voiced_profile.id, "   ", 7, "Type some text"),
+        (voiced_profile.id, "Hello", "abc", "seed"),
     ):
         with pytest.warns(UserWarning, match=reason):
             outputs = run_generate(ctx, profile_id, text, seed=seed)
@@ -342,7 +342,7 @@ def test_start_says_where_the_take_waits() -> None:
     assert waiting_label(11).endswith("you are 11th in line.")
 
 
-def test_a_take_cancelled_while_waiting_never_starts(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+def test_a_take_cancelled_while_waiting_never_starts(ctx: UIContext, voiced_profile: Profile) -> None:
     handlers = GenerateHandlers(ctx)
     ticket, generate_button, cancel_button, status, *_ = handlers.start(REQUEST)
     assert generate_button["visible"] is False and cancel_button["visible"] is True
@@ -352,7 +352,7 @@ def test_a_take_cancelled_while_waiting_never_starts(ctx: UIContext, voiced_prof
     before = ctx.studio.history_stats()["count"]
     outputs = list(
         handlers.generate(
-            ticket, voiced_profile["id"], "Never made.", "profile", "0.6B", "Balanced", 1, 0.9, 50, 1.0, 1.05,
+            ticket, voiced_profile.id, "Never made.", "profile", "0.6B", "Balanced", 1, 0.9, 50, 1.0, 1.05,
             REQUEST, no_progress,
         )
     )
@@ -360,13 +360,13 @@ def test_a_take_cancelled_while_waiting_never_starts(ctx: UIContext, voiced_prof
     assert ctx.studio.history_stats()["count"] == before
 
 
-def test_an_older_take_leaves_the_page_to_the_newer_one(ctx: UIContext, voiced_profile: dict[str, Any]) -> None:
+def test_an_older_take_leaves_the_page_to_the_newer_one(ctx: UIContext, voiced_profile: Profile) -> None:
     handlers = GenerateHandlers(ctx)
     old_ticket = handlers.start(REQUEST)[0]
     handlers.start(REQUEST)  # pressed Generate again (after Cancel): the old event must not touch the page
     outputs = list(
         handlers.generate(
-            old_ticket, voiced_profile["id"], "Old.", "profile", "0.6B", "Balanced", 1, 0.9, 50, 1.0, 1.05,
+            old_ticket, voiced_profile.id, "Old.", "profile", "0.6B", "Balanced", 1, 0.9, 50, 1.0, 1.05,
             REQUEST, no_progress,
         )
     )
@@ -469,10 +469,10 @@ def test_jobs_survive_being_advanced_from_different_threads() -> None:
 
 # ---- history ----------------------------------------------------------------------------------
 def test_history_table_search_paging_open_reuse_delete(
-    ctx: UIContext, voiced_profile: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ctx: UIContext, voiced_profile: Profile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = ctx.studio.generate(GenerationRequest(voiced_profile["id"], "Alpha history line.", seed=11, preset="Stable"))
-    second = ctx.studio.generate(GenerationRequest(voiced_profile["id"], "Beta history line.", seed=12))
+    first = ctx.studio.generate(GenerationRequest(voiced_profile.id, "Alpha history line.", seed=11, preset="Stable"))
+    second = ctx.studio.generate(GenerationRequest(voiced_profile.id, "Beta history line.", seed=12))
     handlers = HistoryHandlers(ctx)
 
     table, ids, page, label, prev, nxt, empty, stats, choices = handlers.refresh("history line", "", 0)
@@ -480,10 +480,10 @@ def test_history_table_search_paging_open_reuse_delete(
     assert table["value"][0][1] == "Kennedy" and "Beta history line." in table["value"][0][2]
     assert empty["visible"] is False
     assert "Takes" in stats and "Kennedy" in stats
-    assert ("Kennedy", voiced_profile["id"]) in choices["choices"]
+    assert ("Kennedy", voiced_profile.id) in choices["choices"]
 
     monkeypatch.setattr(history_ui, "PAGE_SIZE", 1)
-    _, ids, page, label, prev, nxt, *_ = handlers.refresh("history line", voiced_profile["id"], 1)
+    _, ids, page, label, prev, nxt, *_ = handlers.refresh("history line", voiced_profile.id, 1)
     assert ids == [first.id] and page == 1 and label.startswith("Page 2 of 2")
     assert prev["interactive"] is True and nxt["interactive"] is False
     monkeypatch.undo()
@@ -499,7 +499,7 @@ def test_history_table_search_paging_open_reuse_delete(
 
     reused = handlers.reuse(first.id, None)
     assert reused[0]["selected"] == "generate"
-    assert reused[1]["value"] == voiced_profile["id"]
+    assert reused[1]["value"] == voiced_profile.id
     assert reused[2] == "Alpha history line."
     assert reused[5]["value"] == "Stable" and reused[6] == "11"
     assert reused[7] == pytest.approx(0.6)

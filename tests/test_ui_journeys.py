@@ -27,7 +27,7 @@ from tests.support.browser import (
     toast,
 )
 from tests.support.studio import serve_app, studio_settings
-from voicebox.records import GenerationRequest
+from voicebox.records import GenerationRequest, Profile
 from voicebox.services import Studio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -73,11 +73,11 @@ def studio(studio_app: tuple[str, Studio]) -> Studio:
     return studio_app[1]
 
 
-def voiced(studio: Studio, name: str, sample: Path, text: str = "The quick brown fox.") -> dict[str, Any]:
+def voiced(studio: Studio, name: str, sample: Path, text: str = "The quick brown fox.") -> Profile:
     """A profile with one sample, made through the service layer (the upload journey is its own test)."""
     profile = studio.create_profile(name)
-    studio.add_sample(profile["id"], sample, text)
-    return studio.get_profile(profile["id"])
+    studio.add_sample(profile.id, sample, text)
+    return studio.get_profile(profile.id)
 
 
 def open_profile(page: Any, name: str) -> None:
@@ -131,7 +131,7 @@ def test_sample_transcript_can_be_corrected(page: Any, studio: Studio, jfk_path:
     page.locator("#sample-1 .vb-sample-save").click()
     check(toast(page, "info", "Transcript saved")).to_be_visible()
     profile = studio.find_profile(f"Editor {viewport}")
-    assert studio.list_samples(profile["id"])[0]["reference_text"] == "And so, my fellow Americans: ask not."
+    assert studio.list_samples(profile.id)[0].reference_text == "And so, my fellow Americans: ask not."
     page.reload()
     open_profile(page, f"Editor {viewport}")
     check(page.locator("#sample-1 textarea").first).to_have_value("And so, my fellow Americans: ask not.")
@@ -165,8 +165,8 @@ def test_refused_profile_actions_leave_the_form_as_typed(page: Any, studio: Stud
     check(error_badges(page)).to_have_count(0)
     check(page.locator("#profile-heading")).to_contain_text(f"Second {viewport}")
     check(page.locator("#profile-save")).to_be_enabled()
-    assert studio.find_profile(f"Second {viewport}")["id"] != existing["id"]  # nothing was renamed
-    assert studio.get_profile(existing["id"])["name"] == f"Taken {viewport}"
+    assert studio.find_profile(f"Second {viewport}").id != existing.id  # nothing was renamed
+    assert studio.get_profile(existing.id).name == f"Taken {viewport}"
 
 
 def test_deleting_a_sample_asks_first(page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
@@ -180,11 +180,11 @@ def test_deleting_a_sample_asks_first(page: Any, studio: Studio, espeak_wav: Pat
     check(confirm).to_contain_text("Delete sample 1?")
     card.locator(".vb-sample-keep").click()
     check(confirm).to_be_hidden()
-    assert len(studio.list_samples(profile["id"])) == 1  # asking deleted nothing
+    assert len(studio.list_samples(profile.id)) == 1  # asking deleted nothing
     card.locator(".vb-sample-delete").click()
     card.locator(".vb-sample-confirm-delete").click()
     check(page.locator("#samples-empty")).to_contain_text("No samples yet")
-    assert studio.list_samples(profile["id"]) == []
+    assert studio.list_samples(profile.id) == []
 
 
 def test_a_recording_without_words_says_plainly_what_to_do(page: Any, studio: Studio, viewport: str) -> None:
@@ -308,7 +308,7 @@ def test_cancel_and_waiting_in_line(browser: Any, page: Any, studio: Studio, esp
         generate_ready(other)
     finally:
         other.context.close()
-    texts = [item["text"] for item in studio.list_history(limit=5)["items"]]
+    texts = [item.text for item in studio.list_history(limit=5)["items"]]
     assert "A short take after the long one." in texts and LONG_TAKE not in texts
     assert studio.history_stats()["count"] == before + 1
 
@@ -317,7 +317,7 @@ def test_cancel_and_waiting_in_line(browser: Any, page: Any, studio: Studio, esp
 def test_history_reads_well_and_deleting_a_take_asks(page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
     check = expect()
     profile = voiced(studio, f"Historian {viewport}", espeak_wav)
-    record = studio.generate(GenerationRequest(profile["id"], f"A take to find in history on the {viewport}.", seed=3))
+    record = studio.generate(GenerationRequest(profile.id, f"A take to find in history on the {viewport}.", seed=3))
     open_tab(page, "History")
     field(page, "history-search").fill(f"history on the {viewport}")
     row_text = page.locator("#history-table").get_by_text(f"history on the {viewport}").locator("visible=true").first

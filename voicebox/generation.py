@@ -20,7 +20,7 @@ from .atomic import atomic_write_bytes, remove_quietly
 from .engines.params import check_text, make_params
 from .errors import Cancelled
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
-from .records import Generation, GenerationRequest
+from .records import Generation, GenerationRequest, Profile
 from .speech import ChunkResult, Progress, SpeechDone, SpeechRequest
 from .store import new_id
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Plan:
     """A request that passed every check: the profile and what the backend will be asked."""
 
-    profile: dict
+    profile: Profile
     text: str
     speech: SpeechRequest
 
@@ -52,9 +52,9 @@ class Takes:
             request.preset, temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
             repetition_penalty=request.repetition_penalty, seed=request.seed, max_new_tokens=request.max_new_tokens,
         )
-        profile = studio.store.get_profile(request.profile_id)
+        profile = Profile.from_dict(studio.store.get_profile(request.profile_id))
         voice = studio.references(request.profile_id)
-        chosen = request.language if request.language not in (None, "") else profile.get("language", "auto")
+        chosen = request.language if request.language not in (None, "") else profile.language
         speech = speech_request(text, voice, params, chosen, size, stream=stream)
         return Plan(profile, text, speech)
 
@@ -102,7 +102,7 @@ class Takes:
         atomic_write_bytes(studio.settings.data_dir / relative, audio.wav_bytes(samples, done.sample_rate))
         failed = assembler.failed()
         record = Generation(
-            id=generation_id, profile_id=plan.profile["id"], profile_name=plan.profile["name"],
+            id=generation_id, profile_id=plan.profile.id, profile_name=plan.profile.name,
             text=plan.text, file=relative, language=done.language, model=done.model.source,
             size=done.model.size, mode=done.mode, seed=int(plan.speech.params.seed),
             duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),

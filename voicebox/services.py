@@ -26,7 +26,7 @@ from .generation import Takes
 from .jobs import Job
 from .languages import choose as choose_language
 from .languages import whisper_code
-from .records import Generation, GenerationRequest
+from .records import Generation, GenerationRequest, Profile, Sample
 from .speech import SpeechBackend, VoiceSample, model_sizes
 from .store import Store, new_id
 
@@ -83,28 +83,31 @@ class Studio:
         self.notices: list[str] = [m for m in [self.store.recovered_from_corruption] if m]
 
     # ---- profiles --------------------------------------------------------------------------
-    def create_profile(self, name: str, description: str = "", language: str = "auto") -> dict[str, Any]:
-        return self.store.create_profile(name, description, self._check_language(language))
+    def create_profile(self, name: str, description: str = "", language: str = "auto") -> Profile:
+        return Profile.from_dict(self.store.create_profile(name, description, self._check_language(language)))
 
     def list_profiles(self, search: str | None = None, limit: int | None = None, offset: int = 0) -> dict[str, Any]:
+        """``{"items": [Profile], "total": n}``; each profile counts its samples."""
         items, total = self.store.list_profiles(search, limit, offset)
-        for item in items:
-            item["sample_count"] = len(self.store.list_samples(item["id"]))
-        return {"items": items, "total": total}
+        profiles = [
+            Profile.from_dict(dict(item, sample_count=len(self.store.list_samples(item["id"])))) for item in items
+        ]
+        return {"items": profiles, "total": total}
 
-    def get_profile(self, profile_id: str) -> dict[str, Any]:
+    def get_profile(self, profile_id: str) -> Profile:
+        """A profile with its samples."""
         profile = self.store.get_profile(profile_id)
-        profile["samples"] = self.store.list_samples(profile_id)
-        return profile
+        samples = self.store.list_samples(profile_id)
+        return Profile.from_dict(dict(profile, samples=samples, sample_count=len(samples)))
 
-    def find_profile(self, id_or_name: str) -> dict[str, Any]:
+    def find_profile(self, id_or_name: str) -> Profile:
         """A profile by id or case-insensitive name: what OpenAI-style clients call a voice."""
-        return self.store.find_profile(id_or_name)
+        return Profile.from_dict(self.store.find_profile(id_or_name))
 
-    def update_profile(self, profile_id: str, **changes: Any) -> dict[str, Any]:
+    def update_profile(self, profile_id: str, **changes: Any) -> Profile:
         if changes.get("language") is not None:
             changes["language"] = self._check_language(changes["language"])
-        return self.store.update_profile(profile_id, **changes)
+        return Profile.from_dict(self.store.update_profile(profile_id, **changes))
 
     def delete_profile(self, profile_id: str) -> None:
         """Deletes the profile, its samples and their cached prompts; history keeps the name."""
@@ -118,7 +121,7 @@ class Studio:
     # ---- samples ---------------------------------------------------------------------------
     def add_sample(
         self, profile_id: str, data: bytes | str | Path, reference_text: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Sample:
         """Validate, clean, store and (when no transcript is given) transcribe a voice sample.
 
         Args:
@@ -143,10 +146,10 @@ class Studio:
         relative = f"samples/{profile_id}/{sample_id}.wav"
         atomic_write_bytes(self.settings.data_dir / relative, wav)
         try:
-            return self.store.add_sample(
+            return Sample.from_dict(self.store.add_sample(
                 profile_id, relative, text, prepared.duration, prepared.sample_rate, digest,
                 sample_id=sample_id, warnings=warnings,
-            )
+            ))
         except BaseException:
             remove_quietly(self.settings.data_dir / relative)  # no orphan file if the record fails
             raise
@@ -174,15 +177,15 @@ class Studio:
             return "", f"Whisper is not available right now (see the Models tab). {TYPE_TRANSCRIPT}"
         return result.text.strip(), ""
 
-    def list_samples(self, profile_id: str) -> list[dict[str, Any]]:
-        return self.store.list_samples(profile_id)
+    def list_samples(self, profile_id: str) -> list[Sample]:
+        return [Sample.from_dict(s) for s in self.store.list_samples(profile_id)]
 
-    def update_sample_text(self, sample_id: str, reference_text: str) -> dict[str, Any]:
+    def update_sample_text(self, sample_id: str, reference_text: str) -> Sample:
         before = self.store.get_sample(sample_id)
         sample = self.store.update_sample_text(sample_id, reference_text)
         if before["reference_text"] != sample["reference_text"]:
             self.tts.forget_voices([sample["sha256"]])
-        return sample
+        return Sample.from_dict(sample)
 
     def delete_sample(self, sample_id: str) -> None:
         sample = self.store.delete_sample(sample_id)

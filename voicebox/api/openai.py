@@ -169,7 +169,7 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         also saved to the history (at speed 1.0)."""
         size = speech_size(studio, body.model)
         profile = studio.find_profile(body.voice)
-        request = GenerationRequest(profile_id=profile["id"], text=body.input, model_size=size)
+        request = GenerationRequest(profile_id=profile.id, text=body.input, model_size=size)
         if body.stream:
             if body.speed != 1.0:
                 raise InvalidInput(

@@ -22,6 +22,8 @@ from ..auth import auth_required, check_credentials
 from ..config import Settings
 from ..errors import NotFound
 from ..records import Generation as GenerationRecord
+from ..records import Profile as ProfileRecord
+from ..records import Sample as SampleRecord
 from .schemas import (
     EXAMPLE_ID,
     AudioFormat,
@@ -63,10 +65,19 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
-def sample_out(record: dict[str, Any]) -> dict[str, Any]:
+def sample_out(record: SampleRecord) -> dict[str, Any]:
     """A sample as the API shows it: the internal file path replaced by its URL."""
-    out = {k: v for k, v in record.items() if k != "file"}
-    out["audio_url"] = f"/profiles/samples/{record['id']}/audio"
+    out = {k: v for k, v in record.to_dict().items() if k != "file"}
+    out["audio_url"] = f"/profiles/samples/{record.id}/audio"
+    return out
+
+
+def profile_out(profile: ProfileRecord, with_samples: bool = False) -> dict[str, Any]:
+    """A profile as the API shows it; its samples (with their URLs) only where it is read whole."""
+    out = profile.to_dict()
+    out["samples"] = [sample_out(s) for s in profile.samples]
+    if not with_samples:
+        del out["samples"]
     return out
 
 
@@ -110,7 +121,7 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         summary="Create a voice profile",
     )
     def create_profile(body: ProfileCreate) -> dict[str, Any]:
-        return studio.create_profile(body.name, body.description, body.language)
+        return profile_out(studio.create_profile(body.name, body.description, body.language))
 
     @router.get(
         "/profiles", response_model=ProfileList, tags=["profiles"], summary="List and search profiles"
@@ -120,7 +131,8 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        return studio.list_profiles(search, limit, offset)
+        page = studio.list_profiles(search, limit, offset)
+        return {"items": [profile_out(p) for p in page["items"]], "total": page["total"]}
 
     @router.get(
         "/profiles/{profile_id}",
@@ -130,9 +142,7 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         summary="A profile with its samples",
     )
     def get_profile(profile_id: ProfileId) -> dict[str, Any]:
-        profile = studio.get_profile(check_id(profile_id, "Profile"))
-        profile["samples"] = [sample_out(s) for s in profile.get("samples", [])]
-        return profile
+        return profile_out(studio.get_profile(check_id(profile_id, "Profile")), with_samples=True)
 
     @router.put(
         "/profiles/{profile_id}",
@@ -142,7 +152,9 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         summary="Change a profile (only the fields given)",
     )
     def update_profile(profile_id: ProfileId, body: ProfileUpdate) -> dict[str, Any]:
-        return studio.update_profile(check_id(profile_id, "Profile"), **body.model_dump(exclude_unset=True))
+        return profile_out(
+            studio.update_profile(check_id(profile_id, "Profile"), **body.model_dump(exclude_unset=True))
+        )
 
     @router.delete(
         "/profiles/{profile_id}",

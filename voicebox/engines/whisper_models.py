@@ -34,7 +34,7 @@ import numpy as np
 from voicebox.audio import WHISPER_SAMPLE_RATE
 from voicebox.engines.hub import NotDownloaded, looks_like_path, resolve_snapshot
 from voicebox.engines.transcripts import Segment, Transcription
-from voicebox.errors import InvalidInput, ModelUnavailable
+from voicebox.errors import ModelUnavailable
 from voicebox.languages import whisper_code
 
 logger = logging.getLogger(__name__)

@@ -49,17 +49,18 @@ def build(ctx: UIContext) -> None:
     @guarded
     def list_profiles(search: str = "") -> dict[str, Any]:
         """Profiles whose name or description contains ``search`` (all when empty), by name."""
-        return studio.list_profiles(search=search or None)
+        page = studio.list_profiles(search=search or None)
+        return {"items": [profile.to_dict() for profile in page["items"]], "total": page["total"]}
 
     @guarded
     def get_profile(profile_id: str) -> dict[str, Any]:
         """One profile with its samples."""
-        return studio.get_profile(profile_id)
+        return studio.get_profile(profile_id).to_dict()
 
     @guarded
     def create_profile(name: str, description: str = "", language: str = "Auto") -> dict[str, Any]:
         """Create a voice profile; add samples with /add_sample."""
-        return studio.create_profile(name, description, language)
+        return studio.create_profile(name, description, language).to_dict()
 
     @guarded
     def update_profile(
@@ -67,7 +68,7 @@ def build(ctx: UIContext) -> None:
     ) -> dict[str, Any]:
         """Change a profile; fields left out (None) keep their value, "" clears the description."""
         changes = {"name": name or None, "description": description, "language": language or None}
-        return studio.update_profile(profile_id, **{k: v for k, v in changes.items() if v is not None})
+        return studio.update_profile(profile_id, **{k: v for k, v in changes.items() if v is not None}).to_dict()
 
     @guarded
     def delete_profile(profile_id: str) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def build(ctx: UIContext) -> None:
     @guarded
     def update_sample_text(sample_id: str, reference_text: str) -> dict[str, Any]:
         """Correct a sample's transcript (empty means timbre-only)."""
-        return studio.update_sample_text(sample_id, reference_text)
+        return studio.update_sample_text(sample_id, reference_text).to_dict()
 
     @guarded
     def delete_sample(sample_id: str) -> dict[str, Any]:
@@ -137,7 +138,7 @@ def build(ctx: UIContext) -> None:
     def add_sample(profile_id: str, audio: str | None, reference_text: str) -> dict[str, Any]:
         """Add a voice sample (any common format); a blank transcript is filled in by Whisper."""
         path = check_upload(audio, ctx.settings)
-        return studio.add_sample(profile_id, path, reference_text or None)
+        return studio.add_sample(profile_id, path, reference_text or None).to_dict()
 
     @guarded
     def generate(

@@ -341,4 +341,4 @@ class UIContext:
 
     def profile_choices(self) -> list[tuple[str, str]]:
         """``(name, id)`` pairs for pickers, sorted by name."""
-        return [(p["name"], p["id"]) for p in self.studio.list_profiles()["items"]]
+        return [(p.name, p.id) for p in self.studio.list_profiles()["items"]]

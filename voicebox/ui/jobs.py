@@ -89,6 +89,9 @@ class GenerationJobs:
             for event in job.events():
                 if isinstance(event, JobFailed):
                     raise event.error
+                if cancel.is_set() and not isinstance(event, JobDone):
+                    # Cancel pressed: audio already queued must not restart the stopped player.
+                    raise Cancelled("Generation cancelled.")
                 if isinstance(event, (JobProgress, JobAudio, JobDone)):
                     yield event
         finally:

@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import InvalidInput, VoiceboxError
+from ..records import Profile, Sample
 from .common import (
     GENERIC_ERROR,
     LIGHT_QUEUE,
@@ -41,10 +42,10 @@ NO_SAMPLES = (
 )
 
 
-def profile_label(profile: dict[str, Any]) -> str:
+def profile_label(profile: Profile) -> str:
     """List entry: the name and how many samples the profile has."""
-    count = int(profile.get("sample_count", 0))
-    return f"{profile['name']} · {count} sample{'s' if count != 1 else ''}"
+    count = profile.sample_count
+    return f"{profile.name} · {count} sample{'s' if count != 1 else ''}"
 
 
 class ProfileHandlers:
@@ -61,8 +62,8 @@ class ProfileHandlers:
 
     def _list(self, search: str | None, selected: str | None) -> tuple[Any, Any]:
         items = self.ctx.studio.list_profiles(search=(search or "").strip() or None)["items"]
-        choices = [(profile_label(p), p["id"]) for p in items]
-        value = selected if any(p["id"] == selected for p in items) else None
+        choices = [(profile_label(p), p.id) for p in items]
+        value = selected if any(p.id == selected for p in items) else None
         if items:
             empty = gr.update(visible=False)
         else:
@@ -70,7 +71,7 @@ class ProfileHandlers:
         return gr.update(choices=choices, value=value, visible=bool(items)), empty
 
     # ---- editor ------------------------------------------------------------------------------
-    def _editor(self, profile: dict[str, Any] | None) -> tuple[Any, ...]:
+    def _editor(self, profile: Profile | None) -> tuple[Any, ...]:
         """(selected id, heading, name, description, language, create, save, delete, samples box,
         confirm row, sample status)."""
         if profile is None:
@@ -88,11 +89,11 @@ class ProfileHandlers:
                 "",
             )
         return (
-            profile["id"],
-            f"### {md(profile['name'])}",
-            profile["name"],
-            profile.get("description", ""),
-            language_label(profile.get("language")),
+            profile.id,
+            f"### {md(profile.name)}",
+            profile.name,
+            profile.description,
+            language_label(profile.language),
             gr.update(visible=False),
             gr.update(visible=True),
             gr.update(visible=True),
@@ -117,8 +118,8 @@ class ProfileHandlers:
     def create(self, name: str, description: str, language: str, search: str | None) -> tuple[Any, ...]:
         """Create a profile and open it. Returns the list outputs followed by the editor outputs."""
         profile = self.ctx.studio.create_profile(name, description or "", language or "Auto")
-        gr.Info(f"Profile {escape(profile['name'])} created. Now add a sample of the voice.")
-        return (*self._list(search, profile["id"]), *self._editor(self.ctx.studio.get_profile(profile["id"])))
+        gr.Info(f"Profile {escape(profile.name)} created. Now add a sample of the voice.")
+        return (*self._list(search, profile.id), *self._editor(self.ctx.studio.get_profile(profile.id)))
 
     @refusing
     def save(
@@ -131,15 +132,15 @@ class ProfileHandlers:
             profile_id, name=name, description=description or "", language=language or "Auto"
         )
         gr.Info("Changes saved.")
-        return (*self._list(search, profile_id), *self._editor(self.ctx.studio.get_profile(profile["id"])))
+        return (*self._list(search, profile_id), *self._editor(self.ctx.studio.get_profile(profile.id)))
 
     @refusing
     def ask_delete(self, profile_id: str) -> tuple[Any, Any]:
         """Show the confirmation row, saying exactly what will be removed."""
         profile = self.ctx.studio.get_profile(profile_id)
-        count = len(profile.get("samples", []))
+        count = len(profile.samples)
         text = (
-            f"**Delete {md(profile['name'])}?** Its {count} sample{'s' if count != 1 else ''} and "
+            f"**Delete {md(profile.name)}?** Its {count} sample{'s' if count != 1 else ''} and "
             "cached voice are removed for good. Takes in History keep the profile's name."
         )
         return gr.update(visible=True), text
@@ -149,7 +150,7 @@ class ProfileHandlers:
         """Delete the profile and return to the empty form."""
         profile = self.ctx.studio.get_profile(profile_id)
         self.ctx.studio.delete_profile(profile_id)
-        gr.Info(f"Profile {escape(profile['name'])} deleted.")
+        gr.Info(f"Profile {escape(profile.name)} deleted.")
         return (*self._list(search, None), *self._editor(None))
 
     # ---- samples ----------------------------------------------------------------------------
@@ -203,11 +204,11 @@ class ProfileHandlers:
                 failures.append((path.name, exc))
         return added, failures
 
-    def _add_one(self, profile_id: str, path: Path) -> dict[str, Any]:
+    def _add_one(self, profile_id: str, path: Path) -> Sample:
         if not profile_id:
             raise InvalidInput("Create or choose a profile first.")
         sample = self.ctx.studio.add_sample(profile_id, check_upload(path, self.ctx.settings))
-        for note in sample.get("warnings") or []:
+        for note in sample.warnings:
             gr.Warning(escape(note))
         return sample
 
@@ -229,13 +230,13 @@ class ProfileHandlers:
         gr.Info("Sample deleted.")
         return (version + 1, *self._list(search, profile_id))
 
-    def sample_audio(self, sample: dict[str, Any], index: int) -> str | None:
+    def sample_audio(self, sample: Sample, index: int) -> str | None:
         """A private temp copy of a sample for its player (keyed by content, so it is reused)."""
         try:
-            source = self.ctx.studio.sample_path(sample["id"])
+            source = self.ctx.studio.sample_path(sample.id)
         except VoiceboxError:
             return None
-        return self.ctx.temp.cached_copy(source, sample["sha256"], f"sample-{index}.wav")
+        return self.ctx.temp.cached_copy(source, sample.sha256, f"sample-{index}.wav")
 
 
 def message_of(exc: BaseException) -> str:

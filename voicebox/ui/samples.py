@@ -10,20 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from ..records import Sample
 from .common import LIGHT_QUEUE, fmt_seconds, md, show_panel_on, ui_event
 
 if TYPE_CHECKING:
     from .profiles import ProfileHandlers
 
 
-def sample_label(index: int, sample: dict[str, Any]) -> str:
-    return f"Sample {index} · {fmt_seconds(sample.get('duration'))}"
+def sample_label(index: int, sample: Sample) -> str:
+    return f"Sample {index} · {fmt_seconds(sample.duration)}"
 
 
 def sample_card(
     h: ProfileHandlers,
     index: int,
-    sample: dict[str, Any],
+    sample: Sample,
     version: gr.State,
     selected: gr.State,
     search: gr.Textbox,
@@ -31,7 +32,7 @@ def sample_card(
     empty: gr.Markdown,
 ) -> None:
     """One sample: player, duration, editable transcript, save and delete (inside ``gr.render``)."""
-    sample_id = sample["id"]
+    sample_id = sample.id
     with gr.Group(elem_classes="vb-sample", elem_id=f"sample-{index}"):
         with gr.Row(equal_height=True):
             gr.Audio(
@@ -47,7 +48,7 @@ def sample_card(
             )
             with gr.Column(scale=3):
                 transcript = gr.Textbox(
-                    value=sample.get("reference_text", ""),
+                    value=sample.reference_text,
                     label="Transcript",
                     interactive=True,  # inside gr.render a Textbox with a value defaults to read-only
                     lines=2,
@@ -66,7 +67,7 @@ def sample_card(
                         key=f"del-{sample_id}",
                         elem_classes="vb-sample-delete",
                     )
-        for note in sample.get("warnings") or []:
+        for note in sample.warnings:
             gr.Markdown(f"⚠️ {md(note)}", elem_classes="vb-note")
         with gr.Column(
             visible=False, variant="panel", key=f"confirm-{sample_id}", elem_classes="vb-confirm vb-sample-confirm"
