@@ -49,7 +49,7 @@ def backend() -> EspeakBackend:
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory, backend: EspeakBackend, shared_asr: Any) -> Studio:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("seam") / "data", host="127.0.0.1")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("seam") / "data", host="127.0.0.1", quality="off")
     return Studio(settings, tts=backend, asr=shared_asr)
 
 
@@ -135,4 +135,6 @@ def test_service_job_reports_chunks_then_the_record(studio: Studio, voice: dict)
     assert [c.index for c in chunks] == [0, 1]
     assert kinds.index(JobAudio) < kinds.index(JobChunk)  # audio plays before the chunk is recorded
     record = events[-1].generation
-    assert record.chunks == tuple(chunks) and job.result() == record
+    placed = [(c.index, c.text, c.seed, c.offset, c.duration) for c in chunks]
+    assert [(c.index, c.text, c.seed, c.offset, c.duration) for c in record.chunks] == placed
+    assert [len(c.takes) for c in record.chunks] == [1, 1] and job.result() == record

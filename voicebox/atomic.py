@@ -65,3 +65,14 @@ def remove_quietly(path: Path | str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def remove_quietly_dir(directory: Path) -> None:
+    """Remove a folder whose files voicebox deleted (a profile's samples, a take's sentences):
+    stray temporary files go with it; anything else is kept, not forced."""
+    try:
+        for leftover in directory.glob(".*.tmp"):
+            remove_quietly(leftover)
+        directory.rmdir()
+    except OSError:
+        pass

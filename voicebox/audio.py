@@ -278,7 +278,7 @@ def encode(samples: np.ndarray, rate: int = MODEL_SAMPLE_RATE, fmt: str = "wav")
     fmt = fmt.lower()
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     if fmt == "pcm":
-        return (clipped * 32767).astype("<i2").tobytes(), "audio/pcm"
+        return pcm16(clipped).astype("<i2").tobytes(), "audio/pcm"
     if fmt not in _FORMATS:
         raise InvalidInput(f"Unknown audio format {fmt!r}; use one of wav, flac, mp3, ogg, opus, pcm.")
     container, subtype, mime = _FORMATS[fmt]
@@ -286,8 +286,21 @@ def encode(samples: np.ndarray, rate: int = MODEL_SAMPLE_RATE, fmt: str = "wav")
     if fmt == "opus" and rate not in (8000, 12000, 16000, 24000, 48000):
         clipped, out_rate = resample(clipped, rate, 48000), 48000
     buffer = io.BytesIO()
-    sf.write(buffer, clipped, out_rate, format=container, subtype=subtype)
+    data = pcm16(clipped) if subtype == "PCM_16" else clipped  # 16-bit files hold exactly pcm16()
+    sf.write(buffer, data, out_rate, format=container, subtype=subtype)
     return buffer.getvalue(), mime
+
+
+def pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] as 16-bit samples, ``round(x * 32767)``: one rule for every 16-bit
+    file and stream voicebox writes, so that :func:`from_pcm16` of a stored file writes back
+    exactly the same samples (a sentence re-take leaves the rest of a take byte-identical)."""
+    return np.round(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def from_pcm16(samples: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`pcm16`."""
+    return (np.asarray(samples, dtype=np.float32) / 32767.0).astype(np.float32)
 
 
 def wav_bytes(samples: np.ndarray, rate: int = MODEL_SAMPLE_RATE) -> bytes:

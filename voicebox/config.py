@@ -15,6 +15,9 @@ from typing import Mapping
 DEVICES = ("auto", "cpu", "cuda", "mps")
 QUANTIZE_CHOICES = ("auto", "on", "off")
 CUDA_GRAPHS_CHOICES = ("auto", "off")
+#: How strictly takes are checked (see :mod:`voicebox.quality`); ``auto``: ``retake`` on a GPU,
+#: ``check`` on a CPU, where every re-take costs as much again as the sentence took.
+QUALITY_CHOICES = ("auto", "off", "check", "retake")
 
 #: Documented defaults, one per variable. README's configuration table mirrors this mapping.
 DEFAULTS: dict[str, str] = {
@@ -32,6 +35,8 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_CPU_INT8": "auto",
     "VOICEBOX_CUDA_GRAPHS": "auto",
     "VOICEBOX_MAX_FRAMES": "0",
+    "VOICEBOX_QUALITY": "auto",
+    "VOICEBOX_MAX_TAKES": "3",
 }
 
 
@@ -59,6 +64,10 @@ class Settings:
     cuda_graphs: str = "auto"
     #: Hard cap on codec frames (12.5 per second) per text chunk; 0 derives it from the text.
     max_frames: int = 0
+    #: Default quality gate of a take: ``auto``, ``off``, ``check`` or ``retake``.
+    quality: str = "auto"
+    #: Most takes of one sentence under ``retake``.
+    max_takes: int = 3
 
     # ---- derived data-dir layout -------------------------------------------------------
     @property
@@ -122,6 +131,8 @@ class Settings:
                 get("VOICEBOX_CUDA_GRAPHS").lower(), CUDA_GRAPHS_CHOICES, "VOICEBOX_CUDA_GRAPHS"
             ),
             max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
+            quality=parse_choice(get("VOICEBOX_QUALITY").lower(), QUALITY_CHOICES, "VOICEBOX_QUALITY"),
+            max_takes=max(1, parse_count(get("VOICEBOX_MAX_TAKES"), "VOICEBOX_MAX_TAKES")),
         )
 
 

@@ -11,30 +11,39 @@ chunk records at the end: audio first (atomically), then the record that points 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from . import audio
 from .assembly import TakeAssembler, incomplete_message, speech_request
-from .atomic import atomic_write_bytes, remove_quietly
+from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .engines.params import check_text, make_params
-from .errors import Cancelled
+from .errors import Cancelled, InvalidInput
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
-from .records import Generation, GenerationRequest, Profile
-from .speech import ChunkResult, Progress, SpeechDone, SpeechRequest
+from .records import Chunk, ChunkTake, Generation, GenerationRequest, Profile
+from .retakes import QUALITY_MODES, Retaker, SentenceTakes
+from .speech import ChunkResult, Progress, SpeechDone, SpeechRequest, VoiceSample
 from .store import new_id
 
 if TYPE_CHECKING:
+    from .quality import ChunkScore, VoiceRef
     from .services import Studio
+
+#: Most takes of one sentence a request may ask for.
+MAX_TAKES_LIMIT = 10
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A request that passed every check: the profile and what the backend will be asked."""
+    """A request that passed every check: the profile, what the backend will be asked, and how
+    strictly each sentence is checked (``quality`` ``off``/``check``/``retake``, ``max_takes``)."""
 
     profile: Profile
     text: str
     speech: SpeechRequest
+    quality: str = "off"
+    max_takes: int = 1
 
 
 class Takes:
@@ -56,7 +65,25 @@ class Takes:
         voice = studio.references(request.profile_id)
         chosen = request.language if request.language not in (None, "") else profile.language
         speech = speech_request(text, voice, params, chosen, size, stream=stream)
-        return Plan(profile, text, speech)
+        quality, max_takes = self._quality(request)
+        return Plan(profile, text, speech, quality, max_takes)
+
+    def _quality(self, request: GenerationRequest) -> tuple[str, int]:
+        """The request's gate, else the server's; ``auto`` is ``retake`` on a GPU, ``check`` on a CPU."""
+        settings = self.studio.settings
+        mode = str(request.quality or settings.quality).strip().lower()
+        if mode not in QUALITY_MODES + ("auto",):
+            raise InvalidInput(f"quality {request.quality!r} is not one of off, check, retake.")
+        if mode == "auto":
+            mode = "retake" if self.studio.tts.status().get("device") == "cuda" else "check"
+        max_takes = request.max_takes if request.max_takes not in (None, "") else settings.max_takes
+        try:
+            max_takes = int(max_takes)
+        except (TypeError, ValueError):
+            max_takes = 0
+        if not 1 <= max_takes <= MAX_TAKES_LIMIT:
+            raise InvalidInput(f"max_takes must be a whole number from 1 to {MAX_TAKES_LIMIT}.")
+        return mode, max_takes
 
     def events(self, request: GenerationRequest, stream: bool = False,
                cancel: threading.Event | None = None) -> Iterator[JobEvent]:
@@ -67,7 +94,8 @@ class Takes:
         assembler = TakeAssembler()
         for event in self.studio.tts.speak(plan.speech, cancel):
             if isinstance(event, Progress):
-                yield JobProgress(event.stage, event.done, event.total)
+                if event.stage != "saving":  # said below, once the sentences are checked
+                    yield JobProgress(event.stage, event.done, event.total)
                 continue
             ready = assembler.add(event)
             if stream and len(ready):
@@ -78,7 +106,19 @@ class Takes:
         tail = assembler.finish()
         if stream and len(tail):
             yield JobAudio(tail)
-        yield JobDone(self.save(plan, assembler))
+        results = [assembler.results[i] for i in sorted(assembler.results)]
+        if plan.quality == "off":
+            sentences = [SentenceTakes(r.index, [(r, None)]) for r in results]
+        else:
+            retaker = Retaker(self.studio.tts, self.studio.quality_gate())
+            sentences = yield from retaker.run(
+                plan.speech, results, plan.quality, plan.max_takes, voice_ref(plan.speech.voice), cancel
+            )
+        # The saved take joins the sentences exactly as stored (16-bit), as a later re-take of one
+        # sentence rebuilds it: then the other sentences, and a restored take, stay byte-identical.
+        assembler = joined([stored(s.result) for s in sentences], assembler.done)
+        yield JobProgress("saving", len(sentences), len(sentences))
+        yield JobDone(self.save(plan, assembler, sentences))
 
     def start(self, request: GenerationRequest, stream: bool = True, cancel: threading.Event | None = None) -> Job:
         """Start a take on a thread of its own; validation errors are raised here, at once."""
@@ -92,29 +132,111 @@ class Takes:
                 return event.generation
         raise RuntimeError("the take ended without being saved")  # pragma: no cover
 
-    def save(self, plan: Plan, assembler: TakeAssembler) -> Generation:
-        """Write the audio (atomically), then the record that points at it."""
+    def save(self, plan: Plan, assembler: TakeAssembler, sentences: list[SentenceTakes]) -> Generation:
+        """Write the audio (atomically): each take of each sentence, then the joined take, then
+        the record that points at them."""
         studio = self.studio
         done: SpeechDone = assembler.done
         samples = assembler.audio()
         generation_id = new_id()
         relative = f"generations/{generation_id}.wav"
-        atomic_write_bytes(studio.settings.data_dir / relative, audio.wav_bytes(samples, done.sample_rate))
-        failed = assembler.failed()
-        record = Generation(
-            id=generation_id, profile_id=plan.profile.id, profile_name=plan.profile.name,
-            text=plan.text, file=relative, language=done.language, model=done.model.source,
-            size=done.model.size, mode=done.mode, seed=int(plan.speech.params.seed),
-            duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),
-            timings=dict(done.timings), cache_hit=done.cache_hit, chunks=tuple(assembler.chunks()),
-            status="incomplete" if failed else "ok", message=incomplete_message(failed, len(plan.speech.chunks)),
-            backend=getattr(studio.tts, "name", "speech"),
-        )
-        data = record.to_dict()
-        del data["created_at"]  # the store stamps it
+        written: list[Path] = []
         try:
+            chunks = []
+            for sentence, placed in zip(sentences, assembler.chunks()):
+                takes = []
+                for number, (result, score) in enumerate(sentence.takes):
+                    take_file = f"generations/{generation_id}/{sentence.index}-{number}.wav"
+                    written.append(studio.settings.data_dir / take_file)
+                    atomic_write_bytes(written[-1], audio.wav_bytes(result.audio, result.sample_rate))
+                    takes.append(take_record(result, score, take_file))
+                chunks.append(replace(placed, status=sentence_status(sentence), takes=tuple(takes),
+                                      used_take=sentence.used, text=sentence.result.text, seed=sentence.result.seed))
+            written.append(studio.settings.data_dir / relative)
+            atomic_write_bytes(written[-1], audio.wav_bytes(samples, done.sample_rate))
+            status, message = take_status(chunks)
+            record = Generation(
+                id=generation_id, profile_id=plan.profile.id, profile_name=plan.profile.name,
+                text=plan.text, file=relative, language=done.language, model=done.model.source,
+                size=done.model.size, mode=done.mode, seed=int(plan.speech.params.seed),
+                duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),
+                timings=dict(done.timings), cache_hit=done.cache_hit, chunks=tuple(chunks),
+                status=status, message=message, backend=getattr(studio.tts, "name", "speech"), quality=plan.quality,
+            )
+            data = record.to_dict()
+            del data["created_at"]  # the store stamps it
             return Generation.from_dict(studio.store.add_generation(data))
         except BaseException:
-            remove_quietly(studio.settings.data_dir / relative)
+            for path in written:  # no orphan files if the record fails
+                remove_quietly(path)
+            remove_quietly_dir(studio.settings.data_dir / "generations" / generation_id)
             raise
 
+
+def voice_ref(voice: tuple[VoiceSample, ...]) -> "VoiceRef":
+    """The gate's handle on a voice: its samples, keyed by their hashes (edits change the key)."""
+    from .quality import VoiceRef
+
+    return VoiceRef(key="|".join(sorted(s.sha256 for s in voice)), samples=tuple(voice))
+
+
+def joined(results: list[ChunkResult], done: SpeechDone | None) -> TakeAssembler:
+    """A fresh assembler over the takes in use (same crossfade, new offsets)."""
+    assembler = TakeAssembler()
+    for result in results:
+        assembler.add(result)
+    if done is not None:
+        assembler.add(done)
+    assembler.finish()
+    return assembler
+
+
+def stored(result: ChunkResult) -> ChunkResult:
+    """A chunk's audio as its 16-bit file will hold it."""
+    return replace(result, audio=audio.from_pcm16(audio.pcm16(result.audio)))
+
+
+def take_record(result: ChunkResult, score: "ChunkScore | None", file: str) -> ChunkTake:
+    return ChunkTake(
+        seed=result.seed, text=result.text, file=file, duration=result.duration, frames=result.frames,
+        hit_cap=result.hit_cap, passed=None if score is None else score.passed,
+        score=None if score is None else round(score.score, 4), scores={} if score is None else score.to_dict(),
+    )
+
+
+def chunk_status(passed: bool | None, hit_cap: bool) -> str:
+    """``needs_review`` when the take in use failed a check (a take that ran to the length cap
+    fails the words and pace checks too), else ``incomplete`` when it hit the cap unchecked."""
+    if passed is False:
+        return "needs_review"
+    return "incomplete" if hit_cap else "ok"
+
+
+def sentence_status(sentence: SentenceTakes) -> str:
+    return chunk_status(sentence.passed, sentence.result.hit_cap)
+
+
+def take_status(chunks: list[Chunk]) -> tuple[str, str]:
+    """``needs_review`` (a sentence never passed the checks) before ``incomplete`` (a sentence hit
+    the length cap) before ``ok``, with a message that names the sentences and the first reason."""
+    total = len(chunks)
+    failing = [c for c in chunks if c.status == "needs_review"]
+    if failing:
+        which = ", ".join(str(c.index + 1) for c in failing)
+        used = failing[0].takes[failing[0].used_take] if failing[0].takes else None
+        reason = ""
+        if used is not None and used.scores:
+            from .quality import ChunkScore
+
+            said = ChunkScore.from_dict(used.scores).reason()
+            reason = f" ({said})" if said else ""
+        capped = " It hit the length limit, so it may be cut off." if used is not None and used.hit_cap else ""
+        sentences = "Sentence" if len(failing) == 1 else "Sentences"
+        return "needs_review", (
+            f"{sentences} {which} of {total} did not pass the quality checks{reason}.{capped} Listen to "
+            f"{'it' if len(failing) == 1 else 'them'} and make another take if needed."
+        )
+    capped_chunks = [c.index for c in chunks if c.status == "incomplete"]
+    if capped_chunks:
+        return "incomplete", incomplete_message(capped_chunks, total)
+    return "ok", ""

@@ -33,9 +33,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JobProgress:
+    """``stage`` started with ``done`` of ``total`` chunks finished; ``detail`` says more (a
+    re-take: "take 2 — the words did not match")."""
+
     stage: str
     done: int
     total: int
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ class GenerationRequest:
     top_p: float | None = None
     repetition_penalty: float | None = None
     max_new_tokens: int | None = None
+    #: ``off``, ``check`` (score and flag each sentence) or ``retake`` (make a failing sentence
+    #: again, up to ``max_takes``); ``None``: the server's ``VOICEBOX_QUALITY``.
+    quality: str | None = None
+    max_takes: int | None = None
 
     def with_changes(self, **changes: Any) -> "GenerationRequest":
         return replace(self, **changes)
@@ -52,11 +56,35 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class ChunkTake:
+    """One take of one sentence chunk: its audio file, seed, and what the quality gate measured
+    (``scores`` is a :class:`voicebox.quality.ChunkScore` as a dict; empty when not checked)."""
+
+    seed: int
+    text: str
+    file: str = ""
+    duration: float = 0.0
+    frames: int = 0
+    hit_cap: bool = False
+    passed: bool | None = None
+    score: float | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ChunkTake":
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One sentence chunk of a take, as stored: where it lies in the joined audio and how it went.
 
-    ``status`` is ``ok``, or ``incomplete`` when the model hit the chunk's length cap (it never
-    said it had finished). ``seed`` remakes this chunk's random draws.
+    ``status`` is ``ok``; ``needs_review`` when no take passed the quality gate; ``incomplete``
+    when the used take hit the length cap (the model never said it had finished). ``seed`` and
+    ``text`` are the used take's; ``takes`` are every take made, ``used_take`` the one in the audio.
     """
 
     index: int
@@ -66,13 +94,21 @@ class Chunk:
     duration: float
     status: str = "ok"
     frames: int = 0
+    takes: tuple[ChunkTake, ...] = ()
+    used_take: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["takes"] = [t.to_dict() for t in self.takes]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Chunk":
-        return cls(**_known(cls, data))
+        known = _known(cls, data)
+        known["takes"] = tuple(
+            t if isinstance(t, ChunkTake) else ChunkTake.from_dict(t) for t in known.get("takes") or ()
+        )
+        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -98,6 +134,7 @@ class Generation:
     message: str = ""
     created_at: str = ""
     backend: str = "qwen3-tts"
+    quality: str = "off"
 
     @property
     def chunk_count(self) -> int:

@@ -16,17 +16,18 @@ from typing import Any
 import numpy as np
 
 from . import __version__, audio
-from .atomic import atomic_write_bytes, remove_quietly
+from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .config import Settings
 from .engines.asr import NO_SPEECH_MESSAGE
 from .engines.model_lock import FairLock
 from .engines.prompt_cache import PromptCache
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
-from .generation import Takes
+from .generation import Takes, voice_ref
 from .jobs import Job
 from .languages import choose as choose_language
 from .languages import whisper_code
 from .records import Generation, GenerationRequest, Profile, Sample
+from .sentences import SentenceEditor
 from .speech import SpeechBackend, VoiceSample, model_sizes
 from .store import Store, new_id
 
@@ -60,11 +61,14 @@ class Studio:
 
     Args:
         settings: configuration (data dir, models, limits).
-        tts: a TTS engine (default: built from ``settings``); tests pass one on a tiny checkpoint.
+        tts: the speech backend (default: the local Qwen3-TTS engine built from ``settings``);
+            tests pass one on a tiny checkpoint, or the espeak-ng backend.
         asr: a Whisper engine (default: built from ``settings``).
+        quality_gate: the per-sentence gate (default: built on first use over ``asr``).
     """
 
-    def __init__(self, settings: Settings, tts: SpeechBackend | None = None, asr: Any | None = None) -> None:
+    def __init__(self, settings: Settings, tts: SpeechBackend | None = None, asr: Any | None = None,
+                 quality_gate: Any | None = None) -> None:
         settings.ensure_dirs()
         self.settings = settings
         self.store = Store(settings.data_dir)
@@ -79,6 +83,8 @@ class Studio:
             )
         self.asr = asr
         self.takes = Takes(self)
+        self.sentences = SentenceEditor(self)
+        self._quality_gate: Any = quality_gate
         #: Messages the UI shows as a banner (e.g. "running on CPU", a recovered database).
         self.notices: list[str] = [m for m in [self.store.recovered_from_corruption] if m]
 
@@ -112,7 +118,7 @@ class Studio:
     def delete_profile(self, profile_id: str) -> None:
         """Deletes the profile, its samples and their cached prompts; history keeps the name."""
         removed = self.store.delete_profile(profile_id)
-        self.tts.forget_voices(s["sha256"] for s in removed["deleted_samples"])
+        self._forget_samples([s["sha256"] for s in removed["deleted_samples"]])
         remove_quietly_dir(self.settings.samples_dir / profile_id)
 
     def _check_language(self, language: str | None) -> str:
@@ -184,12 +190,12 @@ class Studio:
         before = self.store.get_sample(sample_id)
         sample = self.store.update_sample_text(sample_id, reference_text)
         if before["reference_text"] != sample["reference_text"]:
-            self.tts.forget_voices([sample["sha256"]])
+            self._forget_samples([sample["sha256"]])
         return Sample.from_dict(sample)
 
     def delete_sample(self, sample_id: str) -> None:
         sample = self.store.delete_sample(sample_id)
-        self.tts.forget_voices([sample["sha256"]])
+        self._forget_samples([sample["sha256"]])
 
     def sample_path(self, sample_id: str) -> Path:
         return self._existing_file(self.store.get_sample(sample_id)["file"])
@@ -253,7 +259,50 @@ class Studio:
         return Generation.from_dict(self.store.get_generation(generation_id))
 
     def delete_generation(self, generation_id: str) -> None:
-        self.store.delete_generation(generation_id)
+        """Deletes the record, its audio and every sentence take's audio."""
+        record = Generation.from_dict(self.store.delete_generation(generation_id))
+        for chunk in record.chunks:
+            for take in chunk.takes:
+                if take.file:
+                    remove_quietly(self.store.resolve_file(take.file))
+        remove_quietly_dir(self.settings.data_dir / "generations" / record.id)
+
+    def retake_sentence(self, generation_id: str, index: Any, text: str | None = None, seed: Any = None,
+                        **sampling: Any) -> Generation:
+        """A new take of one sentence of a saved take (see :mod:`voicebox.sentences`)."""
+        return self.sentences.retake(generation_id, index, text, seed, **sampling)
+
+    def choose_take(self, generation_id: str, index: Any, take: Any) -> Generation:
+        """Use another take of one sentence; the joined audio is rebuilt, nothing is deleted."""
+        return self.sentences.choose(generation_id, index, take)
+
+    def score_clip(self, data: bytes | str | Path, text: str, profile_id: str | None = None,
+                   language: str | None = None) -> dict[str, Any]:
+        """The quality gate's checks on any clip (``similarity`` only with a profile)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("Type the words the clip should say.")
+        raw = self._read_upload(data)
+        voice = None
+        if profile_id:
+            profile = self.get_profile(profile_id)
+            language = language or profile.language
+            voice = voice_ref(tuple(self.references(profile_id)))
+        return self.quality_gate().score_file(raw, text.strip(), language, voice).to_dict()
+
+    def _forget_samples(self, sample_hashes: list[str]) -> None:
+        """Samples changed or went: drop the voice prompts and gate measurements built from them."""
+        self.tts.forget_voices(sample_hashes)
+        if self._quality_gate is not None:
+            self._quality_gate.forget(sample_hashes)
+
+    def quality_gate(self) -> Any:
+        """The per-sentence quality gate (:mod:`voicebox.quality`), built on first use: it shares
+        this studio's Whisper engine and loads the speaker encoder once."""
+        if self._quality_gate is None:
+            from .quality import QualityGate
+
+            self._quality_gate = QualityGate(self.asr)
+        return self._quality_gate
 
     def history_stats(self) -> dict[str, Any]:
         return self.store.generation_stats()
@@ -320,13 +369,3 @@ class Studio:
             "whisper_loaded": whisper.get("loaded", False),
             "database_recovered": self.store.recovered_from_corruption,
         }
-
-
-def remove_quietly_dir(directory: Path) -> None:
-    """Remove an (expected empty) per-profile sample folder; leftovers are kept, not forced."""
-    try:
-        for leftover in directory.glob(".*.tmp"):
-            remove_quietly(leftover)
-        directory.rmdir()
-    except OSError:
-        pass

@@ -27,6 +27,7 @@ from ..auth import auth_required
 from ..config import Settings
 from .guards import DocsGuard, credentials_dependency, route_class
 from .openai import add_openai_routes
+from .sentences import add_sentence_routes
 from .routes import (
     add_generation_routes,
     add_profile_routes,
@@ -84,6 +85,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_sample_routes(protected, studio)
     add_generation_routes(protected, studio)
     add_tool_routes(protected, studio)
+    add_sentence_routes(protected, studio)
     add_openai_routes(protected, studio)
     add_split_id_routes(protected, route_class(settings, protected=True))
     router = APIRouter()

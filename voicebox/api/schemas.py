@@ -149,6 +149,12 @@ class GenerateRequest(BaseModel):
     top_p: float | None = Field(None, description="0.05-1.0")
     repetition_penalty: float | None = Field(None, description="1.0-2.0")
     preset: str | None = Field(None, description="`Stable`, `Balanced` (default) or `Expressive`.")
+    quality: Literal["off", "check", "retake"] | None = Field(
+        None,
+        description="Check each sentence (`check`), also make a failing one again (`retake`), or neither "
+        "(`off`). Default: the server's `VOICEBOX_QUALITY` (`retake` on a GPU, `check` on a CPU).",
+    )
+    max_takes: int | None = Field(None, ge=1, le=10, description="Most takes of one sentence under `retake` (default 3).")
 
     def request(self) -> GenerationRequest:
         """The one request type every way into generation shares."""
@@ -162,6 +168,35 @@ class Timings(Record):
     total: float
 
 
+class CheckOut(BaseModel):
+    name: str = Field(examples=["cer"])
+    value: float | None = Field(None, description="The measured number (null: could not be measured).")
+    threshold: float
+    passed: bool
+    detail: str = ""
+
+
+class ScoreOut(BaseModel):
+    """What the quality gate measured on one clip."""
+
+    model_config = ConfigDict(extra="allow")
+    checks: list[CheckOut] = []
+    passed: bool
+    score: float = Field(description="Combined score from 0 to 1; the best take is the highest that passed.")
+    heard: str = Field("", description="What Whisper heard.")
+
+
+class TakeOut(BaseModel):
+    seed: int
+    text: str
+    duration: float
+    frames: int = 0
+    hit_cap: bool = False
+    passed: bool | None = Field(None, description="Passed every check (null: not checked).")
+    score: float | None = None
+    scores: dict[str, Any] = Field({}, description="Every check with its number and threshold.")
+
+
 class ChunkOut(BaseModel):
     """One sentence chunk of a take: the unit that quality checks and re-takes attach to."""
 
@@ -170,8 +205,13 @@ class ChunkOut(BaseModel):
     seed: int = Field(description="Remakes this chunk's random draws.")
     offset: float = Field(description="Seconds from the start of the take's audio.")
     duration: float = Field(description="Seconds of audio.")
-    status: str = Field(description="`ok`, or `incomplete` when it hit the length limit.", examples=["ok"])
+    status: str = Field(
+        description="`ok`, `needs_review` (no take passed the checks) or `incomplete` (the length limit).",
+        examples=["ok"],
+    )
     frames: int = Field(0, description="Codec frames (12.5 per second).")
+    takes: list[TakeOut] = Field([], description="Every take of this sentence, in the order made.")
+    used_take: int = Field(0, description="The take in the audio (an index into `takes`).")
 
 
 class Generation(Record):
@@ -188,8 +228,11 @@ class Generation(Record):
     cache_hit: bool = Field(description="The voice prompt came from the cache.")
     timings: Timings
     status: str = Field(
-        description="`ok`, or `incomplete` when a chunk hit the length limit.", examples=["ok"]
+        description="`ok`, `needs_review` (a sentence never passed the quality checks; `message` says which) "
+        "or `incomplete` (a sentence hit the length limit).",
+        examples=["ok"],
     )
+    quality: str = Field("off", description="How the sentences were checked: `off`, `check` or `retake`.")
     message: str = ""
     params: dict[str, Any] = {}
     chunks: list[ChunkOut] = Field([], description="The sentence chunks, in order.")

@@ -180,7 +180,7 @@ class GenerateHandlers:
             )
             for message in self.jobs.run(key, self.ctx.studio, take, ticket=ticket):
                 if isinstance(message, JobProgress):
-                    label = stage_label(message.stage, message.done, message.total)
+                    label = stage_label(message.stage, message.done, message.total, message.detail)
                     progress(stage_fraction(message.stage, message.done, message.total), desc=label)
                     yield gr.skip(), gr.skip(), gr.skip(), status_html(label), gr.skip(), gr.skip()
                 elif isinstance(message, JobAudio):

@@ -42,10 +42,16 @@ STAGE_LABELS = {
 }
 
 
-def stage_label(stage: str, done: int, total: int) -> str:
-    """Human words for an engine stage; ``generating`` becomes "Generating chunk i of N…"."""
+def stage_label(stage: str, done: int, total: int, detail: str = "") -> str:
+    """Human words for a stage: "Generating chunk i of N…", "Checking sentence i of N…",
+    "Sentence i of N, take 2 — the words did not match…"."""
+    number = min(done + 1, total)
     if stage == "generating":
-        return f"Generating chunk {min(done + 1, total)} of {total}…"
+        return f"Generating chunk {number} of {total}…"
+    if stage == "checking":
+        return f"Checking sentence {number} of {total}…"
+    if stage == "retaking":
+        return f"Sentence {number} of {total}, {detail or 'another take'}…"
     return STAGE_LABELS.get(stage, stage.capitalize() + "…")
 
 
@@ -57,7 +63,9 @@ def stage_fraction(stage: str, done: int, total: int) -> float:
         return 0.08
     if stage == "saving":
         return 0.97
-    return 0.1 + 0.85 * (done / max(total, 1))
+    if stage in ("checking", "retaking"):
+        return 0.6 + 0.35 * (done / max(total, 1))
+    return 0.1 + 0.5 * (done / max(total, 1))
 
 
 def char_count_js() -> str:
@@ -118,9 +126,10 @@ def details_html(record: Generation) -> str:
         ("Language", str(record.language)),
     ]
     if record.chunks:  # takes saved before chunks were recorded only counted them
-        incomplete = sum(1 for c in record.chunks if c.status != "ok")
-        note = f" ({incomplete} cut off)" if incomplete else ""
-        cells.append(("Chunks", f"{record.chunk_count}{note}"))
+        cut = sum(1 for c in record.chunks if c.status == "incomplete")
+        review = sum(1 for c in record.chunks if c.status == "needs_review")
+        notes = [f"{cut} cut off"] * bool(cut) + [f"{review} to review"] * bool(review)
+        cells.append(("Chunks", f"{record.chunk_count}" + (f" ({', '.join(notes)})" if notes else "")))
     timing_names = [
         ("prompt", "voice"),
         ("first_audio", "first audio"),
@@ -131,7 +140,43 @@ def details_html(record: Generation) -> str:
     timing_text = " · ".join(
         f"{label} {float(timings[key]):.2f} s" for key, label in timing_names if key in timings
     )
-    return f'{facts_html(cells)}<p class="vb-timings">Timings: {escape(timing_text)}</p>'
+    return (
+        f'{facts_html(cells)}<p class="vb-timings">Timings: {escape(timing_text)}</p>'
+        + sentences_html(record)
+    )
+
+
+CHECK_BADGES = {True: ("passed", "Passed every check"), False: ("failed", "Did not pass")}
+
+
+def sentences_html(record: Generation) -> str:
+    """One row per sentence when the take was checked: its words, a badge, the takes made and
+    what failed (the numbers are in the title, shown on hover)."""
+    if record.quality == "off" or not any(c.takes for c in record.chunks):
+        return ""
+    rows = []
+    for chunk in record.chunks:
+        take = chunk.takes[chunk.used_take] if chunk.takes else None
+        if take is None or take.passed is None:
+            continue
+        kind, label = CHECK_BADGES[bool(take.passed)]
+        checks = take.scores.get("checks", [])
+        numbers = "; ".join(
+            f"{c['name']} {c['value']:.2f} (limit {c['threshold']:.2f})" for c in checks if c.get("value") is not None
+        )
+        failed = [c.get("detail") or c["name"] for c in checks if not c.get("passed", True)]
+        why = f" — {failed[0]}" if failed else ""
+        tries = f"take {chunk.used_take + 1} of {len(chunk.takes)}"
+        rows.append(
+            f'<li class="vb-sentence"><span class="vb-badge vb-badge-{kind}" title="{escape(numbers)}">'
+            f"{label}</span> <strong>{chunk.index + 1}.</strong> {escape(excerpt_text(chunk.text))} "
+            f'<span class="vb-note">({tries}{escape(why)})</span></li>'
+        )
+    return f'<ol class="vb-sentences">{"".join(rows)}</ol>' if rows else ""
+
+
+def excerpt_text(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def download_name(record: Generation) -> str:
