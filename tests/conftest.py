@@ -121,6 +121,16 @@ def shared_asr(shared_engines: tuple[Any, Any]) -> Any:
     return shared_engines[1]
 
 
+@pytest.fixture(scope="session")
+def speaker_encoder() -> Any:
+    """The real Resemblyzer speaker encoder (weights from its wheel), loaded once for the session."""
+    from voicebox.quality import SpeakerEncoder
+
+    encoder = SpeakerEncoder("cpu")
+    encoder.load()
+    return encoder
+
+
 @pytest.fixture
 def restores_tts_size(shared_tts: Any) -> Iterator[None]:
     """For a test that switches the shared TTS engine to another size: afterwards the engine has
