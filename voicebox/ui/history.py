@@ -28,6 +28,7 @@ from .common import (
     show_panel_on,
     ui_event,
 )
+from . import sentences as sentence_ui
 from .generate import PROFILE_LANGUAGE, GenerateTab, details_html, download_name
 
 PAGE_SIZE = 10
@@ -252,6 +253,7 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
                 download = gr.DownloadButton("Download WAV", size="md", elem_id="history-download")
                 reuse = gr.Button("Use these settings again", size="md", elem_id="history-reuse")
                 ask_delete = gr.Button("Delete take", variant="stop", size="md", elem_id="history-delete")
+            sentences, sentence_handlers = sentence_ui.build(ctx)
             with gr.Column(
                 visible=False, variant="panel", elem_id="history-confirm", elem_classes="vb-confirm"
             ) as confirm:
@@ -294,13 +296,17 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
 
     wire_page_step(prev_btn, -1, "prev")
     wire_page_step(next_btn, +1, "next")
-    table.select(
+    opened = table.select(
         h.select,
         inputs=ids,
         outputs=[selected, detail, player, info, download, confirm],
         **ui_event("history_open"),
         **SELECTION_QUEUE,
     )
+    opened.then(
+        sentence_handlers.open, inputs=selected, outputs=sentences.opened, **ui_event("sentences_open"), **LIGHT_QUEUE
+    )
+    sentence_ui.wire(sentences, sentence_handlers, selected, [player, info, download])
     show_panel_on(ask_delete, keep, confirm, "history")
     deleted = delete.click(
         h.delete,
