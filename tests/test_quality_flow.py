@@ -37,8 +37,8 @@ class SwappingBackend(EspeakBackend):
 
 
 @pytest.fixture(scope="module")
-def gate(shared_asr: Any) -> QualityGate:
-    return QualityGate(shared_asr)
+def gate(shared_asr: Any, speaker_encoder: Any) -> QualityGate:
+    return QualityGate(shared_asr, speaker=speaker_encoder)
 
 
 def espeak_studio(root: Path, backend: EspeakBackend, shared_asr: Any, gate: QualityGate) -> Studio:

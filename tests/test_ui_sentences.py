@@ -37,9 +37,11 @@ def viewport(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def app(viewport: str, tmp_path_factory: pytest.TempPathFactory, shared_asr: Any, espeak_wav: Path) -> Iterator[tuple[str, Studio]]:
+def app(
+    viewport: str, tmp_path_factory: pytest.TempPathFactory, shared_asr: Any, speaker_encoder: Any, espeak_wav: Path
+) -> Iterator[tuple[str, Studio]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp(f"sentences-{viewport}") / "data", quality="check")
-    studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr, quality_gate=QualityGate(shared_asr))
+    studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr, quality_gate=QualityGate(shared_asr, speaker=speaker_encoder))
     profile = studio.create_profile("Keeper", language="English")
     studio.add_sample(profile.id, espeak_wav, "The quick brown fox jumps over the lazy dog near the river bank.")
     studio.generate(GenerationRequest(profile.id, TEXT, seed=11))
