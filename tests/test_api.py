@@ -164,9 +164,11 @@ def test_ids_are_validated_and_never_reach_files(client: TestClient, settings: S
         ("DELETE", f"/history/{bad_id}", "Generation"),
         ("DELETE", f"/profiles/{bad_id}", "Profile"),
         ("DELETE", f"/profiles/samples/{bad_id}", "Sample"),
+        ("POST", f"/history/{bad_id}/chunks/0/retake", "Generation"),
+        ("PUT", f"/history/{bad_id}/chunks/0", "Generation"),
     ]
     for method, url, what in requests:
-        response = client.request(method, url)
+        response = client.request(method, url, json={"take": 0} if method == "PUT" else None)
         assert (response.status_code, response.json()) == (404, {"detail": f"{what} {shown!r} does not exist."}), (
             method,
             url,

@@ -100,7 +100,8 @@ ID_PARAMS = {"profile_id": "Profile", "sample_id": "Sample", "generation_id": "G
 
 def split_id(scope: Scope, template: tuple[str, ...]) -> tuple[str, str] | None:
     """(parameter, decoded id) when the request's *raw* path fits ``template`` (a route's
-    ``path_format`` split at ``/``) with an encoded slash in the id; otherwise None."""
+    ``path_format`` split at ``/``) with an encoded slash in an id; otherwise None. Other
+    parameters (a sentence's ``{index}``) match any one segment."""
     raw = (scope.get("raw_path") or b"").split(b"?", 1)[0].decode("latin-1")
     root = scope.get("root_path", "")
     if root and raw.startswith(root):
@@ -110,11 +111,11 @@ def split_id(scope: Scope, template: tuple[str, ...]) -> tuple[str, str] | None:
         return None
     found = None
     for segment, part in zip(segments, template):
-        if part.startswith("{"):
-            if "%2f" not in segment.lower():
-                return None
-            found = (part.strip("{}"), unquote(segment))
-        elif segment != part:
+        name = part.strip("{}")
+        if name in ID_PARAMS and part.startswith("{"):
+            if found is None and "%2f" in segment.lower():
+                found = (name, unquote(segment))
+        elif not part.startswith("{") and segment != part:
             return None
     return found
 
