@@ -12,9 +12,11 @@ ENV PYTHONUNBUFFERED=1 \
     HF_HOME=/hf-cache \
     GRADIO_ANALYTICS_ENABLED=False
 
+# gcc and the C headers: resemblyzer's webrtcvad dependency is only published as source.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg libsndfile1 curl python3 python3-venv python3-pip \
+       gcc libc6-dev python3-dev \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 voicebox \
     && mkdir -p /data /hf-cache /app \

@@ -112,7 +112,9 @@ def test_a_runaway_that_says_the_chunk_5_times_fails_on_words_and_pace(gate, tmp
 
     assert gate.score(once, RATE, text, "English").passed
     assert not result.passed
-    assert not result.check("cer").passed and result.check("cer").value > 2  # heard 5 times the words
+    # Whisper hears the words at least twice (it may drop some repeats, and does not always drop
+    # the same ones): a CER of 1 or more, far past the limit either way
+    assert not result.check("cer").passed and result.check("cer").value >= 1.0
     assert not result.check("pace").passed
 
 

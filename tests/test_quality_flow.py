@@ -213,3 +213,15 @@ def test_sentence_routes_and_score_through_rest(good: tuple[Studio, Profile], es
         with espeak_wav.open("rb") as handle:
             empty = client.post("/score", files={"file": ("s.wav", handle, "audio/wav")}, data={"text": " "})
         assert empty.status_code == 422 and "words" in empty.json()["detail"]
+
+
+def test_checking_a_sentence_leaves_no_transcript_behind(good: tuple[Studio, Profile], shared_asr: Any) -> None:
+    """Every sentence is new audio: the gate hears it once and keeps nothing in Whisper's cache."""
+    studio, voice = good
+    folder = shared_asr.cache_dir / "transcripts" if shared_asr.cache_dir else None
+    before = sorted(folder.glob("*")) if folder and folder.exists() else []
+    calls = shared_asr.model_calls
+    studio.generate(GenerationRequest(voice.id, "A sentence heard once and forgotten.", seed=12, quality="check"))
+    assert shared_asr.model_calls == calls + 1
+    after = sorted(folder.glob("*")) if folder and folder.exists() else []
+    assert after == before

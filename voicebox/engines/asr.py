@@ -279,6 +279,7 @@ class WhisperEngine:
         *,
         sha256: str | None = None,
         use_cache: bool = True,
+        remember: bool = True,
     ) -> Transcription:
         """Transcribe a clip of any length, reusing a cached transcript when there is one.
 
@@ -290,6 +291,8 @@ class WhisperEngine:
                 stored sample's hash). Default: the hash of the file's bytes for paths/bytes,
                 or of the float32 samples for arrays.
             use_cache: False forces a fresh model call (benchmarks); the result is still stored.
+            remember: False keeps the result out of the cache: the quality gate hears every new
+                sentence once, and storing each would grow the disk cache without end.
 
         Returns:
             The transcript; ``cached`` says whether a model call was needed.
@@ -343,5 +346,6 @@ class WhisperEngine:
 
         if not result.text:
             raise InvalidInput(NO_SPEECH_MESSAGE)
-        self._cache.put(key, resolved.name, digest, hint, result)
+        if remember:
+            self._cache.put(key, resolved.name, digest, hint, result)
         return copy.deepcopy(result)

@@ -150,7 +150,7 @@ class QualityGate:
         from voicebox.engines.asr import NO_SPEECH_MESSAGE
 
         try:
-            result = self.asr.transcribe(samples, language=hint)
+            result = self.asr.transcribe(samples, language=hint, use_cache=False, remember=False)
         except InvalidInput as exc:
             if exc.message == NO_SPEECH_MESSAGE or not np.any(samples):
                 return "", hint, ""
