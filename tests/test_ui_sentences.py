@@ -83,3 +83,28 @@ def test_one_sentence_made_again_then_the_first_take_chosen_back(app: tuple[str,
         page.context.close()
     after = sf.read(str(studio.generation_path(take.id)), dtype="int16")[0]
     assert after.shape == before.shape and (after == before).all()  # the first version, byte for byte
+
+
+def test_the_generate_tab_opens_the_sentences_of_the_take_it_made(app: tuple[str, Studio], viewport: str) -> None:
+    check = expect()
+    url, studio = app
+    with chromium() as browser:
+        page = new_page(browser, url, viewport)
+        open_tab(page, "Generate")
+        check(page.locator("#gen-sentence-editor")).to_be_hidden()  # nothing made yet
+        page.locator("#gen-profile input").click()
+        page.get_by_role("option", name="Keeper").click()
+        page.locator("#gen-text textarea").fill("The keeper wrote the names of three ships in his log.")
+        page.locator("#gen-button").click()
+        check(page.locator("#gen-status")).to_contain_text("Saved to History")
+        check(page.locator("#gen-sentence-editor")).to_be_visible()
+        check(page.locator("#gen-details .vb-badge-passed")).to_have_count(1)
+        page.locator("#gen-sentence-seed input, #gen-sentence-seed textarea").first.fill("7")
+        page.locator("#gen-sentence-retake").click()
+        check(page.locator("#gen-sentence-takes input")).to_have_value(re.compile(r"^Take 2 · .* · seed 7 \(in use\)$"))
+        check(page.locator("#gen-details")).to_contain_text("take 2 of 2")
+        check(error_badges(page)).to_have_count(0)
+        screenshot(page, f"sentences-generate-{viewport}")
+        page.context.close()
+    latest = studio.list_history(limit=1)["items"][0]
+    assert latest.chunks[0].used_take == 1 and latest.chunks[0].seed == 7

@@ -31,6 +31,7 @@ from .common import (
     ui_event,
     warn,
 )
+from . import sentences as sentence_ui
 from .jobs import GenerationJobs, JobAudio, JobDone, JobProgress
 from .takes import (  # noqa: F401 - history.py, api.py and the tests import these from here
     CANCELLED,
@@ -68,6 +69,8 @@ class GenerateHandlers:
     def __init__(self, ctx: UIContext, jobs: GenerationJobs | None = None) -> None:
         self.ctx = ctx
         self.jobs = jobs or GenerationJobs()
+        #: The take each browser session saved last: its sentences open below the result.
+        self.last_takes: dict[str, str] = {}
 
     @refusing
     def refresh(self, current: str | None) -> tuple[Any, Any]:
@@ -135,19 +138,17 @@ class GenerateHandlers:
         """Swap Generate for Cancel, clear the last take, and say whether the take waits.
 
         Returns:
-            (ticket, generate button, cancel button, status, live audio, result, details)
+            (ticket, generate button, cancel button, status, live audio, result, details, sentences)
         """
         ticket = self.jobs.reserve(session_key(request))
+        self.last_takes.pop(session_key(request), None)
         ahead = jobs_ahead(self.ctx.blocks)
-        return (
-            ticket,
-            gr.update(visible=False),
-            gr.update(visible=True),
-            status_html(waiting_label(ahead)),
-            None,
-            None,
-            "",
-        )
+        hidden, shown = gr.update(visible=False), gr.update(visible=True)
+        return ticket, hidden, shown, status_html(waiting_label(ahead)), None, None, "", hidden
+
+    def last_take(self, request: gr.Request) -> str:
+        """The id of the take this page saved last ("" when the last attempt saved none)."""
+        return self.last_takes.get(session_key(request), "")
 
     def generate(
         self,
@@ -202,6 +203,7 @@ class GenerateHandlers:
                 generating=False
             )
             return
+        self.last_takes[key] = record.id
         if record.status != "ok" and record.message:
             gr.Warning(escape(record.message))
         done = f"Saved to History · {fmt_seconds(record.duration)} of audio"
@@ -235,18 +237,8 @@ class GenerateTab:
 
     @property
     def settings_outputs(self) -> list[Any]:
-        return [
-            self.profile,
-            self.text,
-            self.language,
-            self.size,
-            self.preset,
-            self.seed,
-            self.temperature,
-            self.top_k,
-            self.top_p,
-            self.repetition_penalty,
-        ]
+        return [self.profile, self.text, self.language, self.size, self.preset, self.seed, self.temperature,
+                self.top_k, self.top_p, self.repetition_penalty]
 
 
 def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
@@ -256,6 +248,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
     sizes = ctx.sizes()
     with gr.Tab("Generate", id="generate") as tab:
         ticket = gr.State("")  # inside the Tab: a State directly under gr.Tabs shifts the tab order
+        take_id = gr.State("")
         empty = gr.Markdown(NO_PROFILES, visible=False, elem_classes="vb-empty")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -360,6 +353,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                     buttons=["download"],
                 )
                 details = gr.HTML(elem_id="gen-details")
+                sentences, sentence_h = sentence_ui.build(ctx, with_download=False, prefix="gen-sentence")
                 examples = load_examples()
                 if examples:
                     gr.Examples(
@@ -412,12 +406,12 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         h.check, inputs=settings, **ui_event("generate_check"), **LIGHT_QUEUE
     ).success(
         h.start,
-        outputs=[ticket, generate_btn, cancel_btn, status, live, result, details],
+        outputs=[ticket, generate_btn, cancel_btn, status, live, result, details, sentences.box],
         show_progress="hidden",
         **ui_event("generate_start"),
         **LIGHT_QUEUE,
     )
-    started.then(
+    made = started.then(
         h.generate,
         inputs=[ticket, *settings],
         outputs=[live, result, details, status, generate_btn, cancel_btn],
@@ -425,6 +419,9 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         **ui_event("generate"),
         **MODEL_QUEUE,
     )
+    opened = made.then(h.last_take, outputs=take_id, **ui_event("generate_last_take"), **LIGHT_QUEUE)
+    opened.then(sentence_h.open, inputs=take_id, outputs=sentences.opened, **ui_event("generate_sentences"), **LIGHT_QUEUE)
+    sentence_ui.wire(sentences, sentence_h, take_id, [result, details])
     cancel_btn.click(
         h.cancel,
         outputs=[status, generate_btn, cancel_btn, live],
@@ -433,17 +430,5 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
     )
 
     return GenerateTab(
-        tab,
-        profile,
-        text,
-        language,
-        size,
-        preset,
-        seed,
-        temperature,
-        top_k,
-        top_p,
-        repetition_penalty,
-        empty,
-        h,
+        tab, profile, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty, empty, h
     )

@@ -39,8 +39,9 @@ def take_choices(chunk: Chunk) -> list[tuple[str, int]]:
 class SentenceHandlers:
     """Callbacks of the sentence editor; each one is a thin call into ``Studio``."""
 
-    def __init__(self, ctx: UIContext) -> None:
+    def __init__(self, ctx: UIContext, with_download: bool = True) -> None:
         self.ctx = ctx
+        self.with_download = with_download  # the History tab has a download button to refresh
 
     def open(self, generation_id: str | None) -> tuple[Any, ...]:
         """The editor for a newly opened take: (box, sentence picker, player, takes, words, seed)."""
@@ -70,10 +71,10 @@ class SentenceHandlers:
 
     @refusing
     def choose(self, generation_id: str | None, index: Any, take: Any) -> tuple[Any, ...]:
-        """Use the picked take: (take player, take info, download, sentence player, takes, words, seed)."""
+        """Use the picked take: (take player, details[, download], sentence player, takes, words, seed)."""
         record = self.ctx.studio.get_generation(self._id(generation_id))
         if take in (None, "") or int(take) == record.chunks[int(index)].used_take:
-            return (gr.skip(),) * 7
+            return (gr.skip(),) * (7 if self.with_download else 6)
         record = self.ctx.studio.choose_take(record.id, index, take)
         gr.Info(f"Sentence {int(index) + 1} now uses take {int(take) + 1}.")
         return (*self._take(record), *self._sentence(record, index))
@@ -96,12 +97,12 @@ class SentenceHandlers:
         gr.Info(f"Sentence {int(index) + 1}: take {len(record.chunks[int(index)].takes)} is in use. {verdict}")
         return (*self._take(record), *self._sentence(record, index))
 
-    def _take(self, record: Generation) -> tuple[Any, Any, Any]:
-        """The whole take's player, details and download after a change."""
+    def _take(self, record: Generation) -> tuple[Any, ...]:
+        """The whole take's player, details (and download) after a change."""
         from .takes import details_html
 
         path = self.ctx.temp.copy(self.ctx.studio.generation_path(record.id), download_name(record))
-        return path, details_html(record), gr.update(value=path)
+        return (path, details_html(record), gr.update(value=path))[: 3 if self.with_download else 2]
 
     @staticmethod
     def _id(generation_id: str | None) -> str:
@@ -119,39 +120,42 @@ class SentenceEditor:
     words: Any
     seed: Any
     retake: Any
+    prefix: str = "sentence"
 
     @property
     def opened(self) -> list[Any]:
         return [self.box, self.picker, self.player, self.takes, self.words, self.seed]
 
 
-def build(ctx: UIContext) -> tuple[SentenceEditor, SentenceHandlers]:
-    """Lay out the editor (call inside the History detail column); wire it with :func:`wire`."""
-    with gr.Column(visible=False, elem_id="sentence-editor") as box:
+def build(ctx: UIContext, with_download: bool = True, prefix: str = "sentence") -> tuple[SentenceEditor, SentenceHandlers]:
+    """Lay out the editor (in the History detail, or below the Generate tab's result); wire it with
+    :func:`wire`. ``with_download``: the take's outputs include a download button; ``prefix``
+    starts every element id (one editor per tab)."""
+    with gr.Column(visible=False, elem_id=f"{prefix}-editor") as box:
         gr.Markdown("#### Sentences\nListen to one sentence, use another take of it, or make a new one. "
                     "The rest of the take stays as it is.", elem_classes="vb-note")
-        picker = gr.Dropdown(label="Sentence", choices=[], elem_id="sentence-pick")
-        player = gr.Audio(label="This sentence", type="filepath", interactive=False, elem_id="sentence-player")
-        takes = gr.Dropdown(label="Take in use", choices=[], elem_id="sentence-takes")
+        picker = gr.Dropdown(label="Sentence", choices=[], elem_id=f"{prefix}-pick")
+        player = gr.Audio(label="This sentence", type="filepath", interactive=False, elem_id=f"{prefix}-player")
+        takes = gr.Dropdown(label="Take in use", choices=[], elem_id=f"{prefix}-takes")
         with gr.Row():
-            words = gr.Textbox(label="Words", lines=2, scale=3, elem_id="sentence-words")
-            seed = gr.Textbox(label="Seed", placeholder="new", scale=1, elem_id="sentence-seed")
-        retake = gr.Button("Make a new take of this sentence", elem_id="sentence-retake")
-    return SentenceEditor(box, picker, player, takes, words, seed, retake), SentenceHandlers(ctx)
+            words = gr.Textbox(label="Words", lines=2, scale=3, elem_id=f"{prefix}-words")
+            seed = gr.Textbox(label="Seed", placeholder="new", scale=1, elem_id=f"{prefix}-seed")
+        retake = gr.Button("Make a new take of this sentence", elem_id=f"{prefix}-retake")
+    return SentenceEditor(box, picker, player, takes, words, seed, retake, prefix.replace("-", "_")), SentenceHandlers(ctx, with_download)
 
 
 def wire(editor: SentenceEditor, handlers: SentenceHandlers, selected: Any, take_outputs: list[Any]) -> None:
-    """``take_outputs``: the History detail's (player, info, download) to refresh after a change."""
+    """``take_outputs``: the take's (player, details[, download]) to refresh after a change."""
     changed = [*take_outputs, editor.player, editor.takes, editor.words, editor.seed]
     editor.picker.input(
         handlers.show, inputs=[selected, editor.picker],
-        outputs=[editor.player, editor.takes, editor.words, editor.seed], **ui_event("sentence_show"), **LIGHT_QUEUE,
+        outputs=[editor.player, editor.takes, editor.words, editor.seed], **ui_event(f"{editor.prefix}_show"), **LIGHT_QUEUE,
     )
     editor.takes.input(
         handlers.choose, inputs=[selected, editor.picker, editor.takes], outputs=changed,
-        **ui_event("sentence_choose"), **LIGHT_QUEUE,
+        **ui_event(f"{editor.prefix}_choose"), **LIGHT_QUEUE,
     )
     editor.retake.click(
         handlers.retake, inputs=[selected, editor.picker, editor.words, editor.seed], outputs=changed,
-        **ui_event("sentence_retake"), **MODEL_QUEUE,
+        **ui_event(f"{editor.prefix}_retake"), **MODEL_QUEUE,
     )
