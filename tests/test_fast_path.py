@@ -113,7 +113,10 @@ def test_left_padded_batch_gives_the_official_tokens(exact: TTSEngine, reference
 @pytest.mark.parametrize("sampling", [False, True], ids=["greedy", "sampled"])
 def test_end_of_speech_trims_rows_like_the_official_path(exact: TTSEngine, reference, end_of_speech, sampling) -> None:
     prompt = prompt_for(exact, reference, "icl")
-    params = make_params(seed=3, max_new_tokens=30, do_sample=sampling)
+    # a seed whose rows both meet the hook's end-of-speech early with this reference (a take of
+    # seed 3 now runs one row to its cap: the reference's 16-bit rounding changed, and with it the
+    # hidden states the hook hashes; the paths still agree token for token at every seed)
+    params = make_params(seed=1, max_new_tokens=30, do_sample=sampling)
     official, fast = both_paths(exact, TEXTS, prompt, params)
     lengths = [int(c.shape[0]) for c in fast]
     assert lengths == [int(c.shape[0]) for c in official]
