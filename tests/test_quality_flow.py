@@ -122,7 +122,9 @@ def test_rest_takes_quality_options_and_shows_the_scores(good: tuple[Studio, Pro
         assert response.status_code == 201, response.text
         chunk = response.json()["chunks"][0]
         assert chunk["used_take"] == 0 and chunk["takes"][0]["passed"] is True
-        assert {c["name"] for c in chunk["takes"][0]["scores"]["checks"]} >= {"cer", "similarity", "pace"}
+        scores = chunk["takes"][0]["scores"]
+        assert set(scores) >= {"cer", "similarity", "pace"} and scores["cer"] < 0.35
+        assert {c["name"] for c in chunk["takes"][0]["checks"]} == set(scores)
         assert "file" not in chunk["takes"][0]  # no server paths
         refused = client.post("/generate", json={"profile_id": voice.id, "text": GOOD, "quality": "strict"})
         assert refused.status_code == 422 and "quality" in refused.text
@@ -206,6 +208,7 @@ def test_sentence_routes_and_score_through_rest(good: tuple[Studio, Profile], es
         body = scored.json()
         checks = {c["name"]: c for c in body["checks"]}
         assert checks["cer"]["passed"] and checks["similarity"]["value"] is not None and "fox" in body["heard"].lower()
+        assert body["cer"] == checks["cer"]["value"] and body["similarity"] == checks["similarity"]["value"]
         with espeak_wav.open("rb") as handle:
             wrong = client.post("/score", files={"file": ("s.wav", handle, "audio/wav")},
                                 data={"text": SWAPPED}).json()

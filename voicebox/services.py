@@ -278,7 +278,8 @@ class Studio:
 
     def score_clip(self, data: bytes | str | Path, text: str, profile_id: str | None = None,
                    language: str | None = None) -> dict[str, Any]:
-        """The quality gate's checks on any clip (``similarity`` only with a profile)."""
+        """The quality gate's checks on any clip: each check's number by name (``cer``,
+        ``similarity`` (only with a profile), ...), then ``checks``, ``passed``, ``score``, ``heard``."""
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("Type the words the clip should say.")
         raw = self._read_upload(data)
@@ -287,7 +288,8 @@ class Studio:
             profile = self.get_profile(profile_id)
             language = language or profile.language
             voice = voice_ref(tuple(self.references(profile_id)))
-        return self.quality_gate().score_file(raw, text.strip(), language, voice).to_dict()
+        score = self.quality_gate().score_file(raw, text.strip(), language, voice)
+        return {**score.values(), **score.to_dict()}
 
     def _forget_samples(self, sample_hashes: list[str]) -> None:
         """Samples changed or went: drop the voice prompts and gate measurements built from them."""

@@ -82,9 +82,17 @@ def profile_out(profile: ProfileRecord, with_samples: bool = False) -> dict[str,
 
 
 def generation_out(record: GenerationRecord) -> dict[str, Any]:
-    """A generation as the API shows it: the internal file path replaced by ``audio_url``."""
+    """A generation as the API shows it: the internal file paths replaced by ``audio_url``, each
+    take's scores as ``{check: number}`` with the full ``checks`` beside them."""
     out = {k: v for k, v in record.to_dict().items() if k != "file"}
     out["audio_url"] = f"/audio/{record.id}"
+    for chunk in out["chunks"]:
+        for take in chunk["takes"]:
+            stored = take.pop("scores") or {}
+            take.pop("file", None)
+            take["checks"] = stored.get("checks", [])
+            take["heard"] = stored.get("heard", "")
+            take["scores"] = {c["name"]: c["value"] for c in take["checks"]}
     return out
 
 

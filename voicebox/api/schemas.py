@@ -193,8 +193,13 @@ class TakeOut(BaseModel):
     frames: int = 0
     hit_cap: bool = False
     passed: bool | None = Field(None, description="Passed every check (null: not checked).")
-    score: float | None = None
-    scores: dict[str, Any] = Field({}, description="Every check with its number and threshold.")
+    score: float | None = Field(None, description="Combined score from 0 to 1 (the best take is used).")
+    scores: dict[str, float | None] = Field(
+        {}, description="Each check's number: `cer`, `similarity`, `pace`, `pace_vs_voice`, `silence`, "
+        "`clipping`, `level` (null: not measured).", examples=[{"cer": 0.04, "similarity": 0.91}],
+    )
+    checks: list[CheckOut] = Field([], description="Each check with its threshold and verdict.")
+    heard: str = Field("", description="What Whisper heard.")
 
 
 class ChunkOut(BaseModel):
