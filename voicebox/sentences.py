@@ -37,11 +37,8 @@ class SentenceEditor:
         self._lock = threading.Lock()  # one edit of the store's generations at a time
 
     def _chunk(self, record: Generation, index: Any) -> Chunk:
-        try:
-            position = int(index)
-        except (TypeError, ValueError):
-            position = -1
-        if not 0 <= position < len(record.chunks):
+        position = _position(index, len(record.chunks))
+        if position is None:
             raise NotFound(f"Sentence {index!r} does not exist in this take; it has {len(record.chunks)}.")
         chunk = record.chunks[position]
         if not chunk.takes:
@@ -88,11 +85,8 @@ class SentenceEditor:
         with self._lock:
             record = self.studio.get_generation(generation_id)
             chunk = self._chunk(record, index)
-            try:
-                number = int(take)
-            except (TypeError, ValueError):
-                number = -1
-            if not 0 <= number < len(chunk.takes):
+            number = _position(take, len(chunk.takes))
+            if number is None:
                 raise InvalidInput(f"Sentence {chunk.index + 1} has takes 0 to {len(chunk.takes) - 1}; choose one of them.")
             return self._use(record, chunk, number)
 
@@ -130,3 +124,12 @@ class SentenceEditor:
             raise NotFound("The audio of a sentence take is missing from the data directory.")
         pcm, _ = sf.read(str(path), dtype="int16", always_2d=False)
         return audio.from_pcm16(pcm)
+
+
+def _position(value: Any, count: int) -> int | None:
+    """``value`` as an index into ``count`` items, or None when it is not one."""
+    try:
+        position = int(value)
+    except (TypeError, ValueError):
+        return None
+    return position if 0 <= position < count else None
