@@ -228,3 +228,17 @@ def test_checking_a_sentence_leaves_no_transcript_behind(good: tuple[Studio, Pro
     assert shared_asr.model_calls == calls + 1
     after = sorted(folder.glob("*")) if folder and folder.exists() else []
     assert after == before
+
+
+def test_a_take_is_kept_unchecked_when_whisper_is_missing(tmp_path: Path, espeak_wav: Path, speaker_encoder: Any) -> None:
+    """The gate needs Whisper; without it the take is still made and saved, saying it was not checked."""
+    from voicebox.engines.asr import WhisperEngine
+
+    missing = WhisperEngine(model=str(tmp_path / "no-such-whisper"), device="cpu", cache_dir=tmp_path / "cache", fallback=False)
+    settings = Settings(data_dir=tmp_path / "data", quality="retake")
+    studio = Studio(settings, tts=EspeakBackend(), asr=missing, quality_gate=QualityGate(missing, speaker=speaker_encoder))
+    profile = studio.create_profile("No whisper", language="English")
+    studio.add_sample(profile.id, espeak_wav, "The quick brown fox jumps over the lazy dog near the river bank.")
+    take = studio.generate(GenerationRequest(profile.id, GOOD, seed=1))
+    assert take.quality == "off" and take.status == "ok" and "not checked" in take.message
+    assert take.chunks[0].takes[0].passed is None and studio.generation_path(take.id).is_file()

@@ -10,6 +10,7 @@ chunk records at the end: audio first (atomically), then the record that points 
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from . import audio
 from .assembly import TakeAssembler, incomplete_message, speech_request
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .engines.params import check_text, make_params
-from .errors import Cancelled, InvalidInput
+from .errors import Cancelled, InvalidInput, ModelUnavailable
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
 from .records import Chunk, ChunkTake, Generation, GenerationRequest, Profile
 from .retakes import QUALITY_MODES, Retaker, SentenceTakes
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 #: Most takes of one sentence a request may ask for.
 MAX_TAKES_LIMIT = 10
+#: Said with a take that could not be checked because a checking model is missing.
+UNCHECKED = "The sentences were not checked: the checking models are not available (see the Models tab)."
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Plan:
     speech: SpeechRequest
     quality: str = "off"
     max_takes: int = 1
+    note: str = ""  # said with the take's status (e.g. why it was not checked)
 
 
 class Takes:
@@ -107,13 +112,16 @@ class Takes:
         if stream and len(tail):
             yield JobAudio(tail)
         results = [assembler.results[i] for i in sorted(assembler.results)]
-        if plan.quality == "off":
-            sentences = [SentenceTakes(r.index, [(r, None)]) for r in results]
-        else:
+        sentences = [SentenceTakes(r.index, [(r, None)]) for r in results]
+        if plan.quality != "off":
             retaker = Retaker(self.studio.tts, self.studio.quality_gate())
-            sentences = yield from retaker.run(
-                plan.speech, results, plan.quality, plan.max_takes, voice_ref(plan.speech.voice), cancel
-            )
+            try:
+                sentences = yield from retaker.run(
+                    plan.speech, results, plan.quality, plan.max_takes, voice_ref(plan.speech.voice), cancel
+                )
+            except ModelUnavailable as exc:  # no Whisper or speaker model: keep the take, unchecked
+                log.warning("the take was not checked: %s", exc.message)
+                plan = replace(plan, quality="off", note=UNCHECKED)
         # The saved take joins the sentences exactly as stored (16-bit), as a later re-take of one
         # sentence rebuilds it: then the other sentences, and a restored take, stay byte-identical.
         assembler = joined([stored(s.result) for s in sentences], assembler.done)
@@ -155,6 +163,7 @@ class Takes:
             written.append(studio.settings.data_dir / relative)
             atomic_write_bytes(written[-1], audio.wav_bytes(samples, done.sample_rate))
             status, message = take_status(chunks)
+            message = " ".join(m for m in (message, plan.note) if m)
             record = Generation(
                 id=generation_id, profile_id=plan.profile.id, profile_name=plan.profile.name,
                 text=plan.text, file=relative, language=done.language, model=done.model.source,

@@ -19,7 +19,7 @@ from . import audio
 from .assembly import TakeAssembler
 from .atomic import atomic_write_bytes
 from .engines.params import check_text, make_params
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, ModelUnavailable, NotFound
 from .generation import chunk_status, take_record, take_status, voice_ref
 from .records import Chunk, Generation
 from .retakes import matched
@@ -68,8 +68,11 @@ class SentenceEditor:
         result = replace(result, audio=matched(result.audio, result.sample_rate, level))
         score = None
         if record.quality != "off":
-            score = self.studio.quality_gate().score(result.audio, result.sample_rate, words, record.language,
-                                                     voice_ref(voice), level)
+            try:
+                score = self.studio.quality_gate().score(result.audio, result.sample_rate, words, record.language,
+                                                         voice_ref(voice), level)
+            except ModelUnavailable:  # no checking model now: the take is kept, unchecked
+                score = None
         with self._lock:
             record = self.studio.get_generation(generation_id)  # the latest, in case of a race
             chunk = record.chunks[chunk.index]
