@@ -49,6 +49,7 @@ class Plan:
     quality: str = "off"
     max_takes: int = 1
     note: str = ""  # said with the take's status (e.g. why it was not checked)
+    project_id: str = ""
 
 
 class Takes:
@@ -71,7 +72,7 @@ class Takes:
         chosen = request.language if request.language not in (None, "") else profile.language
         speech = speech_request(text, voice, params, chosen, size, stream=stream)
         quality, max_takes = self._quality(request)
-        return Plan(profile, text, speech, quality, max_takes)
+        return Plan(profile, text, speech, quality, max_takes, project_id=request.project_id or "")
 
     def _quality(self, request: GenerationRequest) -> tuple[str, int]:
         """The request's gate, else the server's; ``auto`` is ``retake`` on a GPU, ``check`` on a CPU."""
@@ -171,6 +172,7 @@ class Takes:
                 duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),
                 timings=dict(done.timings), cache_hit=done.cache_hit, chunks=tuple(chunks),
                 status=status, message=message, backend=getattr(studio.tts, "name", "speech"), quality=plan.quality,
+                project_id=plan.project_id,
             )
             data = record.to_dict()
             del data["created_at"]  # the store stamps it

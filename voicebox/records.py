@@ -40,13 +40,15 @@ class GenerationRequest:
     #: again, up to ``max_takes``); ``None``: the server's ``VOICEBOX_QUALITY``.
     quality: str | None = None
     max_takes: int | None = None
+    #: Set by project rendering (never by a client): the take belongs to that project.
+    project_id: str | None = None
 
     def with_changes(self, **changes: Any) -> "GenerationRequest":
         return replace(self, **changes)
 
     def options(self) -> dict[str, Any]:
         """The options other than the voice and the text (for logs and the CLI)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("profile_id", "text")}
+        return {k: v for k, v in asdict(self).items() if k not in ("profile_id", "text", "project_id")}
 
     @classmethod
     def from_options(cls, profile_id: str, text: str, **options: Any) -> "GenerationRequest":
@@ -135,6 +137,9 @@ class Generation:
     created_at: str = ""
     backend: str = "qwen3-tts"
     quality: str = "off"
+    #: The project whose block this take renders ("" for a take of the Generate tab): such takes
+    #: belong to their project and are not listed in History.
+    project_id: str = ""
 
     @property
     def chunk_count(self) -> int:

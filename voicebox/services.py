@@ -27,6 +27,8 @@ from .jobs import Job
 from .languages import choose as choose_language
 from .languages import whisper_code
 from .records import Generation, GenerationRequest, Profile, Sample
+from .projects.render import Renders
+from .projects.service import Projects
 from .sentences import SentenceEditor
 from .speech import SpeechBackend, VoiceSample, model_sizes
 from .store import Store, new_id
@@ -84,6 +86,10 @@ class Studio:
         self.asr = asr
         self.takes = Takes(self)
         self.sentences = SentenceEditor(self)
+        self.projects = Projects(self)
+        self.renders = Renders(self.projects)
+        #: Projects whose render was cut off by a restart (now paused, resumable).
+        self.interrupted_renders = self.renders.recover()
         self._quality_gate: Any = quality_gate
         #: Messages the UI shows as a banner (e.g. "running on CPU", a recovered database).
         self.notices: list[str] = [m for m in [self.store.recovered_from_corruption] if m]

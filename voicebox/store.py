@@ -100,6 +100,14 @@ class Store:
         self.samples = self._db.table("samples", cache_size=0)
         self.generations = self._db.table("generations", cache_size=0)
 
+    def table(self, name: str) -> Any:
+        """Another TinyDB table in the same file (projects keep theirs here); use it under :meth:`locked`."""
+        return self._db.table(name, cache_size=0)
+
+    def locked(self) -> Any:
+        """The store's lock (threads and processes), for code that keeps its own table here."""
+        return self._locked()
+
     # ---- locking --------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -343,7 +351,7 @@ class Store:
     ) -> tuple[list[dict[str, Any]], int]:
         """Newest first; ``search`` matches text and profile name case-insensitively."""
         needle = (search or "").strip().casefold()
-        conditions: list[Callable[[dict[str, Any]], bool]] = []
+        conditions: list[Callable[[dict[str, Any]], bool]] = [lambda r: not r.get("project_id")]
         if profile_id:
             conditions.append(lambda r: r.get("profile_id") == profile_id)
         if needle:
@@ -367,9 +375,10 @@ class Store:
         return record
 
     def generation_stats(self) -> dict[str, Any]:
-        """Count, total audio seconds, and the same per profile (by the name recorded)."""
+        """Count, total audio seconds, and the same per profile (by the name recorded); takes of
+        project blocks belong to their projects and are not counted here, as in the listing."""
         with self._locked():
-            rows = [dict(r) for r in self.generations.all()]
+            rows = [dict(r) for r in self.generations.all() if not r.get("project_id")]
         per_profile: dict[str, dict[str, Any]] = {}
         for r in rows:
             key = r.get("profile_id") or ""

