@@ -179,3 +179,26 @@ def wait_for(condition: Any, timeout: float = 60, alive: Any = None) -> None:
             raise AssertionError(f"the render process ended early: {alive.stderr.read().decode()[-2000:]}")
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.1)
+
+
+def test_a_rendered_project_exports_with_chapters_and_subtitles(studio: Studio, espeak_wav: Path) -> None:
+    import av
+
+    voice = voiced(studio, espeak_wav)
+    blocks = [{"text": t, "chapter": "Evening" if i == 0 else ("Night" if i == 3 else "")} for i, t in enumerate(LINES)]
+    project = studio.projects.create("The lighthouse", voice=voice, language="English", blocks=blocks)
+    with pytest.raises(InvalidInput, match="Render the project first: 6 block"):
+        studio.projects.export(project.id, "m4b")
+    rendered(studio, project)
+    audio_file, srt = studio.projects.export(project.id, "m4b", "srt")
+    with av.open(str(audio_file)) as container:
+        chapters = container.chapters()
+        duration = container.duration / 1_000_000
+    assert [c["metadata"].get("title") for c in chapters] == ["Evening", "Night"]
+    cues = srt.read_text().strip().split("\n\n")
+    assert len(cues) == 6 and "The keeper climbed the stairs." in cues[0]
+    night_start = float(chapters[1]["start"] * chapters[1]["time_base"])
+    cue4 = cues[3].splitlines()[1].split(" --> ")[0]
+    h, m, s = cue4.replace(",", ".").split(":")
+    assert abs(night_start - (int(h) * 3600 + int(m) * 60 + float(s))) < 0.08  # chapter and cue agree
+    assert duration > 6

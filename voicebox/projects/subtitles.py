@@ -16,7 +16,8 @@ blocks carry sentence timings and the inner joins should be measured too.
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 
@@ -32,7 +33,7 @@ Cue = tuple[float, float, str]  # start, end (seconds in the exported audio), te
 
 
 def subtitles(
-    blocks: Sequence["RenderedBlock"], timeline: "Timeline", fmt: str, level: str = "block"
+    blocks: Sequence[RenderedBlock], timeline: Timeline, fmt: str, level: str = "block"
 ) -> str:
     """Subtitles for ``blocks`` as placed by ``timeline``: ``fmt`` "srt" or "vtt", ``level``
     "block" (one cue per block) or "sentence" (one per sentence; a block without sentence
@@ -49,7 +50,7 @@ def subtitles(
     return render(cues(blocks, timeline, level), fmt)
 
 
-def cues(blocks: Sequence["RenderedBlock"], timeline: "Timeline", level: str = "block") -> list[Cue]:
+def cues(blocks: Sequence[RenderedBlock], timeline: Timeline, level: str = "block") -> list[Cue]:
     """The cues in time order, text already wrapped (see the module docstring)."""
     placed = {index: (start, end) for index, start, end in timeline.blocks}
     out: list[Cue] = []
@@ -80,7 +81,7 @@ def render(cue_list: Sequence[Cue], fmt: str) -> str:
 
 def timestamp(seconds: float, sep: str = ",") -> str:
     """``HH:MM:SS,mmm`` (SRT) or ``HH:MM:SS.mmm`` (VTT), rounded to the millisecond."""
-    millis = max(0, int(round(seconds * 1000)))
+    millis = max(0, round(seconds * 1000))
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     secs, millis = divmod(rest, 1000)
@@ -102,9 +103,12 @@ def wrap(text: str, width: int = MAX_LINE, max_lines: int = MAX_LINES) -> list[s
 
 
 def _balanced(text: str, width: int, max_lines: int) -> list[str]:
-    """The narrowest wrap of ``text`` that still fits in ``max_lines`` lines: two lines of similar
-    length read better than a full first line and a one-word second one."""
+    """A text that fits one line stays on one line; a longer one takes the narrowest wrap that still
+    fits in ``max_lines`` lines: two lines of similar length read better than a full first line and
+    a one-word second one."""
     best = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    if len(best) <= 1:
+        return best
     for narrower in range(width - 1, max(1, len(text) // max_lines) - 1, -1):
         lines = textwrap.wrap(text, narrower, break_long_words=False, break_on_hyphens=False)
         if len(lines) > max_lines:

@@ -1,0 +1,71 @@
+"""A rendered project out of voicebox: one audio file with chapters, subtitles, or a ZIP.
+
+The glue between the project records and :mod:`.export` / :mod:`.subtitles`: each block's take
+becomes a :class:`~voicebox.projects.export.RenderedBlock` (its sentences' places come from the
+take's chunk records, so sentence-level subtitles need no second pass), and the files land in
+``<data>/exports/<project id>/``, written atomically, replaced by the next export of that kind.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput
+from .export import RenderedBlock, assemble, export_audio, export_zip
+from .subtitles import subtitles
+
+if TYPE_CHECKING:
+    from .service import Projects
+
+AUDIO_FORMATS = ("wav", "flac", "mp3", "m4b")
+SUBTITLE_FORMATS = ("srt", "vtt", "none")
+#: Loudness targets by use (EBU R128): podcasts are louder than audiobooks.
+TARGETS = {"audiobook": -18.0, "podcast": -16.0}
+
+
+def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subtitle_fmt: str = "srt",
+                   level: str = "block", use: str = "audiobook") -> list[Path]:
+    """Export a rendered project; returns the files written (the audio or ZIP, then subtitles)."""
+    fmt, subtitle_fmt = (fmt or "").lower(), (subtitle_fmt or "none").lower()
+    if fmt not in AUDIO_FORMATS + ("zip",):
+        raise InvalidInput(f"Export as one of {', '.join(AUDIO_FORMATS + ('zip',))}, not {fmt!r}.")
+    if subtitle_fmt not in SUBTITLE_FORMATS:
+        raise InvalidInput(f"Subtitles are srt, vtt or none, not {subtitle_fmt!r}.")
+    if use not in TARGETS:
+        raise InvalidInput(f"The loudness target is one of {', '.join(TARGETS)}, not {use!r}.")
+    project = projects.store.get(project_id)
+    if not project.blocks:
+        raise InvalidInput("The project has no blocks to export.")
+    waiting = [b for b in project.blocks if b.status != "rendered"]
+    if waiting:
+        raise InvalidInput(f"Render the project first: {len(waiting)} block(s) are not rendered yet.")
+    studio = projects.studio
+    blocks = []
+    for index, block in enumerate(project.blocks):
+        take = studio.get_generation(block.generation_id)
+        sentences = tuple((c.text, c.offset, round(c.offset + c.duration, 3)) for c in take.chunks)
+        blocks.append(RenderedBlock(index, block.text, studio.generation_path(take.id), block.pause, block.chapter,
+                                    sentences))
+    folder = studio.settings.data_dir / "exports" / project.id
+    folder.mkdir(parents=True, exist_ok=True)
+    name = slug(project.title) or "project"
+    samples, rate, timeline = assemble(blocks, target_lufs=TARGETS[use])
+    if fmt == "zip":
+        out = export_zip(blocks, timeline, folder / f"{name}.zip", project.to_dict(),
+                         None if subtitle_fmt == "none" else subtitle_fmt, level)
+        return [out]
+    written = [export_audio(samples, rate, timeline, fmt, folder / f"{name}.{fmt}", project.title)]
+    if subtitle_fmt != "none":
+        path = folder / f"{name}.{subtitle_fmt}"
+        from ..atomic import atomic_write_bytes
+
+        atomic_write_bytes(path, subtitles(blocks, timeline, subtitle_fmt, level).encode("utf-8"))
+        written.append(path)
+    return written
+
+
+def slug(text: str, limit: int = 40) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower().encode("ascii", "ignore").decode())
+    return "-".join(words)[:limit].strip("-")
