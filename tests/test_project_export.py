@@ -3,6 +3,7 @@ chapters, SRT/VTT cues, the ZIP. Real speech: the JFK recording cut into four bl
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import zipfile
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 import pyloudnorm
+import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
@@ -34,8 +35,8 @@ RATE = audio.MODEL_SAMPLE_RATE
 TEXTS = (
     "And so, my fellow Americans,",
     "ask not what your country can do for you,",
-    "ask what you can do for your country. This block has a much longer text so that its cue "
-    "needs more than two lines of subtitles and is shared out.",
+    ("ask what you can do for your country. This block has a much longer text so that its cue "
+    "needs more than two lines of subtitles and is shared out."),
     "Thank you.",
 )
 PAUSES = (0.4, 0.25, 1.0, 0.3)
@@ -165,7 +166,7 @@ def test_block_cues_line_up_with_blocks(blocks, assembled, fmt: str) -> None:
         assert min(abs(e - end) for e in ends) < FRAME
     assert len(cues) > len(blocks)  # the long block is shared over several two-line cues
     assert " ".join(c[2].replace("\n", " ") for c in cues) == " ".join(" ".join(TEXTS).split())
-    assert all(b[0] >= a[1] - 1e-3 for a, b in zip(cues, cues[1:]))  # no overlaps
+    assert all(b[0] >= a[1] - 1e-3 for a, b in itertools.pairwise(cues))  # no overlaps
 
 
 def test_sentence_cues_use_sentence_times(blocks, assembled) -> None:
@@ -226,3 +227,13 @@ def test_bad_input_is_refused(blocks, assembled, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="cannot be read"):
         assemble([RenderedBlock(0, "x", tmp_path / "missing.wav")])
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_limiter_keeps_loudness_with_a_low_ceiling(blocks) -> None:
+    """JFK at -18 LUFS peaks near -4.6 dBTP; a -8 dBTP ceiling makes the limiter work, and the
+    loudness must still land on the target (a plain gain reduction would miss it by ~3 LU)."""
+    samples, rate, _ = assemble(blocks, target_lufs=-18.0, true_peak_db=-8.0)
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64))
+    assert loudness == pytest.approx(-18.0, abs=0.5)
+    true_peak = np.abs(resample_poly(samples.astype(np.float64), 4, 1)).max()
+    assert 20 * np.log10(true_peak) <= -8.0

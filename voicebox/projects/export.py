@@ -33,11 +33,11 @@ import tempfile
 import unicodedata
 import warnings
 import zipfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -53,7 +53,7 @@ HOLD_S = 0.005  # limiter: the gain needed by a peak is held this long either si
 AAC_BIT_RATE = 64_000  # mono speech: transparent at 64 kb/s
 _CHUNK = 1 << 20  # samples per piece when oversampling / encoding (bounded memory for long projects)
 
-__all__ = ["RenderedBlock", "Timeline", "assemble", "export_audio", "export_zip", "subtitles", "slug"]
+__all__ = ["RenderedBlock", "Timeline", "assemble", "export_audio", "export_zip", "slug", "subtitles"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def assemble(
         if block.chapter.strip():
             opened.append((block.chapter.strip(), position))
         placed.append((block.index, position, position + len(samples)))
-        gap = np.zeros(int(round(block.pause * rate)), dtype=np.float32)
+        gap = np.zeros(round(block.pause * rate), dtype=np.float32)
         pieces += [samples, gap]
         position += len(samples) + len(gap)
     joined = np.concatenate(pieces) if position else np.zeros(0, dtype=np.float32)
@@ -131,20 +131,25 @@ def normalise(samples: np.ndarray, rate: int, target_lufs: float, true_peak_db: 
         return samples.astype(np.float32)
     ceiling = 10 ** ((true_peak_db - 0.1) / 20)  # 0.1 dB margin for the encoder's own rounding
     peaks = true_peaks(samples, rate)
+    gain = 10 ** ((target_lufs - loudness) / 20)
+    if float(peaks.max()) * gain <= ceiling:  # no peak to limit: a plain gain is exact
+        return (samples * np.float32(gain)).astype(np.float32)
     hold = max(1, int(HOLD_S * rate))
-    gain_db = target_lufs - loudness
-    out = samples
-    for _ in range(4):
-        gain = 10 ** (gain_db / 20)
-        need = np.minimum(1.0, ceiling / np.maximum(peaks * gain, 1e-12)).astype(np.float32)
-        out = samples * (gain * _smooth_gain(need, hold))
+    gain_db, tried = 20 * np.log10(gain), []
+    for _ in range(8):  # limiting lowers the loudness: solve for the make-up gain (secant steps)
+        need = np.minimum(1.0, ceiling / np.maximum(peaks * 10 ** (gain_db / 20), 1e-12)).astype(np.float32)
+        out = samples * (np.float32(10 ** (gain_db / 20)) * _smooth_gain(need, hold))
         error = target_lufs - integrated_loudness(out, rate)
         if abs(error) < 0.05:
             break
-        gain_db += error
+        tried.append((gain_db, error))
+        step = error  # first step: as if unlimited; then the measured slope (~0.2 LU/dB when limiting hard)
+        if len(tried) > 1 and tried[-2][1] != error:
+            step = error * (gain_db - tried[-2][0]) / (tried[-2][1] - error)
+        gain_db += float(np.clip(step, -12.0, 12.0))
     peak = float(true_peaks(out, rate).max(initial=0.0))
     if peak > ceiling:  # the gain curve's own modulation can add a hair; remove it
-        out = out * (ceiling / peak)
+        out = out * np.float32(ceiling / peak)
     return out.astype(np.float32)
 
 
@@ -275,7 +280,7 @@ def _write_m4b_ffmpeg(samples: np.ndarray, rate: int, chapters: Sequence[tuple[s
             [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(wav), "-f", "ffmetadata", "-i", str(meta),
              "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1", "-c:a", "aac",
              "-b:a", str(AAC_BIT_RATE), "-f", "ipod", str(path)],
-            capture_output=True, text=True,
+            check=False, capture_output=True, text=True,
         )
         if result.returncode != 0:
             raise ModelUnavailable(f"ffmpeg could not write the M4B file: {result.stderr.strip()[-500:]}")
