@@ -35,8 +35,10 @@ RATE = audio.MODEL_SAMPLE_RATE
 TEXTS = (
     "And so, my fellow Americans,",
     "ask not what your country can do for you,",
-    ("ask what you can do for your country. This block has a much longer text so that its cue "
-    "needs more than two lines of subtitles and is shared out."),
+    (
+        "ask what you can do for your country. This block has a much longer text so that its cue "
+        "needs more than two lines of subtitles and is shared out."
+    ),
     "Thank you.",
 )
 PAUSES = (0.4, 0.25, 1.0, 0.3)
@@ -128,12 +130,18 @@ def test_m4b_through_the_ffmpeg_program(assembled, tmp_path: Path) -> None:
         found = container.chapters()
         assert container.metadata.get("title") == "A; title=with #specials"
     assert [c["metadata"]["title"] for c in found] == ["Opening", "The Ask"]
-    assert float(found[1]["start"] * found[1]["time_base"]) == pytest.approx(timeline.chapters[1][1], abs=FRAME)
+    assert float(found[1]["start"] * found[1]["time_base"]) == pytest.approx(
+        timeline.chapters[1][1], abs=FRAME
+    )
     assert _decoded_seconds(out) == pytest.approx(timeline.duration, abs=FRAME)
 
 
-SRT_CUE = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n((?:[^\n]{1,42}\n?){1,2})")
-VTT_CUE = re.compile(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n((?:[^\n]{1,42}\n?){1,2})")
+SRT_CUE = re.compile(
+    r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n((?:[^\n]{1,42}\n?){1,2})"
+)
+VTT_CUE = re.compile(
+    r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n((?:[^\n]{1,42}\n?){1,2})"
+)
 
 
 def _parse(text: str, fmt: str) -> list[tuple[float, float, str]]:

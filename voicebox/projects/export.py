@@ -53,6 +53,9 @@ HOLD_S = 0.005  # limiter: the gain needed by a peak is held this long either si
 AAC_BIT_RATE = 64_000  # mono speech: transparent at 64 kb/s
 _CHUNK = 1 << 20  # samples per piece when oversampling / encoding (bounded memory for long projects)
 
+Chapter = tuple[str, float, float]  # title, start, end (seconds)
+_SOUNDFILE = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III")}
+
 __all__ = ["RenderedBlock", "Timeline", "assemble", "export_audio", "export_zip", "slug", "subtitles"]
 
 
@@ -93,7 +96,9 @@ def assemble(
     """
     _check_blocks(blocks)
     if not -70.0 <= target_lufs <= 0.0 or true_peak_db > 0.0:
-        raise InvalidInput("The loudness target must be between -70 and 0 LUFS and the peak ceiling at most 0 dBTP.")
+        raise InvalidInput(
+            "The loudness target must be between -70 and 0 LUFS and the peak ceiling at most 0 dBTP."
+        )
     pieces: list[np.ndarray] = []
     placed: list[tuple[int, int, int]] = []
     opened: list[tuple[str, int]] = []
@@ -223,7 +228,7 @@ def export_audio(
 
 def _write_soundfile(samples: np.ndarray, rate: int, fmt: str, path: Path, title: str) -> None:
     """WAV / FLAC as PCM16 (``audio.pcm16``, voicebox's one rounding rule), MP3 via libsndfile."""
-    container, subtype = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III")}[fmt]
+    container, subtype = _SOUNDFILE[fmt]
     data = audio.pcm16(samples) if subtype == "PCM_16" else samples
     with sf.SoundFile(path, "w", rate, 1, subtype=subtype, format=container) as handle:
         if title:
@@ -235,7 +240,7 @@ def _write_soundfile(samples: np.ndarray, rate: int, fmt: str, path: Path, title
             handle.write(data[start : start + _CHUNK])
 
 
-def _write_m4b(samples: np.ndarray, rate: int, chapters: Sequence[tuple[str, float, float]], path: Path, title: str) -> None:
+def _write_m4b(samples: np.ndarray, rate: int, chapters: Sequence[Chapter], path: Path, title: str) -> None:
     import av
 
     if chapters and not hasattr(av.container.OutputContainer, "set_chapters"):  # PyAV < 14
@@ -245,16 +250,13 @@ def _write_m4b(samples: np.ndarray, rate: int, chapters: Sequence[tuple[str, flo
         if title:
             container.metadata["title"] = title
         if chapters:
-            base = Fraction(1, 1000)
-            container.set_chapters([
-                {"id": i + 1, "start": round(start * 1000), "end": round(end * 1000), "time_base": base,
-                 "metadata": {"title": name}}
-                for i, (name, start, end) in enumerate(chapters)
-            ])
+            ms = Fraction(1, 1000)
+            container.set_chapters([_chapter_dict(i, chapter, ms) for i, chapter in enumerate(chapters)])
         stream = container.add_stream("aac", rate=rate, layout="mono")
         stream.bit_rate = AAC_BIT_RATE
         for start in range(0, len(samples), _CHUNK):
-            frame = av.AudioFrame.from_ndarray(samples[None, start : start + _CHUNK], format="fltp", layout="mono")
+            piece = samples[None, start : start + _CHUNK]
+            frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout="mono")
             frame.sample_rate = rate
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -264,7 +266,15 @@ def _write_m4b(samples: np.ndarray, rate: int, chapters: Sequence[tuple[str, flo
         container.close()
 
 
-def _write_m4b_ffmpeg(samples: np.ndarray, rate: int, chapters: Sequence[tuple[str, float, float]], path: Path, title: str) -> None:
+def _chapter_dict(i: int, chapter: Chapter, base: Fraction) -> dict:
+    name, start, end = chapter
+    times = {"start": round(start / base), "end": round(end / base), "time_base": base}
+    return {"id": i + 1, **times, "metadata": {"title": name}}
+
+
+def _write_m4b_ffmpeg(
+    samples: np.ndarray, rate: int, chapters: Sequence[Chapter], path: Path, title: str
+) -> None:
     """The fallback: the ffmpeg program muxes AAC with chapters from an FFMETADATA file."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
@@ -276,17 +286,15 @@ def _write_m4b_ffmpeg(samples: np.ndarray, rate: int, chapters: Sequence[tuple[s
         wav, meta = Path(work) / "in.wav", Path(work) / "chapters.txt"
         _write_soundfile(samples, rate, "wav", wav, "")
         meta.write_text(ffmetadata(title, chapters), encoding="utf-8")
-        result = subprocess.run(
-            [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(wav), "-f", "ffmetadata", "-i", str(meta),
-             "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1", "-c:a", "aac",
-             "-b:a", str(AAC_BIT_RATE), "-f", "ipod", str(path)],
-            check=False, capture_output=True, text=True,
-        )
+        cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(wav), "-f", "ffmetadata", "-i", str(meta)]
+        cmd += ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
+        cmd += ["-c:a", "aac", "-b:a", str(AAC_BIT_RATE), "-f", "ipod", str(path)]
+        result = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if result.returncode != 0:
             raise ModelUnavailable(f"ffmpeg could not write the M4B file: {result.stderr.strip()[-500:]}")
 
 
-def ffmetadata(title: str, chapters: Sequence[tuple[str, float, float]]) -> str:
+def ffmetadata(title: str, chapters: Sequence[Chapter]) -> str:
     """An FFMETADATA1 document: the title and one [CHAPTER] per chapter, times in milliseconds."""
 
     def esc(value: str) -> str:
@@ -294,7 +302,8 @@ def ffmetadata(title: str, chapters: Sequence[tuple[str, float, float]]) -> str:
 
     lines = [";FFMETADATA1"] + ([f"title={esc(title)}"] if title else [])
     for name, start, end in chapters:
-        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(start * 1000)}", f"END={round(end * 1000)}", f"title={esc(name)}"]
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(start * 1000)}", f"END={round(end * 1000)}"]
+        lines.append(f"title={esc(name)}")
     return "\n".join(lines) + "\n"
 
 
@@ -365,7 +374,9 @@ def _read_block(block: RenderedBlock) -> tuple[np.ndarray, int]:
     try:
         samples, rate = sf.read(block.audio, dtype="float32", always_2d=True)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-        raise InvalidInput(f"Block {block.index + 1}'s audio cannot be read ({block.audio}); render it again.") from exc
+        raise InvalidInput(
+            f"Block {block.index + 1}'s audio cannot be read ({block.audio}); render it again."
+        ) from exc
     return audio.to_mono(samples), int(rate)
 
 

@@ -32,9 +32,7 @@ MAX_LINES = 2
 Cue = tuple[float, float, str]  # start, end (seconds in the exported audio), text (may hold "\n")
 
 
-def subtitles(
-    blocks: Sequence[RenderedBlock], timeline: Timeline, fmt: str, level: str = "block"
-) -> str:
+def subtitles(blocks: Sequence[RenderedBlock], timeline: Timeline, fmt: str, level: str = "block") -> str:
     """Subtitles for ``blocks`` as placed by ``timeline``: ``fmt`` "srt" or "vtt", ``level``
     "block" (one cue per block) or "sentence" (one per sentence; a block without sentence
     timings falls back to one cue). Cue text is wrapped to two lines of at most 42 characters.
