@@ -310,6 +310,14 @@ def test_dialogue_two_voices_and_unknown_names() -> None:
     assert match_voices(parse("plain text", "text"), []).unknown_voices == ()
 
 
+def test_dialogue_titles_stage_directions_and_colons_in_text() -> None:
+    script = "[Scene 1: a kitchen]\nMr. Smith: Tea?\n(pause)\nMrs. O'Brien-Lee: Yes: please.\nNote the time, 10:30.\n"
+    assert parse(script, "dialogue").blocks == (
+        BlockDraft("Tea?", voice="Mr. Smith", line=2),
+        BlockDraft("Yes: please. Note the time, 10:30.", voice="Mrs. O'Brien-Lee", line=4),
+    )
+
+
 def test_dialogue_bad_files_name_the_line() -> None:
     assert bad("\nNo speaker here.\nAnna: hi\n", "dialogue") == (
         "Line 2 could not be read: it has no speaker; start the line with a name and a colon, e.g. 'Anna: Hello.'"
@@ -358,3 +366,15 @@ def test_more_than_the_block_cap_is_refused() -> None:
         "files and import them as separate projects."
     )
     assert len(parse("\n".join(f"A: line {i}" for i in range(MAX_BLOCKS)), "dialogue").blocks) == MAX_BLOCKS
+
+
+def test_a_huge_paragraph_is_split_in_linear_time() -> None:
+    words = "word " * 400_000  # 2 MB, no sentence ends: cut at spaces
+    began = time.perf_counter()
+    blocks = parse(words, "text").blocks
+    assert time.perf_counter() - began < 2.0
+    assert all(len(b.text) <= MAX_BLOCK_CHARS for b in blocks)
+    assert " ".join(b.text for b in blocks) == words.strip()
+    began = time.perf_counter()
+    assert "more than 5,000 blocks" in bad("x" * (MAX_BLOCK_CHARS * MAX_BLOCKS + 1), "text")
+    assert time.perf_counter() - began < 2.0

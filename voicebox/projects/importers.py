@@ -7,15 +7,14 @@ file used that match no profile. Formats (:data:`FORMATS`):
 * ``text``: a blank line starts a new block; whitespace inside a block collapses to one space.
 * ``markdown``: see :mod:`voicebox.projects.markdown_in` (headings start chapters).
 * ``srt`` / ``vtt``: see :mod:`voicebox.projects.subtitles_in` (one block per cue, with its times).
-* ``csv``: a header row with a ``text`` column and optional ``voice``, ``language``, ``pause``
-  and ``chapter`` columns (any case, any order; other columns are ignored). ``;`` or tab
-  separated files are read too when the header has no comma.
+* ``csv``: see :mod:`voicebox.projects.csv_in` (a header row naming a ``text`` column).
 * ``dialogue``: one ``Name: line`` per line; the name is the block's voice. A line without a name
   continues the block above it (so a long speech may be wrapped over several lines), blank lines
-  are ignored, and ``Name:`` alone on a line takes the lines below it (screenplay style). A name is
-  what stands before the first ``:`` that is followed by a space or the line end, when it is at
-  most 60 characters, starts with a letter and holds no sentence punctuation (so ``At 10:30 we
-  left`` and ``https://...`` are text, not names).
+  are ignored, ``Name:`` alone on a line takes the lines below it (screenplay style), and a line
+  wholly in brackets, ``(laughs)`` or ``[Scene 2]``, is a stage direction and is skipped. A name
+  is what stands before the first ``:`` that is followed by a space or the line end, when it is at
+  most 60 characters, starts with a letter and holds no ``!?;,``, quotes or brackets (so ``Mr.
+  Smith:`` is a name, ``At 10:30 we left`` and ``https://...`` are text).
 
 Bytes are read as UTF-8 (a BOM is dropped), UTF-16 when it starts with a UTF-16 BOM, and
 otherwise as Windows-1252, which never fails. Every problem a person can fix raises
@@ -28,12 +27,9 @@ chapter stays on the first, the pause and a cue's end on the last); a file with 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
-import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from ..engines.text_split import first_part
@@ -43,7 +39,6 @@ __all__ = [
     "FORMATS",
     "MAX_BLOCKS",
     "MAX_BLOCK_CHARS",
-    "MAX_PAUSE_SECONDS",
     "BlockDraft",
     "ImportResult",
     "guess_format",
@@ -56,8 +51,6 @@ FORMATS = ("text", "markdown", "srt", "vtt", "csv", "dialogue")
 MAX_BLOCK_CHARS = 5000
 #: More blocks than this in one file is refused: split the work into several projects.
 MAX_BLOCKS = 5000
-#: The longest pause a CSV row may ask for after its block.
-MAX_PAUSE_SECONDS = 60.0
 
 NO_TEXT = "The file has no text to speak."
 _EXTENSIONS = {
@@ -146,43 +139,54 @@ def decode(data: bytes | str) -> str:
     return text
 
 
-def _split_long(block: BlockDraft) -> list[BlockDraft]:
-    """A block over :data:`MAX_BLOCK_CHARS` as several, cut at sentence ends (else spaces)."""
-    if len(block.text) <= MAX_BLOCK_CHARS:
-        return [block]
-    parts: list[str] = []
-    rest = block.text
-    while rest:
-        part, rest = first_part(rest, MAX_BLOCK_CHARS)
-        parts.append(part)
-    last = len(parts) - 1
-    return [
-        replace(
-            block,
-            text=part,
-            chapter=block.chapter if i == 0 else "",
-            start=block.start if i == 0 else None,
-            end=block.end if i == last else None,
-            pause=block.pause if i == last else None,
-        )
-        for i, part in enumerate(parts)
-    ]
+def _parts(text: str) -> Iterator[str]:
+    """``text`` in pieces of at most :data:`MAX_BLOCK_CHARS`, cut at sentence ends (else spaces).
+
+    Each cut is :func:`first_part`'s on a window of the rest, so a huge block costs linear time.
+    """
+    pos, end = 0, len(text.rstrip())
+    while (found := _NON_SPACE.search(text, pos, end)) is not None:
+        pos = found.start()
+        if end - pos <= MAX_BLOCK_CHARS:
+            yield text[pos:end]
+            return
+        # first_part only looks at the first MAX + 1 characters once it knows the text is longer;
+        # the "x" says so, and is never part of what it returns.
+        part, _ = first_part(text[pos : pos + MAX_BLOCK_CHARS + 1] + "x", MAX_BLOCK_CHARS)
+        yield part
+        pos += len(part)
 
 
 def _finish(blocks: Iterable[BlockDraft], title: str = "") -> ImportResult:
-    """Drop empty blocks, split long ones, enforce the caps."""
+    """Drop empty blocks, split long ones (chapter and start on the first, end and pause on the
+    last), enforce the caps."""
     out: list[BlockDraft] = []
-    for block in blocks:
-        if block.text.strip():
-            out.extend(_split_long(block))
+
+    def add(block: BlockDraft) -> None:
+        out.append(block)
         if len(out) > MAX_BLOCKS:
             raise InvalidInput(
                 f"The file has more than {MAX_BLOCKS:,} blocks (the limit was passed at line "
                 f"{block.line}): split it into several files and import them as separate projects."
             )
+
+    for block in blocks:
+        if len(block.text) <= MAX_BLOCK_CHARS:
+            if block.text.strip():
+                add(block)
+            continue
+        parts = _parts(block.text)
+        piece = replace(block, text=next(parts), end=None, pause=None)
+        for part in parts:
+            add(piece)
+            piece = replace(piece, text=part, chapter="", start=None)
+        add(replace(piece, end=block.end, pause=block.pause))
     if not out:
         raise InvalidInput(NO_TEXT)
     return ImportResult(blocks=tuple(out), title=title)
+
+
+_NON_SPACE = re.compile(r"\S")
 
 
 # --- plain text --------------------------------------------------------------------------------
@@ -193,101 +197,14 @@ def parse_text(text: str) -> ImportResult:
     return _finish(BlockDraft(text=squash(" ".join(lines)), line=line) for line, lines in paragraphs(text))
 
 
-# --- CSV ---------------------------------------------------------------------------------------
-
-_CSV_COLUMNS = ("text", "voice", "language", "pause", "chapter")
-
-
-def _pause(value: str, line: int) -> float | None:
-    value = value.strip()
-    if not value:
-        return None
-    number = value[:-1].strip() if value.lower().endswith("s") else value
-    try:
-        seconds = float(number)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_PAUSE_SECONDS):
-        raise line_error(
-            line,
-            f"the pause {value!r} is not a number of seconds from 0 to {MAX_PAUSE_SECONDS:g} "
-            "(write e.g. 0.5, or leave it empty for the default).",
-        )
-    return seconds
-
-
-def parse_csv(text: str) -> ImportResult:
-    """A header row naming a ``text`` column, then one block per row (empty rows are skipped)."""
-    first = next((row for row in text.split("\n") if row.strip()), "")
-    if not first:
-        raise InvalidInput(NO_TEXT)
-    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    header_line = 0
-    columns: dict[str, int] = {}
-    blocks: list[BlockDraft] = []
-    row_start = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise line_error(row_start, f"{exc} (check the quotes around this row's cells).") from None
-        line, row_start = row_start, reader.line_num + 1
-        if not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            header, header_line = [cell.strip().lower() for cell in row], line
-            for index, name in enumerate(header):
-                if name in _CSV_COLUMNS:
-                    if name in columns:
-                        raise line_error(line, f"the header names the column {name!r} twice; keep one.")
-                    columns[name] = index
-            if "text" not in columns:
-                raise line_error(
-                    line,
-                    "the first row must be a header with a 'text' column (and optionally 'voice', "
-                    f"'language', 'pause', 'chapter'); it reads {', '.join(repr(c) for c in row)}.",
-                )
-            continue
-        if len(row) > len(header) and any(cell.strip() for cell in row[len(header) :]):
-            raise line_error(
-                line,
-                f"the row has {len(row)} cells but the header (line {header_line}) has {len(header)}; "
-                "put quotes around cells that contain a comma.",
-            )
-
-        def cell(name: str, row: list[str] = row) -> str:
-            index = columns.get(name)
-            return row[index].strip() if index is not None and index < len(row) else ""
-
-        body = squash(cell("text"))
-        if not body:
-            raise line_error(line, "the row has no text; fill in its 'text' cell or delete the row.")
-        blocks.append(
-            BlockDraft(
-                text=body,
-                voice=cell("voice"),
-                language=cell("language"),
-                pause=_pause(cell("pause"), line),
-                chapter=squash(cell("chapter")),
-                line=line,
-            )
-        )
-    if header is None:
-        raise InvalidInput(NO_TEXT)
-    return _finish(blocks)
-
-
 # --- dialogue ----------------------------------------------------------------------------------
 
-_SPEAKER = re.compile(r"\s*([^\W\d_][^:.!?;,\"“”()\[\]{}<>/\\|]{0,59}?)\s*:(?:\s+|$)(.*)")
+_SPEAKER = re.compile(r"\s*([^\W\d_][^:!?;,\"“”()\[\]{}<>/\\|]{0,59}?)\s*:(?:\s+|$)(.*)")
+_DIRECTION = re.compile(r"\s*(?:\(.*\)|\[.*\])\s*")
 
 
 def parse_dialogue(text: str) -> ImportResult:
-    """``Name: line`` per line; unnamed lines continue the block above; blank lines are ignored."""
+    """``Name: line`` per line; unnamed lines continue the block above; blanks and (directions) skipped."""
     blocks: list[BlockDraft] = []
     voice, start, parts = "", 0, []  # the block being read
 
@@ -299,7 +216,7 @@ def parse_dialogue(text: str) -> ImportResult:
         blocks.append(BlockDraft(text=squash(" ".join(parts)), voice=voice, line=start))
 
     for number, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
+        if not raw.strip() or _DIRECTION.fullmatch(raw):
             continue
         match = _SPEAKER.fullmatch(raw)
         if match:
@@ -320,6 +237,7 @@ def parse_dialogue(text: str) -> ImportResult:
 
 
 def _parsers() -> dict[str, Callable[[str], ImportResult]]:
+    from .csv_in import parse_csv
     from .markdown_in import parse_markdown
     from .subtitles_in import parse_srt, parse_vtt
 
