@@ -202,3 +202,37 @@ def test_a_rendered_project_exports_with_chapters_and_subtitles(studio: Studio, 
     h, m, s = cue4.replace(",", ".").split(":")
     assert abs(night_start - (int(h) * 3600 + int(m) * 60 + float(s))) < 0.08  # chapter and cue agree
     assert duration > 6
+
+
+def test_projects_through_rest(studio: Studio, espeak_wav: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from voicebox.api import create_api_app
+
+    voiced(studio, espeak_wav)
+    with TestClient(create_api_app(studio, studio.settings)) as client:
+        made = client.post("/projects", json={"title": "Log", "voice": "Keeper", "blocks": [{"text": t} for t in LINES[:3]]})
+        assert made.status_code == 201, made.text
+        project = made.json()
+        url = f"/projects/{project['id']}"
+        assert client.post(f"{url}/render").json()["render"]["state"] == "running"
+        studio.renders.wait(project["id"], timeout=120)
+        body = client.get(url).json()
+        assert body["render"]["state"] == "done" and [b["status"] for b in body["blocks"]] == ["rendered"] * 3
+        block = body["blocks"][1]["id"]
+        changed = client.put(f"{url}/blocks/{block}", json={"text": "He trimmed the wick twice.", "position": 0})
+        assert changed.status_code == 200 and changed.json()["blocks"][0]["status"] == "stale"
+        refused = client.post(f"{url}/export", json={"format": "mp3"})
+        assert refused.status_code == 422 and "Render the project first" in refused.json()["detail"]
+        client.post(f"{url}/render")
+        studio.renders.wait(project["id"], timeout=120)
+        exported = client.post(f"{url}/export", json={"format": "zip", "subtitles": "vtt"})
+        assert exported.status_code == 200 and exported.content[:2] == b"PK"
+        imported = client.post("/projects/import", files={"file": ("s.txt", b"One.\n\nTwo.", "text/plain")},
+                               data={"format": "text", "voice": "Keeper"})
+        assert imported.status_code == 201 and len(imported.json()["blocks"]) == 2
+        bad = client.post("/projects/import", files={"file": ("s.csv", b"voice,words\nKeeper,Hi\n", "text/csv")},
+                          data={"format": "csv"})
+        assert bad.status_code == 422 and "text" in bad.json()["detail"]
+        assert client.get(f"/projects/{'0' * 32}").status_code == 404
+        assert client.delete(url).status_code == 204 and client.get(url).status_code == 404

@@ -27,6 +27,7 @@ from ..auth import auth_required
 from ..config import Settings
 from .guards import DocsGuard, credentials_dependency, route_class
 from .openai import add_openai_routes
+from .projects import add_project_routes
 from .sentences import add_sentence_routes
 from .routes import (
     add_generation_routes,
@@ -58,6 +59,7 @@ OPENAPI_TAGS = [
     {"name": "audio", "description": "Audio of saved generations, as WAV or converted."},
     {"name": "transcribe", "description": "Whisper speech-to-text for any clip."},
     {"name": "models", "description": "Load and unload the TTS and Whisper models."},
+    {"name": "projects", "description": "Long-form projects: blocks, background render, export."},
     {"name": "openai", "description": "OpenAI-compatible text-to-speech (`/v1/audio/speech`)."},
 ]
 
@@ -86,6 +88,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_generation_routes(protected, studio)
     add_tool_routes(protected, studio)
     add_sentence_routes(protected, studio)
+    add_project_routes(protected, studio)
     add_openai_routes(protected, studio)
     add_split_id_routes(protected, route_class(settings, protected=True))
     router = APIRouter()
@@ -95,7 +98,10 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
 
 
 #: What an id path parameter names in "... does not exist." (as the routes' own :func:`check_id`).
-ID_PARAMS = {"profile_id": "Profile", "sample_id": "Sample", "generation_id": "Generation"}
+ID_PARAMS = {
+    "profile_id": "Profile", "sample_id": "Sample", "generation_id": "Generation", "project_id": "Project",
+    "block_id": "Block",
+}
 
 
 def split_id(scope: Scope, template: tuple[str, ...]) -> tuple[str, str] | None:
