@@ -267,7 +267,7 @@ def test_csv_bad_files_name_the_line() -> None:
         "Line 1 could not be read: the first row must be a header with a 'text' column"
     )
     assert bad(CSV.replace("2s", "soon"), "csv") == (
-        "Line 7 could not be read: the pause 'soon' is not a number of seconds from 0 to 60 "
+        "Line 7 could not be read: the pause 'soon' is not a number of seconds from 0 to 30 "
         "(write e.g. 0.5, or leave it empty for the default)."
     )
     assert bad("text,pause\nhi,-1\n", "csv").startswith("Line 2 could not be read: the pause '-1'")

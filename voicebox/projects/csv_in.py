@@ -21,7 +21,7 @@ from .importers import NO_TEXT, BlockDraft, ImportResult, _finish, line_error, s
 __all__ = ["MAX_PAUSE_SECONDS", "parse_csv"]
 
 #: The longest pause a CSV row may ask for after its block.
-MAX_PAUSE_SECONDS = 60.0
+MAX_PAUSE_SECONDS = 30.0  # as the project service allows (service.clean_pause)
 
 _CSV_COLUMNS = ("text", "voice", "language", "pause", "chapter")
 
