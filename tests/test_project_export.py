@@ -245,3 +245,13 @@ def test_limiter_keeps_loudness_with_a_low_ceiling(blocks) -> None:
     assert loudness == pytest.approx(-18.0, abs=0.5)
     true_peak = np.abs(resample_poly(samples.astype(np.float64), 4, 1)).max()
     assert 20 * np.log10(true_peak) <= -8.0
+
+
+def test_vtt_escapes_markup_characters() -> None:
+    timeline = Timeline(blocks=((0, 0.0, 1.5),), chapters=(), duration=1.5)
+    block = RenderedBlock(0, "Q&A: x < y -> z", Path("unused.wav"))
+    assert (
+        subtitles([block], timeline, "vtt")
+        == "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nQ&amp;A: x &lt; y -&gt; z\n"
+    )
+    assert subtitles([block], timeline, "srt") == "1\n00:00:00,000 --> 00:00:01,500\nQ&A: x < y -> z\n"

@@ -73,6 +73,8 @@ def render(cue_list: Sequence[Cue], fmt: str) -> str:
     sep = "." if fmt == "vtt" else ","
     for number, (start, end, text) in enumerate(cue_list, start=1):
         timing = f"{timestamp(start, sep)} --> {timestamp(end, sep)}"
+        if fmt == "vtt":  # WebVTT cue text is markup: a literal & < > must be escaped
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         parts.append(f"{number}\n{timing}\n{text}\n" if fmt == "srt" else f"{timing}\n{text}\n")
     return "\n".join(parts)
 
