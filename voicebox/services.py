@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__, audio
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
+from .batch import Batches
 from .config import Settings
 from .engines.asr import NO_SPEECH_MESSAGE
 from .engines.model_lock import FairLock
@@ -88,6 +89,7 @@ class Studio:
         self.sentences = SentenceEditor(self)
         self.projects = Projects(self)
         self.renders = Renders(self.projects)
+        self.batches = Batches(self)
         #: Projects whose render was cut off by a restart (now paused, resumable).
         self.interrupted_renders = self.renders.recover()
         self._quality_gate: Any = quality_gate

@@ -25,6 +25,7 @@ from starlette.types import Scope
 from .. import __version__
 from ..auth import auth_required
 from ..config import Settings
+from .batch import add_batch_routes
 from .guards import DocsGuard, credentials_dependency, route_class
 from .openai import add_openai_routes
 from .projects import add_project_routes
@@ -89,6 +90,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_tool_routes(protected, studio)
     add_sentence_routes(protected, studio)
     add_project_routes(protected, studio)
+    add_batch_routes(protected, studio)
     add_openai_routes(protected, studio)
     add_split_id_routes(protected, route_class(settings, protected=True))
     router = APIRouter()
@@ -100,7 +102,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
 #: What an id path parameter names in "... does not exist." (as the routes' own :func:`check_id`).
 ID_PARAMS = {
     "profile_id": "Profile", "sample_id": "Sample", "generation_id": "Generation", "project_id": "Project",
-    "block_id": "Block",
+    "block_id": "Block", "batch_id": "Batch",
 }
 
 
