@@ -242,3 +242,20 @@ def test_a_take_is_kept_unchecked_when_whisper_is_missing(tmp_path: Path, espeak
     take = studio.generate(GenerationRequest(profile.id, GOOD, seed=1))
     assert take.quality == "off" and take.status == "ok" and "not checked" in take.message
     assert take.chunks[0].takes[0].passed is None and studio.generation_path(take.id).is_file()
+
+
+class BrokenGate(QualityGate):
+    """A gate whose checking model breaks in an unplanned way (not a missing model)."""
+
+    def score(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the speaker encoder crashed")
+
+
+def test_a_broken_gate_never_costs_the_take(good: tuple[Studio, Profile], shared_asr: Any, speaker_encoder: Any) -> None:
+    studio, voice = good
+    broken = Studio(studio.settings, tts=studio.tts, asr=shared_asr,
+                    quality_gate=BrokenGate(shared_asr, speaker=speaker_encoder))
+    take = broken.generate(GenerationRequest(voice.id, GOOD, seed=13, quality="retake"))
+    assert take.quality == "off" and "not checked" in take.message and broken.generation_path(take.id).is_file()
+    again = broken.retake_sentence(take.id, 0, seed=14)  # a sentence re-take survives it too
+    assert len(again.chunks[0].takes) == 2 and again.chunks[0].takes[1].passed is None

@@ -132,7 +132,7 @@ class Settings:
             ),
             max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
             quality=parse_choice(get("VOICEBOX_QUALITY").lower(), QUALITY_CHOICES, "VOICEBOX_QUALITY"),
-            max_takes=max(1, parse_count(get("VOICEBOX_MAX_TAKES"), "VOICEBOX_MAX_TAKES")),
+            max_takes=parse_takes(get("VOICEBOX_MAX_TAKES"), "VOICEBOX_MAX_TAKES"),
         )
 
 
@@ -153,6 +153,14 @@ def parse_positive(value: str, name: str) -> float:
         raise ConfigError(f"{name}={value!r} is not a number: use a positive number") from None
     if not number > 0 or number != number or number == float("inf"):
         raise ConfigError(f"{name}={value!r} must be a positive number")
+    return number
+
+
+def parse_takes(value: str, name: str) -> int:
+    """Takes of one sentence: 1 to 10 (each costs as much again as the sentence took)."""
+    number = parse_count(value, name)
+    if not 1 <= number <= 10:
+        raise ConfigError(f"{name}={value!r} must be a whole number from 1 to 10")
     return number
 
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Iterator
 from . import audio
 from .assembly import TakeAssembler, incomplete_message, speech_request
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
+from .engines.device import resolve_device
 from .engines.params import check_text, make_params
-from .errors import Cancelled, InvalidInput, ModelUnavailable
+from .errors import Cancelled, InvalidInput
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
 from .records import Chunk, ChunkTake, Generation, GenerationRequest, Profile
 from .retakes import QUALITY_MODES, Retaker, SentenceTakes
@@ -80,8 +81,10 @@ class Takes:
         mode = str(request.quality or settings.quality).strip().lower()
         if mode not in QUALITY_MODES + ("auto",):
             raise InvalidInput(f"quality {request.quality!r} is not one of off, check, retake.")
-        if mode == "auto":
-            mode = "retake" if self.studio.tts.status().get("device") == "cuda" else "check"
+        if mode == "auto":  # the configured device, not the engine's status (no model lock needed)
+            mode = "retake" if resolve_device(settings.device) == "cuda" else "check"
+        if mode != "retake":
+            return mode, 1
         max_takes = request.max_takes if request.max_takes not in (None, "") else settings.max_takes
         try:
             max_takes = int(max_takes)
@@ -120,12 +123,16 @@ class Takes:
                 sentences = yield from retaker.run(
                     plan.speech, results, plan.quality, plan.max_takes, voice_ref(plan.speech.voice), cancel
                 )
-            except ModelUnavailable as exc:  # no Whisper or speaker model: keep the take, unchecked
-                log.warning("the take was not checked: %s", exc.message)
+            except Cancelled:
+                raise
+            except Exception as exc:  # a checking model is missing or failed: keep the take, unchecked
+                log.warning("the take was not checked: %s", getattr(exc, "message", exc), exc_info=True)
                 plan = replace(plan, quality="off", note=UNCHECKED)
         # The saved take joins the sentences exactly as stored (16-bit), as a later re-take of one
         # sentence rebuilds it: then the other sentences, and a restored take, stay byte-identical.
         assembler = joined([stored(s.result) for s in sentences], assembler.done)
+        if cancel is not None and cancel.is_set():  # cancelled while the sentences were checked
+            raise Cancelled("Generation cancelled.")
         yield JobProgress("saving", len(sentences), len(sentences))
         yield JobDone(self.save(plan, assembler, sentences))
 

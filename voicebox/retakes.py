@@ -91,6 +91,8 @@ class Retaker:
         take_level = float(np.median(levels)) if levels else None
         sentences = []
         for result in results:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Generation cancelled.")
             sentence = SentenceTakes(result.index)
             yield JobProgress("checking", result.index, total)
             score = self.gate.score(result.audio, result.sample_rate, result.text, speech.language, voice, take_level)
@@ -113,7 +115,8 @@ class Retaker:
     def _remake(self, speech: SpeechRequest, result: ChunkResult, attempt: int,
                 cancel: threading.Event | None) -> ChunkResult:
         """The chunk alone, seeded with its re-take seed; the result keeps the chunk's index."""
-        seed = chunk_seed(speech.params.seed, result.index, attempt)
+        # attempt 1 of a chunk is the engine's own runaway retry: the gate's takes come after it
+        seed = chunk_seed(speech.params.seed, result.index, attempt + 1)
         alone = replace(speech, chunks=(result.text,), params=replace(speech.params, seed=seed), stream=False)
         for event in self.backend.speak(alone, cancel):
             if isinstance(event, ChunkResult):

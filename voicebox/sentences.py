@@ -17,13 +17,14 @@ import numpy as np
 
 from . import audio
 from .assembly import TakeAssembler
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, remove_quietly
 from .engines.params import check_text, make_params
-from .errors import InvalidInput, ModelUnavailable, NotFound
+from .errors import InvalidInput, NotFound
 from .generation import chunk_status, take_record, take_status, voice_ref
 from .records import Chunk, Generation
 from .retakes import matched
 from .speech import ChunkResult, SpeechRequest
+from .store import new_id
 
 if TYPE_CHECKING:
     from .services import Studio
@@ -34,7 +35,8 @@ class SentenceEditor:
 
     def __init__(self, studio: "Studio") -> None:
         self.studio = studio
-        self._lock = threading.Lock()  # one edit of the store's generations at a time
+        #: One edit of a saved take at a time (deleting a take waits for it too).
+        self.lock = threading.RLock()
 
     def _chunk(self, record: Generation, index: Any) -> Chunk:
         position = _position(index, len(record.chunks))
@@ -71,21 +73,24 @@ class SentenceEditor:
             try:
                 score = self.studio.quality_gate().score(result.audio, result.sample_rate, words, record.language,
                                                          voice_ref(voice), level)
-            except ModelUnavailable:  # no checking model now: the take is kept, unchecked
+            except Exception:  # a checking model is missing or failed: the take is kept, unchecked
                 score = None
-        with self._lock:
+        with self.lock:
             record = self.studio.get_generation(generation_id)  # the latest, in case of a race
             chunk = record.chunks[chunk.index]
             number = len(chunk.takes)
             file = f"generations/{record.id}/{chunk.index}-{number}.wav"
-            atomic_write_bytes(self.studio.settings.data_dir / file, audio.wav_bytes(result.audio, result.sample_rate))
-            take = take_record(result, score, file)
-            updated = replace(chunk, takes=(*chunk.takes, take))
-            return self._use(record, updated, number)
+            path = self.studio.settings.data_dir / file
+            atomic_write_bytes(path, audio.wav_bytes(result.audio, result.sample_rate))
+            try:
+                return self._use(record, replace(chunk, takes=(*chunk.takes, take_record(result, score, file))), number)
+            except BaseException:
+                remove_quietly(path)  # the record never pointed at it
+                raise
 
     def choose(self, generation_id: str, index: Any, take: Any) -> Generation:
         """Use take ``take`` of sentence ``index`` (any take made before: nothing is ever lost)."""
-        with self._lock:
+        with self.lock:
             record = self.studio.get_generation(generation_id)
             chunk = self._chunk(record, index)
             number = _position(take, len(chunk.takes))
@@ -111,11 +116,22 @@ class SentenceEditor:
                                    offset=placed[item.index].offset, duration=placed[item.index].duration,
                                    status=chunk_status(used.passed, used.hit_cap)))
         joined = assembler.audio()
-        atomic_write_bytes(self.studio.settings.data_dir / record.file, audio.wav_bytes(joined, audio.MODEL_SAMPLE_RATE))
+        # The rebuilt take goes to a new file, and the record moves to it: a failure on the way
+        # leaves the record and the audio it points at as they were.
+        file = f"generations/{record.id}/joined-{new_id()[:12]}.wav"
+        path = self.studio.settings.data_dir / file
+        atomic_write_bytes(path, audio.wav_bytes(joined, audio.MODEL_SAMPLE_RATE))
         status, message = take_status(rebuilt)
+        text = " ".join(c.text for c in rebuilt)
         updated = replace(record, chunks=tuple(rebuilt), duration=round(len(joined) / audio.MODEL_SAMPLE_RATE, 3),
-                          status=status, message=message)
-        return Generation.from_dict(self.studio.store.update_generation(updated.to_dict()))
+                          status=status, message=message, file=file, text=text)
+        try:
+            saved = Generation.from_dict(self.studio.store.update_generation(updated.to_dict()))
+        except BaseException:
+            remove_quietly(path)
+            raise
+        remove_quietly(self.studio.store.resolve_file(record.file))
+        return saved
 
     def _load(self, relative: str) -> np.ndarray:
         """A stored take as floats that write back to exactly the same 16-bit samples

@@ -267,8 +267,9 @@ class Studio:
         return Generation.from_dict(self.store.get_generation(generation_id))
 
     def delete_generation(self, generation_id: str) -> None:
-        """Deletes the record, its audio and every sentence take's audio."""
-        record = Generation.from_dict(self.store.delete_generation(generation_id))
+        """Deletes the record, its audio and every sentence take's audio (after any edit of it)."""
+        with self.sentences.lock:
+            record = Generation.from_dict(self.store.delete_generation(generation_id))
         for chunk in record.chunks:
             for take in chunk.takes:
                 if take.file:

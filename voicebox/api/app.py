@@ -61,6 +61,7 @@ OPENAPI_TAGS = [
     {"name": "transcribe", "description": "Whisper speech-to-text for any clip."},
     {"name": "models", "description": "Load and unload the TTS and Whisper models."},
     {"name": "projects", "description": "Long-form projects: blocks, background render, export."},
+    {"name": "batch", "description": "Many takes in one request, made in the background, downloaded as a ZIP."},
     {"name": "openai", "description": "OpenAI-compatible text-to-speech (`/v1/audio/speech`)."},
 ]
 

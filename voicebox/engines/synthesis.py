@@ -148,7 +148,7 @@ class TakeRunner:
         texts = [take.chunks[i] for i in group]
         codes, runaway = engine._generate_codes(take, texts, seed)
         for index, chunk_codes, ran_away in zip(group, codes, runaway):
-            chunk_codes, hit_cap = self._settle(take, index, chunk_codes, ran_away)
+            chunk_codes, hit_cap, made_with = self._settle(take, index, chunk_codes, ran_away, seed)
             started = time.perf_counter()
             if engine._fast is not None:
                 audio = engine.decoder.stream_for(take.prompt).push(chunk_codes).float().cpu().numpy()
@@ -160,16 +160,17 @@ class TakeRunner:
             if take.request.stream:
                 self._first_audio(take)
                 yield AudioPiece(index, audio)
-            yield ChunkResult(index, take.chunks[index], audio, MODEL_SAMPLE_RATE, seed,
+            yield ChunkResult(index, take.chunks[index], audio, MODEL_SAMPLE_RATE, made_with,
                               frames=int(chunk_codes.shape[0]), hit_cap=hit_cap, timings={"decode": round(spent, 4)})
 
-    def _settle(self, take: Take, index: int, codes: Any, ran_away: bool) -> tuple[Any, bool]:
-        """A chunk that ran away is made once more with its re-take seed; returns the final codes
-        and whether they still hit the cap."""
+    def _settle(self, take: Take, index: int, codes: Any, ran_away: bool, seed: int) -> tuple[Any, bool, int]:
+        """A chunk that ran away is made once more with its re-take seed; returns the final codes,
+        whether they still hit the cap, and the seed that made them (recorded with the chunk)."""
         if not ran_away:
-            return codes, False
-        retry, again = self.engine._generate_codes(take, [take.chunks[index]], chunk_seed(take.request.params.seed, index, 1))
-        return retry[0], again[0]
+            return codes, False, seed
+        again_seed = chunk_seed(take.request.params.seed, index, 1)
+        retry, again = self.engine._generate_codes(take, [take.chunks[index]], again_seed)
+        return retry[0], again[0], again_seed
 
     # ---- streaming rows (fast path) ----------------------------------------------------------
     def _stream_rows(self, take: Take, indices: list[int], seed: int,

@@ -88,7 +88,9 @@ class Renders:
         deleted (a block half-made when the server stopped). Returns the paused projects' ids."""
         paused = []
         referenced = set()
-        for project in self.projects.store.all():
+        projects = self.projects.store.all()
+        known = {p.id for p in projects}  # takes of batches carry their batch's id: not ours to judge
+        for project in projects:
             referenced.update(b.generation_id for b in project.blocks if b.generation_id)
             if project.render.state == "running":
                 self.projects.set_render(project.id, replace(project.render, state="paused", current="",
@@ -96,7 +98,7 @@ class Renders:
                 paused.append(project.id)
         studio = self.projects.studio
         for row in studio.store.generations.all():
-            if row.get("project_id") and row.get("id") not in referenced:
+            if row.get("project_id") in known and row.get("id") not in referenced:
                 studio.delete_generation(row["id"])
         return paused
 

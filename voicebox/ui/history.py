@@ -137,11 +137,7 @@ class HistoryHandlers:
         """
         record = self.ctx.studio.get_generation(generation_id)
         path = self.ctx.temp.copy(self.ctx.studio.generation_path(generation_id), download_name(record))
-        info = (
-            f'<p class="vb-take-text">“{escape(record.text)}”</p>'
-            f'<p class="vb-take-meta">{escape(record.profile_name)} · '
-            f"{escape(fmt_time(record.created_at))}</p>" + details_html(record)
-        )
+        info = take_info(record)
         return generation_id, gr.update(visible=True), path, info, gr.update(value=path), gr.update(visible=False)
 
     @refusing
@@ -188,6 +184,15 @@ class HistoryHandlers:
             params.get("top_p", base["top_p"]),
             params.get("repetition_penalty", base["repetition_penalty"]),
         )
+
+
+def take_info(record: Generation) -> str:
+    """The open take's words, voice and time above its details (also after a sentence changes)."""
+    return (
+        f'<p class="vb-take-text">“{escape(record.text)}”</p>'
+        f'<p class="vb-take-meta">{escape(record.profile_name)} · '
+        f"{escape(fmt_time(record.created_at))}</p>" + details_html(record)
+    )
 
 
 def matching_preset(params: dict[str, Any]) -> str:
@@ -253,7 +258,7 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
                 download = gr.DownloadButton("Download WAV", size="md", elem_id="history-download")
                 reuse = gr.Button("Use these settings again", size="md", elem_id="history-reuse")
                 ask_delete = gr.Button("Delete take", variant="stop", size="md", elem_id="history-delete")
-            sentences, sentence_handlers = sentence_ui.build(ctx)
+            sentences, sentence_handlers = sentence_ui.build(ctx, info=take_info)
             with gr.Column(
                 visible=False, variant="panel", elem_id="history-confirm", elem_classes="vb-confirm"
             ) as confirm:

@@ -39,10 +39,13 @@ def take_choices(chunk: Chunk) -> list[tuple[str, int]]:
 class SentenceHandlers:
     """Callbacks of the sentence editor; each one is a thin call into ``Studio``."""
 
-    def __init__(self, ctx: UIContext, with_download: bool = True) -> None:
+    def __init__(self, ctx: UIContext, with_download: bool = True, info: Any = None) -> None:
         self.ctx = ctx
         self.with_download = with_download  # the History tab has a download button to refresh
+        #: How the take's details are shown where the editor lives (History adds its text and time).
+        self.info = info
 
+    @refusing
     def open(self, generation_id: str | None) -> tuple[Any, ...]:
         """The editor for a newly opened take: (box, sentence picker, player, takes, words, seed)."""
         if not generation_id:
@@ -102,7 +105,8 @@ class SentenceHandlers:
         from .takes import details_html
 
         path = self.ctx.temp.copy(self.ctx.studio.generation_path(record.id), download_name(record))
-        return (path, details_html(record), gr.update(value=path))[: 3 if self.with_download else 2]
+        details = self.info(record) if self.info is not None else details_html(record)
+        return (path, details, gr.update(value=path))[: 3 if self.with_download else 2]
 
     @staticmethod
     def _id(generation_id: str | None) -> str:
@@ -127,7 +131,8 @@ class SentenceEditor:
         return [self.box, self.picker, self.player, self.takes, self.words, self.seed]
 
 
-def build(ctx: UIContext, with_download: bool = True, prefix: str = "sentence") -> tuple[SentenceEditor, SentenceHandlers]:
+def build(ctx: UIContext, with_download: bool = True, prefix: str = "sentence",
+          info: Any = None) -> tuple[SentenceEditor, SentenceHandlers]:
     """Lay out the editor (in the History detail, or below the Generate tab's result); wire it with
     :func:`wire`. ``with_download``: the take's outputs include a download button; ``prefix``
     starts every element id (one editor per tab)."""
@@ -141,7 +146,7 @@ def build(ctx: UIContext, with_download: bool = True, prefix: str = "sentence") 
             words = gr.Textbox(label="Words", lines=2, scale=3, elem_id=f"{prefix}-words")
             seed = gr.Textbox(label="Seed", placeholder="new", scale=1, elem_id=f"{prefix}-seed")
         retake = gr.Button("Make a new take of this sentence", elem_id=f"{prefix}-retake")
-    return SentenceEditor(box, picker, player, takes, words, seed, retake, prefix.replace("-", "_")), SentenceHandlers(ctx, with_download)
+    return SentenceEditor(box, picker, player, takes, words, seed, retake, prefix.replace("-", "_")), SentenceHandlers(ctx, with_download, info)
 
 
 def wire(editor: SentenceEditor, handlers: SentenceHandlers, selected: Any, take_outputs: list[Any]) -> None:
