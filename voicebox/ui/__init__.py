@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ..config import Settings
-from . import api, generate, history, models, profiles, transcribe
+from . import api, generate, history, models, profiles, projects, transcribe
 from .common import TempAudio, UIContext, escape
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ def build_ui(
             profile_tab = profiles.build(ctx)
             generate_tab = generate.build(ctx)
             history.build(ctx, tabs, generate_tab)
+            projects.build(ctx)
             transcribe.build(ctx)
             models.build(ctx)
         api.build(ctx)

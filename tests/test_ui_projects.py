@@ -1,0 +1,83 @@
+"""The Projects tab in the browser, on a laptop and a phone: a 500-block book imports and pages
+without trouble, a block opens for editing, and a short project renders in the background (the
+status line follows it without reloading the page) and exports as an audiobook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.support.browser import chromium, error_badges, expect, new_page, open_tab, screenshot, toast
+from tests.support.espeak_backend import EspeakBackend
+from tests.support.studio import serve_app
+from voicebox.config import Settings
+from voicebox.services import Studio
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", params=["desktop", "phone"])
+def viewport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def app(viewport: str, tmp_path_factory: pytest.TempPathFactory, shared_asr: Any, espeak_wav: Path) -> Iterator[tuple[str, Studio]]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp(f"projects-{viewport}") / "data", quality="off")
+    studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
+    profile = studio.create_profile("Keeper", language="English")
+    studio.add_sample(profile.id, espeak_wav, "The quick brown fox jumps over the lazy dog near the river bank.")
+    for url in serve_app(settings, studio):
+        yield url, studio
+
+
+def test_a_500_block_book_imports_pages_and_opens_a_block(app: tuple[str, Studio], viewport: str, tmp_path: Path) -> None:
+    check = expect()
+    url, studio = app
+    book = tmp_path / "book.txt"
+    book.write_text("\n\n".join(f"Paragraph number {n}. The keeper counted the ships." for n in range(1, 501)))
+    with chromium() as browser:
+        page = new_page(browser, url, viewport)
+        open_tab(page, "Projects")
+        page.locator("#project-new").click()
+        page.locator("#project-voice input").click()
+        page.get_by_role("option", name="Keeper").click()
+        page.locator("#project-file input[type=file]").set_input_files(str(book))
+        page.locator("#project-import").click()
+        check(toast(page, "info", "Imported 500 blocks")).to_be_visible()
+        check(page.locator("#project-page")).to_contain_text("Page 1 of 20")
+        check(page.locator("#project-status")).to_contain_text("500 of 500 block(s) to render")
+        page.locator("#project-next").click()
+        check(page.locator("#project-page")).to_contain_text("Page 2 of 20")
+        page.locator("#project-blocks").get_by_text("Paragraph number 27.").locator("visible=true").first.click()
+        check(page.locator("#block-text textarea")).to_have_value("Paragraph number 27. The keeper counted the ships.")
+        check(error_badges(page)).to_have_count(0)
+        screenshot(page, f"projects-book-{viewport}")
+        page.context.close()
+
+
+def test_a_short_project_renders_in_the_background_and_exports(app: tuple[str, Studio], viewport: str) -> None:
+    check = expect()
+    url, studio = app
+    voice = studio.find_profile("Keeper").id
+    lines = ["The keeper climbed the stairs.", "He lit the lamp.", "Three ships passed safely."]
+    project = studio.projects.create(f"Log {viewport}", voice=voice, blocks=[{"text": t} for t in lines])
+    with chromium() as browser:
+        page = new_page(browser, url, viewport)
+        open_tab(page, "Projects")
+        page.locator("#project-pick input").click()
+        page.get_by_role("option", name=f"Log {viewport}").click()
+        check(page.locator("#project-status")).to_contain_text("3 of 3 block(s) to render")
+        page.locator("#project-render").click()
+        check(page.locator("#project-status")).to_contain_text("All 3 blocks are rendered", timeout=60_000)
+        check(page.locator("#project-blocks")).not_to_contain_text("to render")
+        page.locator("#project-export").click()
+        check(page.locator("#project-download")).to_be_visible()
+        check(error_badges(page)).to_have_count(0)
+        screenshot(page, f"projects-rendered-{viewport}")
+        page.context.close()
+    done = studio.projects.store.get(project.id)
+    assert [b.status for b in done.blocks] == ["rendered"] * 3
