@@ -53,6 +53,7 @@ def test_title_explains_and_empty_state_invites(page: "Page") -> None:  # noqa: 
         "Profiles",
         "Generate",
         "History",
+        "Projects",
         "Transcribe",
         "Models",
     ]

@@ -583,6 +583,7 @@ def test_app_wiring_queue_and_api_names(ctx: UIContext) -> None:
         "Profiles",
         "Generate",
         "History",
+        "Projects",
         "Transcribe",
         "Models",
     ]
