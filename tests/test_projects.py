@@ -236,3 +236,38 @@ def test_projects_through_rest(studio: Studio, espeak_wav: Path) -> None:
         assert bad.status_code == 422 and "text" in bad.json()["detail"]
         assert client.get(f"/projects/{'0' * 32}").status_code == 404
         assert client.delete(url).status_code == 204 and client.get(url).status_code == 404
+
+
+def test_an_exported_zip_imports_again(studio: Studio, espeak_wav: Path) -> None:
+    import json
+    import zipfile
+
+    voice = voiced(studio, espeak_wav)
+    blocks = [{"text": t, "pause": 1.5 if i == 1 else None, "chapter": "One" if i == 0 else ""} for i, t in enumerate(LINES[:3])]
+    project = rendered(studio, studio.projects.create("Round trip", voice=voice, blocks=blocks))
+    (bundle,) = studio.projects.export(project.id, "zip", "srt")
+    with zipfile.ZipFile(bundle) as archive:
+        saved = archive.read("project.json")
+    again = studio.projects.import_file(saved, "project")
+    assert again.id != project.id and again.title == "Round trip" and again.voice == voice
+    assert [(b.text, b.pause, b.chapter) for b in again.blocks] == [(b.text, b.pause, b.chapter) for b in project.blocks]
+    assert all(b.status == "new" for b in again.blocks)
+    with pytest.raises(InvalidInput, match="not a voicebox project.json"):
+        studio.projects.import_file(json.dumps({"title": "x"}).encode(), "project")
+
+
+def test_six_blocks_render_on_the_tiny_qwen_checkpoint(
+    tmp_path: Path, tiny_checkpoint: Path, whisper_tiny_path: str, shared_tts: Any, shared_asr: Any, jfk_reference: Path
+) -> None:
+    from tests.support.studio import studio_settings
+
+    studio = Studio(studio_settings(tmp_path / "data", tiny_checkpoint, whisper_tiny_path), tts=shared_tts, asr=shared_asr)
+    profile = studio.create_profile("Tiny", language="English")
+    studio.add_sample(profile.id, jfk_reference, "And so, my fellow Americans, ask not.")
+    project = studio.projects.create("Tiny book", voice=profile.id, blocks=[{"text": t} for t in LINES])
+    done = rendered(studio, project)
+    assert done.render.state == "done" and all(b.status == "rendered" for b in done.blocks)
+    takes = [studio.get_generation(b.generation_id) for b in done.blocks]
+    assert all(t.backend == "qwen3-tts" and t.project_id == project.id for t in takes)
+    (audio_file,) = studio.projects.export(project.id, "wav", "none")
+    assert audio_file.stat().st_size > 44

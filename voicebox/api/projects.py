@@ -103,8 +103,9 @@ def add_project_routes(router: APIRouter, studio: "Studio") -> None:
     @router.post("/projects/import", status_code=201, response_model=ProjectOut, tags=tags,
                  responses=error_responses(413, 422), summary="Import a project from a file")
     def import_file(
-        file: Annotated[UploadFile, File(description="Text, Markdown, SRT, WebVTT, CSV or a dialogue script.")],
-        format: Annotated[Literal["text", "markdown", "srt", "vtt", "csv", "dialogue"], Form()],
+        file: Annotated[UploadFile, File(description="Text, Markdown, SRT, WebVTT, CSV, a dialogue script, "
+                                                     "or the project.json of an exported ZIP.")],
+        format: Annotated[Literal["text", "markdown", "srt", "vtt", "csv", "dialogue", "project"], Form()],
         title: Annotated[str, Form()] = "",
         voice: Annotated[str, Form(description="The default voice (profile id or name).")] = "",
         language: Annotated[str, Form()] = "auto",

@@ -96,8 +96,12 @@ class Projects:
 
     def import_file(self, data: bytes | str, fmt: str, title: str = "", voice: str = "",
                     language: str = "auto") -> Project:
-        """A project from a text, Markdown, subtitle, CSV or dialogue file (see :mod:`.importers`)."""
+        """A project from a text, Markdown, subtitle, CSV or dialogue file (see :mod:`.importers`),
+        or from the ``project.json`` of an exported ZIP (``fmt`` ``project``)."""
         from .importers import match_voices, parse
+
+        if fmt == "project":
+            return self._from_json(data, title, voice, language)
 
         result = parse(data, fmt)
         names = {p.name: p.id for p in self.studio.list_profiles()["items"]}
@@ -114,6 +118,23 @@ class Projects:
             for d in result.blocks
         ]
         return self.create(title or result.title or "Imported project", voice, language, blocks)
+
+    def _from_json(self, data: bytes | str, title: str, voice: str, language: str) -> Project:
+        """A project again from its exported ``project.json``; voices that no longer exist fall
+        back to the project's voice (the blocks keep their words, pauses and chapters)."""
+        import json
+
+        try:
+            saved = json.loads(data)
+            blocks = [b for b in saved["blocks"] if isinstance(b, dict)]
+        except (ValueError, TypeError, KeyError):
+            raise InvalidInput("This is not a voicebox project.json (from an exported ZIP).") from None
+        known = {p.id for p in self.studio.list_profiles()["items"]}
+        keep = ("text", "voice", "language", "preset", "seed", "pause", "chapter")
+        cleaned = [{k: (b.get(k) if k != "voice" or b.get("voice") in known else "") for k in keep} for b in blocks]
+        default_voice = voice or (saved.get("voice") if saved.get("voice") in known else "")
+        return self.create(title or saved.get("title") or "Imported project", default_voice,
+                           language if language != "auto" else saved.get("language", "auto"), cleaned)
 
     def update(self, project_id: str, **changes: Any) -> Project:
         """Title, voice or language; blocks that follow the project's voice or language go stale."""

@@ -21,7 +21,7 @@ from .takes import status_html
 PAGE_SIZE = 25
 HEADERS = ["#", "Voice", "Text", "Status", "Chapter"]
 FORMATS = [("Plain text", "text"), ("Markdown", "markdown"), ("SRT subtitles", "srt"), ("WebVTT", "vtt"),
-           ("CSV (voice,text)", "csv"), ("Dialogue (Name: line)", "dialogue")]
+           ("CSV (voice,text)", "csv"), ("Dialogue (Name: line)", "dialogue"), ("project.json of an export", "project")]
 STATUS_WORDS = {"new": "to render", "stale": "edited: to render", "rendered": "rendered", "failed": "failed"}
 
 
@@ -89,7 +89,7 @@ class ProjectHandlers:
     def import_file(self, path: str | None, fmt: str | None, voice: str | None, language: str | None) -> tuple[Any, ...]:
         if not path:
             raise InvalidInput("Choose a file to import first.")
-        fmt = fmt or guess_format(Path(path).name)
+        fmt = fmt or ("project" if path.lower().endswith(".json") else guess_format(Path(path).name))
         if not fmt:
             raise InvalidInput("Choose the file's format (text, Markdown, SRT, WebVTT, CSV or dialogue).")
         project = self.projects.import_file(Path(path).read_bytes(), fmt, "", voice or "", language or "auto")
@@ -187,7 +187,7 @@ def build(ctx: UIContext) -> Any:
                     language = gr.Dropdown(label="Language", choices=ctx.languages(), value="Auto")
                     create = gr.Button("Create project", variant="primary", elem_id="project-create")
                     upload = gr.File(label="…or import a file", type="filepath", elem_id="project-file",
-                                     file_types=[".txt", ".md", ".srt", ".vtt", ".csv"])
+                                     file_types=[".txt", ".md", ".srt", ".vtt", ".csv", ".json"])
                     fmt = gr.Dropdown(label="Format", choices=FORMATS, value=None, elem_id="project-format",
                                       info="Blank: from the file name")
                     do_import = gr.Button("Import", elem_id="project-import")
