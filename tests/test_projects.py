@@ -226,8 +226,17 @@ def test_projects_through_rest(studio: Studio, espeak_wav: Path) -> None:
         assert refused.status_code == 422 and "Render the project first" in refused.json()["detail"]
         client.post(f"{url}/render")
         studio.renders.wait(project["id"], timeout=120)
-        exported = client.post(f"{url}/export", json={"format": "zip", "subtitles": "vtt"})
-        assert exported.status_code == 200 and exported.content[:2] == b"PK"
+        started = client.post(f"{url}/export", json={"format": "mp3", "subtitles": "vtt"})
+        assert started.status_code == 202 and started.json()["state"] == "running"
+        job = studio.exports.wait(project["id"], started.json()["id"])
+        assert job.state == "done" and [Path(f).suffix for f in job.files] == [".mp3", ".vtt"]
+        state = client.get(started.json()["url"]).json()
+        assert state["state"] == "done" and state["files"] == list(job.files)
+        audio = client.get(f"{started.json()['url']}/file")
+        assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mpeg" and len(audio.content) > 1000
+        subtitles = client.get(f"{started.json()['url']}/file", params={"index": 1})
+        assert subtitles.status_code == 200 and subtitles.text.startswith("WEBVTT")
+        assert client.get(f"{url}/export/{'0' * 32}").status_code == 404
         imported = client.post("/projects/import", files={"file": ("s.txt", b"One.\n\nTwo.", "text/plain")},
                                data={"format": "text", "voice": "Keeper"})
         assert imported.status_code == 201 and len(imported.json()["blocks"]) == 2

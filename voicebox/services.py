@@ -28,6 +28,7 @@ from .jobs import Job
 from .languages import choose as choose_language
 from .languages import whisper_code
 from .records import Generation, GenerationRequest, Profile, Sample
+from .projects.export_jobs import ExportJobs
 from .projects.render import Renders
 from .projects.service import Projects
 from .sentences import SentenceEditor
@@ -89,6 +90,7 @@ class Studio:
         self.sentences = SentenceEditor(self)
         self.projects = Projects(self)
         self.renders = Renders(self.projects)
+        self.exports = ExportJobs(self.projects)
         self.batches = Batches(self)
         #: Projects whose render was cut off by a restart (now paused, resumable).
         self.interrupted_renders = self.renders.recover()

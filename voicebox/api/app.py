@@ -103,7 +103,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
 #: What an id path parameter names in "... does not exist." (as the routes' own :func:`check_id`).
 ID_PARAMS = {
     "profile_id": "Profile", "sample_id": "Sample", "generation_id": "Generation", "project_id": "Project",
-    "block_id": "Block", "batch_id": "Batch",
+    "block_id": "Block", "job_id": "Export", "batch_id": "Batch",
 }
 
 

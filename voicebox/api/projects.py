@@ -168,13 +168,23 @@ def add_project_routes(router: APIRouter, studio: "Studio") -> None:
     def cancel(project_id: ProjectId) -> dict[str, Any]:
         return project_out(renders.cancel(pid(project_id)))
 
-    @router.post("/projects/{project_id}/export", response_class=FileResponse, tags=tags,
-                 responses=error_responses(404, 422), summary="Export a rendered project")
-    def export(project_id: ProjectId, body: ExportIn) -> FileResponse:
-        """The audio (or ZIP) file; with subtitles and an audio format, the subtitles are in the
-        ZIP only — ask for `zip`, or call again with the other format."""
-        files = projects.export(pid(project_id), body.format, body.subtitles, body.level, body.use)
-        first = files[0]
-        media = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "m4b": "audio/mp4",
-                 "zip": "application/zip"}[body.format]
-        return FileResponse(first, media_type=media, filename=first.name)
+    @router.post("/projects/{project_id}/export", status_code=202, tags=tags, responses=error_responses(404, 422),
+                 summary="Export a rendered project in the background")
+    def export(project_id: ProjectId, body: ExportIn) -> dict[str, Any]:
+        """Answers at once with the export job; `GET .../export/{job}` shows its step, and
+        `GET .../export/{job}/file` (then `/file?index=1` for the subtitles) downloads the result."""
+        job = studio.exports.start(pid(project_id), body.format, body.subtitles, body.level, body.use)
+        return {**job.to_dict(), "url": f"/projects/{project_id}/export/{job.id}"}
+
+    @router.get("/projects/{project_id}/export/{job_id}", tags=tags, responses=error_responses(404),
+                summary="An export's state: running (with its step), done (with its files) or failed")
+    def export_state(project_id: ProjectId, job_id: Annotated[str, Path()]) -> dict[str, Any]:
+        return studio.exports.get(pid(project_id), check_id(job_id, "Export")).to_dict()
+
+    @router.get("/projects/{project_id}/export/{job_id}/file", response_class=FileResponse, tags=tags,
+                responses=error_responses(404, 422), summary="Download an export's file")
+    def export_file(project_id: ProjectId, job_id: Annotated[str, Path()], index: int = 0) -> FileResponse:
+        path = studio.exports.file(pid(project_id), check_id(job_id, "Export"), index)
+        media = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".m4b": "audio/mp4",
+                 ".zip": "application/zip", ".srt": "application/x-subrip", ".vtt": "text/vtt"}
+        return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"), filename=path.name)

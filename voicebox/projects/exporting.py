@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import InvalidInput
 from .export import RenderedBlock, assemble, export_audio, export_zip
 from .subtitles import subtitles
 
 if TYPE_CHECKING:
+    from .records import Project
     from .service import Projects
 
 AUDIO_FORMATS = ("wav", "flac", "mp3", "m4b")
@@ -25,9 +26,9 @@ SUBTITLE_FORMATS = ("srt", "vtt", "none")
 TARGETS = {"audiobook": -18.0, "podcast": -16.0}
 
 
-def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subtitle_fmt: str = "srt",
-                   level: str = "block", use: str = "audiobook") -> list[Path]:
-    """Export a rendered project; returns the files written (the audio or ZIP, then subtitles)."""
+def check_request(projects: "Projects", project_id: str, fmt: str, subtitle_fmt: str, use: str) -> "Project":
+    """Refuse an export that cannot be made, before any work: the formats, the target, and a
+    project whose every block is rendered."""
     fmt, subtitle_fmt = (fmt or "").lower(), (subtitle_fmt or "none").lower()
     if fmt not in AUDIO_FORMATS + ("zip",):
         raise InvalidInput(f"Export as one of {', '.join(AUDIO_FORMATS + ('zip',))}, not {fmt!r}.")
@@ -41,6 +42,17 @@ def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subt
     waiting = [b for b in project.blocks if b.status != "rendered"]
     if waiting:
         raise InvalidInput(f"Render the project first: {len(waiting)} block(s) are not rendered yet.")
+    return project
+
+
+def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subtitle_fmt: str = "srt",
+                   level: str = "block", use: str = "audiobook", step: Callable[[str], None] | None = None) -> list[Path]:
+    """Export a rendered project; returns the files written (the audio or ZIP, then subtitles).
+    ``step`` hears each stage as it starts (reading, loudness, encoding)."""
+    project = check_request(projects, project_id, fmt, subtitle_fmt, use)
+    fmt, subtitle_fmt = fmt.lower(), (subtitle_fmt or "none").lower()
+    say = step or (lambda name: None)
+    say("reading the takes")
     studio = projects.studio
     blocks = []
     for index, block in enumerate(project.blocks):
@@ -51,7 +63,9 @@ def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subt
     folder = studio.settings.data_dir / "exports" / project.id
     folder.mkdir(parents=True, exist_ok=True)
     name = slug(project.title) or "project"
+    say("levelling the loudness")
     samples, rate, timeline = assemble(blocks, target_lufs=TARGETS[use])
+    say("writing the zip" if fmt == "zip" else f"encoding {fmt}")
     if fmt == "zip":
         out = export_zip(blocks, timeline, folder / f"{name}.zip", project.to_dict(),
                          None if subtitle_fmt == "none" else subtitle_fmt, level)

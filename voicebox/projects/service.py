@@ -238,11 +238,11 @@ class Projects:
             return self.store.put(replace(project, render=render))
 
     def export(self, project_id: str, fmt: str = "m4b", subtitles: str = "srt", level: str = "block",
-               use: str = "audiobook") -> list[Any]:
+               use: str = "audiobook", step: Any = None) -> list[Any]:
         """Files of a rendered project (see :mod:`.exporting`)."""
         from .exporting import export_project
 
-        return export_project(self, project_id, fmt, subtitles, level, use)
+        return export_project(self, project_id, fmt, subtitles, level, use, step)
 
     # ---- helpers -------------------------------------------------------------------------------
     def _new_block(self, text: str, voice: str = "", language: str = "", preset: str = "", seed: Any = None,

@@ -162,7 +162,7 @@ class ProjectHandlers:
     @refusing
     def export(self, project_id: str, fmt: str, subtitles: str) -> Any:
         self._need(project_id)
-        files = self.projects.export(project_id, fmt, subtitles if fmt == "zip" else "none")
+        files = self.projects.export(project_id, fmt, subtitles if fmt == "zip" else "none")  # waits: the tab shows a spinner
         copy = self.ctx.temp.copy(files[0], files[0].name)
         gr.Info(f"Exported {files[0].name}.")
         return gr.update(value=copy, visible=True)
