@@ -344,9 +344,10 @@ def block_filename(block: RenderedBlock) -> str:
     return f"{block.index + 1:03d}-{slug(block.text)}.wav"
 
 
-def slug(text: str, limit: int = 40) -> str:
+def slug(text: str, limit: int = 40, fallback: str = "block") -> str:
     """Lower-case ASCII words of ``text`` joined by "-", whole words only, at most ``limit``
-    characters ("block" when nothing is left, e.g. text in a non-Latin script)."""
+    characters (``fallback`` when nothing is left, e.g. text in a non-Latin script). The one
+    file-name rule of exports, project files and batch ZIPs."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     out = ""
     for word in re.findall(r"[a-z0-9]+", ascii_text):
@@ -354,7 +355,7 @@ def slug(text: str, limit: int = 40) -> str:
         if len(candidate) > limit:
             break
         out = candidate
-    return out or "block"
+    return out or fallback
 
 
 # ---- helpers ----------------------------------------------------------------------------------
