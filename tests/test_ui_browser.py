@@ -15,17 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.browser import (
-    chromium,
-    error_badges,
-    expect,
-    group,
-    new_page,
-    open_tab,
-    screenshot,
-    toast,
-    type_into,
-)
+from tests.support.browser import chromium, error_badges, expect, group, new_page, open_tab, screenshot, toast
 from tests.support.studio import serve_app, studio_settings
 from voicebox.services import Studio
 
@@ -116,7 +106,7 @@ def test_generate_plays_and_shows_the_take(page: "Page") -> None:  # noqa: F821
     text.fill("Ask what you can do for your country.")
     check(page.locator("#gen-count")).to_contain_text("37 / 5,000 characters")
     page.get_by_text("Advanced", exact=True).click()
-    type_into(page.locator("#gen-seed input, #gen-seed textarea").first, "4242")
+    page.locator("#gen-seed input, #gen-seed textarea").first.fill("4242")
     page.locator("#gen-button").click()
     check(page.locator("#gen-status")).to_contain_text("Saved to History")
     check(page.locator("#gen-details")).to_contain_text("4242")

@@ -13,16 +13,7 @@ from typing import Any, Iterator
 import pytest
 import soundfile as sf
 
-from tests.support.browser import (
-    chromium,
-    error_badges,
-    expect,
-    new_page,
-    open_tab,
-    screenshot,
-    toast,
-    type_into,
-)
+from tests.support.browser import chromium, error_badges, expect, new_page, open_tab, screenshot, toast
 from tests.support.espeak_backend import EspeakBackend
 from tests.support.studio import serve_app
 from voicebox.config import Settings
@@ -73,7 +64,7 @@ def test_one_sentence_made_again_then_the_first_take_chosen_back(app: tuple[str,
         page.locator("#sentence-pick input").click()
         page.get_by_role("option", name="2. Because of his patient").click()
         check(page.locator("#sentence-words textarea")).to_have_value(take.chunks[1].text)
-        type_into(page.locator("#sentence-seed input, #sentence-seed textarea").first, "42")
+        page.locator("#sentence-seed input, #sentence-seed textarea").first.fill("42")
         page.locator("#sentence-retake").click()
         check(toast(page, "info", "Sentence 2: take 2 is in use")).to_be_visible()
         check(page.locator("#sentence-takes input")).to_have_value(re.compile(r"^Take 2 · .* · seed 42 \(in use\)$"))
@@ -108,7 +99,7 @@ def test_the_generate_tab_opens_the_sentences_of_the_take_it_made(app: tuple[str
         check(page.locator("#gen-status")).to_contain_text("Saved to History")
         check(page.locator("#gen-sentence-editor")).to_be_visible()
         check(page.locator("#gen-details .vb-badge-passed")).to_have_count(1)
-        type_into(page.locator("#gen-sentence-seed input, #gen-sentence-seed textarea").first, "7")
+        page.locator("#gen-sentence-seed input, #gen-sentence-seed textarea").first.fill("7")
         page.locator("#gen-sentence-retake").click()
         check(page.locator("#gen-sentence-takes input")).to_have_value(re.compile(r"^Take 2 · .* · seed 7 \(in use\)$"))
         check(page.locator("#gen-details")).to_contain_text("take 2 of 2")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_bytes
 from .errors import Cancelled, Conflict, InvalidInput, NotFound, VoiceboxError
-from .projects.export import slug
+from .projects.exporting import slug
 from .records import GenerationRequest
 from .store import new_id, utc_now
 
@@ -61,7 +61,7 @@ class BatchItem:
 
     @property
     def file_name(self) -> str:
-        return f"{self.index:03d}-{slug(self.text, fallback='item')}.wav"
+        return f"{self.index:03d}-{slug(self.text) or 'item'}.wav"
 
 
 @dataclass

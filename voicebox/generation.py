@@ -97,11 +97,7 @@ class Takes:
     def events(self, request: GenerationRequest, stream: bool = False,
                cancel: threading.Event | None = None) -> Iterator[JobEvent]:
         """Make and save one take, as job events (the last one :class:`JobDone`)."""
-        return self.made(self.plan(request, stream), cancel)
-
-    def made(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[JobEvent]:
-        """The take of a validated :class:`Plan`, as job events."""
-        stream = plan.speech.stream
+        plan = self.plan(request, stream)
         if cancel is not None and cancel.is_set():
             raise Cancelled("Generation cancelled.")
         assembler = TakeAssembler()
@@ -142,8 +138,8 @@ class Takes:
 
     def start(self, request: GenerationRequest, stream: bool = True, cancel: threading.Event | None = None) -> Job:
         """Start a take on a thread of its own; validation errors are raised here, at once."""
-        plan = self.plan(request, stream)  # validated once, here, and made on the job's thread
-        return Job(lambda event: self.made(plan, event), cancel)
+        self.plan(request, stream)
+        return Job(lambda event: self.events(request, stream, event), cancel)
 
     def run(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Generation:
         """Make a take on the caller's thread and return the saved record."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Generator, Iterable
+from typing import TYPE_CHECKING, Generator
 
 import numpy as np
 
@@ -85,14 +85,17 @@ class Retaker:
             ) -> Generator[JobProgress, None, list[SentenceTakes]]:
         """Yields progress; returns every sentence's takes (the first take of each is ``results``)."""
         total = len(results)
-        level = take_level((r.audio, r.sample_rate) for r in results)
+        from .quality import level_db
+
+        levels = [lvl for lvl in (level_db(r.audio, r.sample_rate) for r in results) if lvl is not None]
+        take_level = float(np.median(levels)) if levels else None
         sentences = []
         for result in results:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Generation cancelled.")
             sentence = SentenceTakes(result.index)
             yield JobProgress("checking", result.index, total)
-            score = self.gate.score(result.audio, result.sample_rate, result.text, speech.language, voice, level)
+            score = self.gate.score(result.audio, result.sample_rate, result.text, speech.language, voice, take_level)
             sentence.takes.append((result, score))
             while mode == "retake" and not score.passed and len(sentence.takes) < max_takes:
                 if cancel is not None and cancel.is_set():
@@ -101,8 +104,9 @@ class Retaker:
                 yield JobProgress("retaking", result.index, total,
                                   f"take {attempt + 1} — {score.reason() or 'it did not pass the checks'}")
                 again = self._remake(speech, result, attempt, cancel)
-                again = replace(again, audio=matched(again.audio, again.sample_rate, level))
-                score = self.gate.score(again.audio, again.sample_rate, again.text, speech.language, voice, level)
+                if take_level is not None:
+                    again = replace(again, audio=matched(again.audio, again.sample_rate, take_level))
+                score = self.gate.score(again.audio, again.sample_rate, again.text, speech.language, voice, take_level)
                 sentence.takes.append((again, score))
             sentence.used = best_take(sentence.takes)
             sentences.append(sentence)
@@ -114,27 +118,7 @@ class Retaker:
         # attempt 1 of a chunk is the engine's own runaway retry: the gate's takes come after it
         seed = chunk_seed(speech.params.seed, result.index, attempt + 1)
         alone = replace(speech, chunks=(result.text,), params=replace(speech.params, seed=seed), stream=False)
-        return speak_one(self.backend, alone, result.index, cancel)
-
-
-def speak_one(backend: SpeechBackend, request: SpeechRequest, index: int,
-              cancel: threading.Event | None = None) -> ChunkResult:
-    """The one chunk ``request`` asks for, as chunk ``index`` of a take (a re-take of a sentence),
-    with the seed that made its audio. Every event is read, so the backend has finished, and let
-    go of the model lock, before this returns."""
-    made = None
-    for event in backend.speak(request, cancel):
-        if isinstance(event, ChunkResult):
-            made = event
-    if made is None:
+        for event in self.backend.speak(alone, cancel):
+            if isinstance(event, ChunkResult):
+                return replace(event, index=result.index, seed=seed)
         raise RuntimeError("the backend made no audio for the re-take")  # pragma: no cover
-    return replace(made, index=index)
-
-
-def take_level(clips: Iterable[tuple[np.ndarray, int]]) -> float | None:
-    """The median level of a take's sentences: what a re-take is brought to, and what the gate's
-    level check compares each sentence with (None when every clip is silent)."""
-    from .quality import level_db
-
-    levels = [lvl for lvl in (level_db(audio, rate) for audio, rate in clips) if lvl is not None]
-    return float(np.median(levels)) if levels else None

@@ -22,7 +22,7 @@ from .engines.params import check_text, make_params
 from .errors import InvalidInput, NotFound
 from .generation import chunk_status, take_record, take_status, voice_ref
 from .records import Chunk, Generation
-from .retakes import matched, speak_one, take_level
+from .retakes import matched
 from .speech import ChunkResult, SpeechRequest
 from .store import new_id
 
@@ -60,10 +60,13 @@ class SentenceEditor:
         voice = tuple(self.studio.references(record.profile_id))
         request = SpeechRequest(chunks=(words,), voice=voice, params=params, language=record.language.lower(),
                                 size=record.size if record.size in self.studio.model_sizes() else None)
-        result = speak_one(self.studio.tts, request, chunk.index)
-        loaded = {c.takes[c.used_take].file: self._load(c.takes[c.used_take].file)
-                  for c in record.chunks if c.index != chunk.index}
-        level = take_level((a, audio.MODEL_SAMPLE_RATE) for a in loaded.values())
+        made = next(e for e in self.studio.tts.speak(request) if isinstance(e, ChunkResult))
+        result = replace(made, index=chunk.index, seed=int(params.seed))
+        others = [self._load(t.file) for c in record.chunks if c.index != chunk.index for t in c.takes[c.used_take:c.used_take + 1]]
+        from .quality import level_db
+
+        levels = [lvl for lvl in (level_db(a, audio.MODEL_SAMPLE_RATE) for a in others) if lvl is not None]
+        level = float(np.median(levels)) if levels else None
         result = replace(result, audio=matched(result.audio, result.sample_rate, level))
         score = None
         if record.quality != "off":
@@ -80,8 +83,7 @@ class SentenceEditor:
             path = self.studio.settings.data_dir / file
             atomic_write_bytes(path, audio.wav_bytes(result.audio, result.sample_rate))
             try:
-                return self._use(record, replace(chunk, takes=(*chunk.takes, take_record(result, score, file))), number,
-                                 loaded)
+                return self._use(record, replace(chunk, takes=(*chunk.takes, take_record(result, score, file))), number)
             except BaseException:
                 remove_quietly(path)  # the record never pointed at it
                 raise
@@ -96,19 +98,14 @@ class SentenceEditor:
                 raise InvalidInput(f"Sentence {chunk.index + 1} has takes 0 to {len(chunk.takes) - 1}; choose one of them.")
             return self._use(record, chunk, number)
 
-    def _use(self, record: Generation, chunk: Chunk, number: int,
-             loaded: dict[str, np.ndarray] | None = None) -> Generation:
-        """Put take ``number`` of ``chunk`` in use, rebuild the joined audio and save the record.
-        ``loaded``: takes already read from disk, by file (a re-take read the others already)."""
-        loaded = dict(loaded or {})
+    def _use(self, record: Generation, chunk: Chunk, number: int) -> Generation:
+        """Put take ``number`` of ``chunk`` in use, rebuild the joined audio and save the record."""
         chosen = list(record.chunks)
         chosen[chunk.index] = replace(chunk, used_take=number)
         assembler = TakeAssembler()
         for item in chosen:
             used = item.takes[item.used_take]
-            if used.file not in loaded:
-                loaded[used.file] = self._load(used.file)
-            assembler.add(ChunkResult(item.index, used.text, loaded[used.file], audio.MODEL_SAMPLE_RATE,
+            assembler.add(ChunkResult(item.index, used.text, self._load(used.file), audio.MODEL_SAMPLE_RATE,
                                       used.seed, used.frames, used.hit_cap))
         assembler.finish()
         placed = {c.index: c for c in assembler.chunks()}

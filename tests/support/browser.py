@@ -102,10 +102,3 @@ def error_badges(page: Any) -> Any:
 def field(page: Any, elem_id: str) -> Any:
     """The text input of a Textbox/Number (Gradio renders an input or a textarea)."""
     return page.locator(f"#{elem_id} input, #{elem_id} textarea").first
-
-
-def type_into(box: Any, text: str) -> None:
-    """Type ``text`` and move on (Tab), as a person does before pressing a button: under load a
-    click that follows a bare ``fill`` at once can reach the server before the box's new value."""
-    box.fill(text)
-    box.press("Tab")

@@ -344,10 +344,9 @@ def block_filename(block: RenderedBlock) -> str:
     return f"{block.index + 1:03d}-{slug(block.text)}.wav"
 
 
-def slug(text: str, limit: int = 40, fallback: str = "block") -> str:
+def slug(text: str, limit: int = 40) -> str:
     """Lower-case ASCII words of ``text`` joined by "-", whole words only, at most ``limit``
-    characters (``fallback`` when nothing is left, e.g. text in a non-Latin script). The one
-    file-name rule of exports, project files and batch ZIPs."""
+    characters ("block" when nothing is left, e.g. text in a non-Latin script)."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     out = ""
     for word in re.findall(r"[a-z0-9]+", ascii_text):
@@ -355,7 +354,7 @@ def slug(text: str, limit: int = 40, fallback: str = "block") -> str:
         if len(candidate) > limit:
             break
         out = candidate
-    return out or fallback
+    return out or "block"
 
 
 # ---- helpers ----------------------------------------------------------------------------------

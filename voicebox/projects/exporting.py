@@ -8,11 +8,12 @@ take's chunk records, so sentence-level subtitles need no second pass), and the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import InvalidInput
-from .export import RenderedBlock, assemble, export_audio, export_zip, slug
+from .export import RenderedBlock, assemble, export_audio, export_zip
 from .subtitles import subtitles
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subt
                                     sentences))
     folder = studio.settings.data_dir / "exports" / project.id
     folder.mkdir(parents=True, exist_ok=True)
-    name = slug(project.title, fallback="project")
+    name = slug(project.title) or "project"
     say("levelling the loudness")
     samples, rate, timeline = assemble(blocks, target_lufs=TARGETS[use])
     say("writing the zip" if fmt == "zip" else f"encoding {fmt}")
@@ -77,3 +78,8 @@ def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subt
         atomic_write_bytes(path, subtitles(blocks, timeline, subtitle_fmt, level).encode("utf-8"))
         written.append(path)
     return written
+
+
+def slug(text: str, limit: int = 40) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower().encode("ascii", "ignore").decode())
+    return "-".join(words)[:limit].strip("-")

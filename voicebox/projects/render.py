@@ -96,8 +96,6 @@ class Renders:
                 self.projects.set_render(project.id, replace(project.render, state="paused", current="",
                                                              seconds_left=None, message=INTERRUPTED))
                 paused.append(project.id)
-        if not projects:  # no project, no project take to clean up: start-up skips the scan
-            return paused
         studio = self.projects.studio
         for row in studio.store.generations.all():
             if row.get("project_id") in known and row.get("id") not in referenced:

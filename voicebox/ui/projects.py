@@ -150,15 +150,14 @@ class ProjectHandlers:
         self.ctx.studio.renders.pause(project_id)
         return self.view(project_id, page)
 
-    def tick(self, project_id: str, page: int, watching: bool) -> tuple[Any, Any, bool, Any]:
-        """While a render runs, and once more when it ends: the status line and the page in view,
-        whether to keep watching, and the timer, which stops when there is nothing to watch (an
-        open page does not poll the server for nothing)."""
+    def tick(self, project_id: str, page: int, watching: bool) -> tuple[Any, Any, bool]:
+        """While a render runs, and once more when it ends: the status line and the page in view
+        (and whether to keep watching); otherwise nothing changes."""
         running = bool(project_id) and self.ctx.studio.renders.is_running(project_id)
         if not running and not watching:
-            return gr.skip(), gr.skip(), False, gr.Timer(active=False)
+            return gr.skip(), gr.skip(), False
         view = self.view(project_id, page)
-        return view[2], view[3], running, gr.Timer(active=running)
+        return view[2], view[3], running
 
     @refusing
     def export(self, project_id: str, fmt: str, subtitles: str) -> Any:
@@ -221,7 +220,7 @@ def build(ctx: UIContext) -> Any:
                     subs = gr.Dropdown(label="Subtitles (in the ZIP)", choices=["srt", "vtt", "none"], value="srt")
                     export = gr.Button("Export", elem_id="project-export")
                 download = gr.DownloadButton("Download", visible=False, elem_id="project-download")
-        timer = gr.Timer(2.0, active=False)  # started by Render, stopped once the render has ended
+        timer = gr.Timer(2.0)
 
     view = [panel, heading, status, table, ids, page, label, prev, nxt, editor]
     tab.select(lambda s: (h.choices(s), h.voices(), h.voices()), inputs=selected, outputs=[picker, voice, block_voice],
@@ -240,9 +239,9 @@ def build(ctx: UIContext) -> Any:
     delete.click(h.delete_block, inputs=[selected, block_id, page], outputs=view, **ui_event("block_delete"), **LIGHT_QUEUE)
     add.click(h.add_block, inputs=[selected, new_text, page], outputs=[new_text, *view], **ui_event("block_add"), **LIGHT_QUEUE)
     render.click(h.render, inputs=[selected, page], outputs=view, **ui_event("project_render"), **LIGHT_QUEUE).success(
-        lambda: (True, gr.Timer(active=True)), outputs=[watching, timer], **ui_event("project_watch"), **LIGHT_QUEUE)
+        lambda: True, outputs=watching, **ui_event("project_watch"), **LIGHT_QUEUE)
     pause.click(h.pause, inputs=[selected, page], outputs=view, **ui_event("project_pause"), **LIGHT_QUEUE)
-    timer.tick(h.tick, inputs=[selected, page, watching], outputs=[status, table, watching, timer],
+    timer.tick(h.tick, inputs=[selected, page, watching], outputs=[status, table, watching],
                **ui_event("project_tick"), **LIGHT_QUEUE, show_progress="hidden")
     export.click(h.export, inputs=[selected, export_fmt, subs], outputs=download, **ui_event("project_export"), **LIGHT_QUEUE)
     return tab
