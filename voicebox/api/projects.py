@@ -48,6 +48,12 @@ class BlockChange(BaseModel):
     position: int | None = Field(None, ge=0, description="Move the block to this place.")
 
 
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at: int = Field(description="Where the second block starts: a character index into `text`.")
+    text: str | None = Field(None, description="The block's text to split (edited); default: its stored text.")
+
+
 class ProjectIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -152,6 +158,16 @@ def add_project_routes(router: APIRouter, studio: "Studio") -> None:
                    responses=error_responses(404), summary="Delete a block and its take")
     def delete_block(project_id: ProjectId, block_id: BlockId) -> dict[str, Any]:
         return project_out(projects.delete_block(pid(project_id), check_id(block_id, "Block")))
+
+    @router.post("/projects/{project_id}/blocks/{block_id}/split", response_model=ProjectOut, tags=tags,
+                 responses=error_responses(404, 422), summary="Split a block in two at a character index")
+    def split_block(project_id: ProjectId, block_id: BlockId, body: SplitIn) -> dict[str, Any]:
+        return project_out(projects.split_block(pid(project_id), check_id(block_id, "Block"), body.at, body.text))
+
+    @router.post("/projects/{project_id}/blocks/{block_id}/merge", response_model=ProjectOut, tags=tags,
+                 responses=error_responses(404, 422), summary="Merge a block with the block after it")
+    def merge_block(project_id: ProjectId, block_id: BlockId) -> dict[str, Any]:
+        return project_out(projects.merge_with_next(pid(project_id), check_id(block_id, "Block")))
 
     @router.post("/projects/{project_id}/render", response_model=ProjectOut, tags=tags,
                  responses=error_responses(404, 422), summary="Render (or resume) in the background")

@@ -202,6 +202,72 @@ class Projects:
             blocks.insert(max(0, min(int(position), len(blocks))), block)
             return self.store.put(replace(project, blocks=tuple(blocks)))
 
+    def split_block(self, project_id: str, block_id: str, at: int, text: str | None = None) -> Project:
+        """Split a block in two at character ``at`` of ``text`` (what the editor shows; the stored
+        text when None). The first part keeps the block's place, voice and chapter; the second is a
+        new block with the same voice, language and options, and takes the pause that followed the
+        whole block. Both parts are to render again (their audio no longer matches)."""
+        with self.store.lock:
+            project = self.store.get(project_id)
+            block = self._block(project, block_id)
+            whole = block.text if text is None else str(text)
+            try:
+                cut = int(at)
+            except (TypeError, ValueError):
+                raise InvalidInput("Put the cursor where the new block should start, then press Split.") from None
+            first, second = whole[:cut].strip(), whole[cut:].strip() if 0 < cut < len(whole) else ""
+            if not first or not second:
+                raise InvalidInput("Put the cursor inside the text, where the new block should start, then press Split.")
+            head = self._stale(replace(block, text=clean_text(first), pause=DEFAULT_PAUSE))
+            tail = Block(id=new_id(), text=clean_text(second), voice=block.voice, language=block.language,
+                         preset=block.preset, seed=block.seed, pause=block.pause)
+            blocks = list(project.blocks)
+            at_index = blocks.index(block)
+            blocks[at_index:at_index + 1] = [head, tail]
+            saved = self.store.put(replace(project, blocks=tuple(blocks)))
+        self._drop_takes([block.generation_id])
+        return saved
+
+    def merge_with_next(self, project_id: str, block_id: str) -> Project:
+        """Join a block and the one after it into one block (to render again): the words run on,
+        the pause after is the second block's, the chapter the first's. Blocks with different
+        voices or languages are refused: one block has one voice."""
+        with self.store.lock:
+            project = self.store.get(project_id)
+            block = self._block(project, block_id)
+            at_index = project.blocks.index(block)
+            if at_index + 1 >= len(project.blocks):
+                raise InvalidInput("This is the last block: there is no next block to merge it with.")
+            nxt = project.blocks[at_index + 1]
+            if (block.voice or project.voice) != (nxt.voice or project.voice) or block.language != nxt.language:
+                raise InvalidInput(f"Blocks {at_index + 1} and {at_index + 2} have different voices or languages; "
+                                   "give them the same one first.")
+            if nxt.chapter and not block.chapter:
+                raise InvalidInput(f"Block {at_index + 2} starts the chapter “{nxt.chapter}”; clear its chapter first "
+                                   "to merge it into the block before.")
+            joined = clean_text(block.text.rstrip() + ("\n" if "\n" in block.text + nxt.text else " ") + nxt.text.lstrip())
+            merged = self._stale(replace(block, text=joined, pause=nxt.pause))
+            blocks = list(project.blocks)
+            blocks[at_index:at_index + 2] = [merged]
+            saved = self.store.put(replace(project, blocks=tuple(blocks)))
+        self._drop_takes([block.generation_id, nxt.generation_id])
+        return saved
+
+    def adopt_take_words(self, project_id: str, block_id: str) -> Project:
+        """After a sentence of a block's take was re-made with edited words, the block says what
+        its audio says: its text becomes the take's sentences, and it stays rendered."""
+        with self.store.lock:
+            project = self.store.get(project_id)
+            block = self._block(project, block_id)
+            if not block.generation_id:
+                return project
+            take = self.studio.get_generation(block.generation_id)
+            words = " ".join(c.text.strip() for c in take.chunks if c.text.strip())
+            if not words or " ".join(block.text.split()) == " ".join(words.split()):
+                return project
+            changed = replace(block, text=clean_text(words))
+            return self.store.put(replace(project, blocks=tuple(changed if b.id == block.id else b for b in project.blocks)))
+
     def delete_block(self, project_id: str, block_id: str) -> Project:
         with self.store.lock:
             project = self.store.get(project_id)
