@@ -76,7 +76,10 @@ class ExportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["wav", "flac", "mp3", "m4b", "zip"] = "m4b"
     subtitles: Literal["srt", "vtt", "none"] = "none"
-    level: Literal["block", "sentence"] = "block"
+    level: Literal["block", "sentence", "word"] = Field(
+        "block", description="Subtitle cues: `block` (one per block), `sentence` (one per sentence, from the "
+        "render's own timings) or `word` (timed word by word by a Whisper pass over the rendered audio: "
+        "slower; WebVTT marks each word's time for word-by-word highlighting).")
     use: Literal["audiobook", "podcast"] = "audiobook"
 
 

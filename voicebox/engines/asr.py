@@ -7,8 +7,8 @@ else (no UI, no store); the parts it orchestrates live next to it:
 * :mod:`voicebox.engines.whisper_models` - model names, device and compute type, finding the
   weights (offline first, via :mod:`voicebox.engines.hub`), the bundled ``tiny.en`` fallback,
   constructing the model, VAD and the model call itself;
-* :mod:`voicebox.engines.transcripts` - the :class:`Transcription` records and the transcript
-  cache (memory LRU + JSON files);
+* :mod:`voicebox.engines.transcripts` - the :class:`Transcription` and :class:`Word` records and
+  the transcript cache (memory LRU + JSON files);
 * :mod:`voicebox.engines.asr_input` - what callers may pass (arrays, uploads, paths): validation
   and cache identity without decoding; decoding itself is :mod:`voicebox.audio`'s.
 
@@ -39,14 +39,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from voicebox.engines.asr_input import UNREADABLE_AUDIO_MESSAGE, AudioInput, identify
 from voicebox.engines.hub import HUB_PROBE_TIMEOUT_S
-from voicebox.engines.transcripts import CACHE_VERSION, Segment, TranscriptCache, Transcription, audio_sha256
+from voicebox.engines.transcripts import (
+    CACHE_VERSION,
+    Segment,
+    TranscriptCache,
+    Transcription,
+    Word,
+    audio_sha256,
+)
 from voicebox.engines.whisper_models import (
     DEFAULT_CPU_MODEL,
     DEFAULT_CUDA_MODEL,
     FALLBACK_MODEL_NAME,
     SAMPLE_RATE,
+    VAD_PARAMETERS,
     Resolved,
     has_speech,
     load_model,
@@ -70,6 +80,7 @@ __all__ = [
     "Segment",
     "Transcription",
     "WhisperEngine",
+    "Word",
     "audio_sha256",
 ]
 
@@ -311,13 +322,7 @@ class WhisperEngine:
         self.load()
         resolved = self._resolved
         assert resolved is not None
-        if hint not in (None, "en") and self._multilingual is False:
-            why = " (the full model is not available offline)" if resolved.fallback_used else ""
-            raise InvalidInput(
-                f"The Whisper model in use, {resolved.name}, only understands English{why}, so it "
-                f"cannot transcribe '{hint}'. Type the transcript yourself, or set "
-                "VOICEBOX_WHISPER_MODEL to a multilingual model such as 'base' or 'large-v3-turbo'."
-            )
+        self._check_language(hint, resolved, "Type the transcript yourself, or set")
 
         key = self._cache.key(resolved.name, digest, hint)
         if use_cache:
@@ -349,3 +354,90 @@ class WhisperEngine:
         if remember:
             self._cache.put(key, resolved.name, digest, hint, result)
         return copy.deepcopy(result)
+
+    def words(self, audio: AudioInput, language: str | None = None) -> list[Word]:
+        """Each word Whisper hears in a clip, with its start and end: what word-level subtitles
+        are timed by.
+
+        A separate call from :meth:`transcribe` because word timestamps cost an extra alignment
+        pass over the decoder's attention, which a transcript does not need; its results are not
+        cached (an export asks once per take, and the cache would only grow). A clip with no
+        speech gives an empty list rather than an error: for subtitles that is an answer (the
+        caller falls back to the block's text), not a mistake.
+
+        Args:
+            audio: as for :meth:`transcribe`.
+            language: a language code hint; None/""/"auto" detects it.
+
+        Returns:
+            The words in spoken order, times in seconds from the clip's start (rounded to ms).
+
+        Raises:
+            InvalidInput: a bad array or file, an unknown language, or a non-English hint for an
+                English-only model.
+            UnsupportedMedia: the file is not audio.
+            NotFound: the path does not exist.
+            ModelUnavailable: no Whisper model can be loaded.
+        """
+        hint = normalise_language(language)
+        clip = identify(audio)
+        self.load()
+        assert self._resolved is not None
+        self._check_language(hint, self._resolved, "Choose block or sentence subtitles, or set")
+        samples = clip.load()
+        if not has_speech(samples):
+            return []
+        with self._lock:
+            if self._model is None:  # unloaded while we waited
+                self.load()
+            assert self._model is not None
+            self.model_calls += 1
+            return _run_words(self._model, samples, hint, self.beam_size)
+
+    def _check_language(self, hint: str | None, resolved: Resolved, advice: str) -> None:
+        """Refuse a non-English hint for an English-only model; ``advice`` starts the way out
+        (it ends with "set VOICEBOX_WHISPER_MODEL to a multilingual model")."""
+        if hint in (None, "en") or self._multilingual is not False:
+            return
+        why = " (the full model is not available offline)" if resolved.fallback_used else ""
+        raise InvalidInput(
+            f"The Whisper model in use, {resolved.name}, only understands English{why}, so it "
+            f"cannot transcribe '{hint}'. {advice} "
+            "VOICEBOX_WHISPER_MODEL to a multilingual model such as 'base' or 'large-v3-turbo'."
+        )
+
+
+def _run_words(model: Any, samples: np.ndarray, hint: str | None, beam_size: int) -> list[Word]:
+    """One Whisper call with word timestamps on 16 kHz samples, decoded as :func:`run_model`
+    decodes (VAD, each 30 s window on its own); the caller holds the model lock.
+
+    faster-whisper maps word times back over the silences its VAD cut out, so the times are in
+    the clip's own timeline.
+
+    Raises:
+        ModelUnavailable: out of memory.
+    """
+    try:
+        segments_iter, _ = model.transcribe(
+            samples,
+            language=hint,
+            task="transcribe",
+            beam_size=beam_size,
+            vad_filter=True,
+            vad_parameters=dict(VAD_PARAMETERS),
+            condition_on_previous_text=False,
+            word_timestamps=True,
+            log_progress=False,
+        )
+        raw = list(segments_iter)  # decoding is lazy: consume it under the caller's lock
+    except MemoryError:
+        message = "Not enough memory to time the words of this clip; try a shorter one."
+        raise ModelUnavailable(message) from None
+    words = []
+    for segment in raw:
+        for word in segment.words or ():
+            text = " ".join(str(word.word).split())
+            if text:
+                words.append(Word(text, round(float(word.start), 3), round(float(word.end), 3),
+                                  round(float(word.probability), 4)))
+    return words

@@ -1,6 +1,6 @@
 """What a transcript is, and where finished ones are kept so no clip is transcribed twice.
 
-The records (:class:`Segment`, :class:`Transcription`) are shaped like faster-whisper's results
+The records (:class:`Segment`, :class:`Transcription`, :class:`Word`) are shaped like faster-whisper's results
 and serialise to the plain JSON the REST API returns and the disk cache stores, so they live with
 the cache that reads and writes them.
 
@@ -47,6 +47,25 @@ class Segment:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
         return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word Whisper heard, with its time (seconds from the start of the clip).
+
+    Word-level subtitles mark when each word is spoken; ``probability`` is Whisper's confidence
+    in the word, kept so a caller can tell a sure word from a guess. Not cached: word timings
+    are asked for once per export, and storing them would grow the transcript cache for nothing.
+    """
+
+    text: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return {"text": self.text, "start": self.start, "end": self.end, "probability": self.probability}
 
 
 @dataclass

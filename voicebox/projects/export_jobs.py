@@ -1,6 +1,7 @@
 """Exports as background jobs: an hour of audio takes half a minute to encode, longer than a
 request should hang. ``start`` answers at once with a job id; the job's state says which step runs
-(reading the takes, levelling the loudness, encoding), and its files can be downloaded when done.
+(reading the takes, timing the words for word-level subtitles, levelling the loudness, encoding),
+and its files can be downloaded when done.
 Jobs live in memory: a restart forgets them, and exporting again is cheap next to rendering.
 """
 
@@ -34,7 +35,7 @@ class ExportJob:
 
 
 class ExportJobs:
-    def __init__(self, projects: "Projects") -> None:
+    def __init__(self, projects: Projects) -> None:
         self.projects = projects
         self._lock = threading.Lock()
         self._jobs: dict[str, ExportJob] = {}
@@ -43,10 +44,11 @@ class ExportJobs:
     def start(self, project_id: str, fmt: str, subtitles: str = "none", level: str = "block",
               use: str = "audiobook") -> ExportJob:
         """Check what can be checked at once (the project, the formats, every block rendered),
-        then export in the background."""
+        then export in the background. ``level`` "word" adds a Whisper pass (step "timing the
+        words"); a Whisper that cannot be loaded fails the job with a message, not at start."""
         from .exporting import check_request
 
-        check_request(self.projects, project_id, fmt, subtitles, use)
+        check_request(self.projects, project_id, fmt, subtitles, use, level)
         job = ExportJob(new_id(), project_id, fmt)
         self._set(job)
         threading.Thread(target=self._run, args=(job, fmt, subtitles, level, use), daemon=True,

@@ -2,19 +2,22 @@
 
 The glue between the project records and :mod:`.export` / :mod:`.subtitles`: each block's take
 becomes a :class:`~voicebox.projects.export.RenderedBlock` (its sentences' places come from the
-take's chunk records, so sentence-level subtitles need no second pass), and the files land in
+take's chunk records, so sentence-level subtitles need no second pass; word-level ones do: a
+Whisper pass over each take, see :mod:`.word_timings`), and the files land in
 ``<data>/exports/<project id>/``, written atomically, replaced by the next export of that kind.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from .export import RenderedBlock, assemble, export_audio, export_zip
-from .subtitles import subtitles
+from .subtitles import LEVELS, subtitles
+from .word_timings import time_words
 
 if TYPE_CHECKING:
     from .records import Project
@@ -26,14 +29,17 @@ SUBTITLE_FORMATS = ("srt", "vtt", "none")
 TARGETS = {"audiobook": -18.0, "podcast": -16.0}
 
 
-def check_request(projects: "Projects", project_id: str, fmt: str, subtitle_fmt: str, use: str) -> "Project":
-    """Refuse an export that cannot be made, before any work: the formats, the target, and a
-    project whose every block is rendered."""
+def check_request(projects: Projects, project_id: str, fmt: str, subtitle_fmt: str, use: str,
+                  level: str = "block") -> Project:
+    """Refuse an export that cannot be made, before any work: the formats, the subtitle level,
+    the target, and a project whose every block is rendered."""
     fmt, subtitle_fmt = (fmt or "").lower(), (subtitle_fmt or "none").lower()
     if fmt not in AUDIO_FORMATS + ("zip",):
         raise InvalidInput(f"Export as one of {', '.join(AUDIO_FORMATS + ('zip',))}, not {fmt!r}.")
     if subtitle_fmt not in SUBTITLE_FORMATS:
         raise InvalidInput(f"Subtitles are srt, vtt or none, not {subtitle_fmt!r}.")
+    if level not in LEVELS:
+        raise InvalidInput(f"The subtitle level is one of {', '.join(LEVELS)}, not {level!r}.")
     if use not in TARGETS:
         raise InvalidInput(f"The loudness target is one of {', '.join(TARGETS)}, not {use!r}.")
     project = projects.store.get(project_id)
@@ -45,11 +51,15 @@ def check_request(projects: "Projects", project_id: str, fmt: str, subtitle_fmt:
     return project
 
 
-def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subtitle_fmt: str = "srt",
+def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtitle_fmt: str = "srt",
                    level: str = "block", use: str = "audiobook", step: Callable[[str], None] | None = None) -> list[Path]:
     """Export a rendered project; returns the files written (the audio or ZIP, then subtitles).
-    ``step`` hears each stage as it starts (reading, loudness, encoding)."""
-    project = check_request(projects, project_id, fmt, subtitle_fmt, use)
+    ``step`` hears each stage as it starts (reading, timing the words, loudness, encoding).
+
+    At ``level="word"`` (with subtitles) Whisper hears every take first, before the loudness and
+    encoding work, so a Whisper that cannot be loaded fails the export at once with a message
+    that says to choose block or sentence level (:class:`~voicebox.errors.ModelUnavailable`)."""
+    project = check_request(projects, project_id, fmt, subtitle_fmt, use, level)
     fmt, subtitle_fmt = fmt.lower(), (subtitle_fmt or "none").lower()
     say = step or (lambda name: None)
     say("reading the takes")
@@ -60,6 +70,9 @@ def export_project(projects: "Projects", project_id: str, fmt: str = "m4b", subt
         sentences = tuple((c.text, c.offset, round(c.offset + c.duration, 3)) for c in take.chunks)
         blocks.append(RenderedBlock(index, block.text, studio.generation_path(take.id), block.pause, block.chapter,
                                     sentences))
+    if level == "word" and subtitle_fmt != "none":
+        languages = [block.language or project.language for block in project.blocks]
+        blocks = time_words(studio.asr, blocks, languages, say)
     folder = studio.settings.data_dir / "exports" / project.id
     folder.mkdir(parents=True, exist_ok=True)
     name = slug(project.title) or "project"

@@ -10,7 +10,8 @@ characters per cue, the two lines balanced. Text that cannot fit in two lines (a
 long sentence) is split into consecutive cues at word boundaries, and the block's time is shared
 among them by character count: the first cue still starts at the block's start and the last
 still ends at its end, only the inner joins are estimates. Ask for ``level="sentence"`` when
-blocks carry sentence timings and the inner joins should be measured too.
+blocks carry sentence timings and the inner joins should be measured too, or ``level="word"``
+for cues timed word by word by Whisper on the rendered audio (:mod:`.word_timings`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .export import RenderedBlock, Timeline
 
 FORMATS = ("srt", "vtt")
-LEVELS = ("block", "sentence")
+LEVELS = ("block", "sentence", "word")
 MAX_LINE = 42
 MAX_LINES = 2
 
@@ -34,17 +35,23 @@ Cue = tuple[float, float, str]  # start, end (seconds in the exported audio), te
 
 def subtitles(blocks: Sequence[RenderedBlock], timeline: Timeline, fmt: str, level: str = "block") -> str:
     """Subtitles for ``blocks`` as placed by ``timeline``: ``fmt`` "srt" or "vtt", ``level``
-    "block" (one cue per block) or "sentence" (one per sentence; a block without sentence
-    timings falls back to one cue). Cue text is wrapped to two lines of at most 42 characters.
+    "block" (one cue per block), "sentence" (one per sentence; a block without sentence
+    timings falls back to one cue) or "word" (cues timed word by word: the blocks must be
+    :class:`~.word_timings.TimedBlock` s). Cue text is wrapped to two lines of at most 42 characters.
 
     Raises:
-        InvalidInput: unknown format or level, or a block missing from the timeline.
+        InvalidInput: unknown format or level, a block missing from the timeline, or a block
+            without word timings at level "word".
     """
     fmt = (fmt or "").lower()
     if fmt not in FORMATS:
         raise InvalidInput(f"Unknown subtitle format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if level not in LEVELS:
         raise InvalidInput(f"Unknown subtitle level {level!r}; use one of {', '.join(LEVELS)}.")
+    if level == "word":
+        from .word_timings import word_subtitles  # it imports this module
+
+        return word_subtitles(blocks, timeline, fmt)
     return render(cues(blocks, timeline, level), fmt)
 
 
@@ -60,23 +67,34 @@ def cues(blocks: Sequence[RenderedBlock], timeline: Timeline, level: str = "bloc
             for text, s_start, s_end in block.sentences:
                 s0 = min(end, start + max(0.0, float(s_start)))
                 s1 = min(end, start + max(0.0, float(s_end)))
-                out.extend(_fit(text, s0, s1))
+                out.extend(fit(text, s0, s1))
         else:
-            out.extend(_fit(block.text, start, end))
+            out.extend(fit(block.text, start, end))
     out.sort(key=lambda cue: (cue[0], cue[1]))
     return out
 
 
 def render(cue_list: Sequence[Cue], fmt: str) -> str:
     """Serialise cues: SRT (numbered, ``HH:MM:SS,mmm``) or WebVTT (``WEBVTT`` header, ``.mmm``)."""
+    if fmt == "vtt":
+        cue_list = [(start, end, escape_vtt(text)) for start, end, text in cue_list]
+    return serialise(cue_list, fmt)
+
+
+def serialise(cue_list: Sequence[Cue], fmt: str) -> str:
+    """Serialise cues whose text is already in the format's syntax (escaped, and for word-level
+    WebVTT carrying timestamp tags, which :func:`render` would escape)."""
     parts: list[str] = ["WEBVTT\n"] if fmt == "vtt" else []
     sep = "." if fmt == "vtt" else ","
     for number, (start, end, text) in enumerate(cue_list, start=1):
         timing = f"{timestamp(start, sep)} --> {timestamp(end, sep)}"
-        if fmt == "vtt":  # WebVTT cue text is markup: a literal & < > must be escaped
-            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         parts.append(f"{number}\n{timing}\n{text}\n" if fmt == "srt" else f"{timing}\n{text}\n")
     return "\n".join(parts)
+
+
+def escape_vtt(text: str) -> str:
+    """WebVTT cue text is markup: a literal & < > must be escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def timestamp(seconds: float, sep: str = ",") -> str:
@@ -117,7 +135,7 @@ def _balanced(text: str, width: int, max_lines: int) -> list[str]:
     return best
 
 
-def _fit(text: str, start: float, end: float) -> list[Cue]:
+def fit(text: str, start: float, end: float) -> list[Cue]:
     """One cue for ``text`` over ``[start, end]``, or consecutive cues sharing that span by
     character count when the text needs more than two lines. Empty text or span: no cue."""
     groups = wrap(text)
