@@ -75,9 +75,73 @@ def test_a_short_project_renders_in_the_background_and_exports(app: tuple[str, S
         check(page.locator("#project-status")).to_contain_text("All 3 blocks are rendered", timeout=60_000)
         check(page.locator("#project-blocks")).not_to_contain_text("to render")
         page.locator("#project-export").click()
+        check(page.locator("#project-export-status")).to_contain_text("Exported")
         check(page.locator("#project-download")).to_be_visible()
+        check(page.locator("#project-download-subs")).to_be_visible()  # the SRT beside the audiobook
         check(error_badges(page)).to_have_count(0)
         screenshot(page, f"projects-rendered-{viewport}")
         page.context.close()
     done = studio.projects.store.get(project.id)
     assert [b.status for b in done.blocks] == ["rendered"] * 3
+
+
+def test_a_block_is_heard_split_moved_and_merged_and_a_refusal_changes_nothing(
+    app: tuple[str, Studio], viewport: str
+) -> None:
+    """The block editor as a person uses it: open a rendered block (its player and its sentences),
+    ask for something impossible (merge the last block), split at the cursor, move, merge."""
+    check = expect()
+    url, studio = app
+    voice = studio.find_profile("Keeper").id
+    first = "The keeper climbed the stairs. He lit the lamp at dusk."
+    project = studio.projects.create(f"Edit {viewport}", voice=voice,
+                                     blocks=[{"text": t} for t in (first, "Ships passed.", "The night was calm.")])
+    studio.renders.start(project.id)
+    studio.renders.wait(project.id, timeout=120)
+    with chromium() as browser:
+        page = new_page(browser, url, viewport)
+        open_tab(page, "Projects")
+        page.locator("#project-pick input").click()
+        page.get_by_role("option", name=f"Edit {viewport}").click()
+        table = page.locator("#project-blocks")
+        check(page.locator("#project-status")).to_contain_text("All 3 blocks are rendered")
+
+        status_cell = table.get_by_text("✓ rendered").locator("visible=true").first
+        assert status_cell.evaluate("el => el.getClientRects().length") == 1  # the word is whole, on one line
+        table.get_by_text("The night was calm.").locator("visible=true").first.click()
+        check(page.locator("#block-title")).to_contain_text("Block 3 of 3")
+        check(page.locator("#block-state")).to_contain_text("Rendered.")
+        check(page.locator("#block-player audio, #block-player button").first).to_be_attached()
+        check(page.locator("#block-sentence-editor")).to_be_visible()
+        page.locator("#block-merge").click()
+        check(toast(page, "warning", "last block")).to_be_visible()
+        check(page.locator("#block-text textarea")).to_have_value("The night was calm.")
+        check(error_badges(page)).to_have_count(0)
+
+        table.get_by_text("The keeper climbed").locator("visible=true").first.click()
+        check(page.locator("#block-title")).to_contain_text("Block 1 of 3")
+        box = page.locator("#block-text textarea")
+        check(box).to_have_value(first)
+        box.click()
+        box.evaluate(f"el => el.setSelectionRange({first.index('He lit')}, {first.index('He lit')})")
+        page.locator("#block-split").click()
+        check(toast(page, "info", "Split into blocks 1 and 2")).to_be_visible()
+        check(page.locator("#block-title")).to_contain_text("Block 1 of 4")
+        check(box).to_have_value("The keeper climbed the stairs.")
+        check(page.locator("#project-status")).to_contain_text("2 of 4 block(s) to render")
+
+        page.locator("#project-export").click()  # not everything is rendered: refused, nothing offered
+        check(toast(page, "warning", "Render the project first")).to_be_visible()
+        check(page.locator("#project-download")).to_be_hidden()
+
+        page.locator("#block-down").click()
+        check(page.locator("#block-title")).to_contain_text("Block 2 of 4")
+        page.locator("#block-merge").click()
+        check(toast(page, "info", "Merged with the next block")).to_be_visible()
+        check(page.locator("#block-title")).to_contain_text("Block 2 of 3")
+        check(box).to_have_value("The keeper climbed the stairs. Ships passed.")
+        check(error_badges(page)).to_have_count(0)
+        screenshot(page, f"projects-block-editor-{viewport}")
+        page.context.close()
+    texts = [b.text for b in studio.projects.store.get(project.id).blocks]
+    assert texts == ["He lit the lamp at dusk.", "The keeper climbed the stairs. Ships passed.", "The night was calm."]

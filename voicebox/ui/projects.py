@@ -1,8 +1,10 @@
 """Projects tab: long texts as blocks, rendered in the background, exported as one file.
 
 Built to stay usable with hundreds of blocks: the block table is paged (``PAGE_SIZE`` rows), and
-while a render runs a timer refreshes only the status line and the page in view, never the page.
-Editing a block marks just that block for the next render; Render also resumes a paused one.
+while a render or an export runs a timer refreshes only the status lines and the page in view,
+never the page. Editing a block marks just that block for the next render; Render also resumes a
+paused one. The block editor lives in :mod:`.project_blocks`, the export job in
+:mod:`.project_export`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,23 @@ import gradio as gr
 from ..errors import InvalidInput
 from ..projects.importers import guess_format
 from ..projects.records import Project
+from . import sentences as sentence_editor
 from .common import LIGHT_QUEUE, UIContext, escape, excerpt, refusing, ui_event
+from .project_blocks import CURSOR_JS, BlockHandlers, EditorParts, describe_take
+from .project_export import AUDIO_CHOICES, LEVEL_CHOICES, SUBTITLE_CHOICES, USE_CHOICES, ExportHandlers
 from .takes import status_html
 
 PAGE_SIZE = 25
 HEADERS = ["#", "Voice", "Text", "Status", "Chapter"]
 FORMATS = [("Plain text", "text"), ("Markdown", "markdown"), ("SRT subtitles", "srt"), ("WebVTT", "vtt"),
            ("CSV (voice,text)", "csv"), ("Dialogue (Name: line)", "dialogue"), ("project.json of an export", "project")]
-STATUS_WORDS = {"new": "to render", "stale": "edited: to render", "rendered": "rendered", "failed": "failed"}
+
+
+def status_word(status: str, message: str) -> str:
+    """The table's status cell, with the quality badge of a rendered block."""
+    if status == "rendered":
+        return "⚠ listen" if message else "✓ rendered"
+    return {"new": "to render", "stale": "edited: to render", "failed": "✗ failed"}.get(status, status)
 
 
 def render_line(project: Project) -> str:
@@ -35,12 +46,17 @@ def render_line(project: Project) -> str:
         return status_html(f"Rendering block {min(r.done + 1, r.total)} of {r.total}{left}{what}")
     if r.state == "paused":
         return status_html(r.message or f"Paused: {waiting} block(s) to go. Press Render to resume.", "warn")
+    if r.state == "cancelled" and waiting:
+        return status_html(f"Render stopped: {waiting} block(s) to go. Press Render to go on.", "warn")
     if r.state == "failed":
         return status_html(r.message or "The render stopped.", "error")
     if not project.blocks:
         return status_html("No blocks yet: add text below or import a file.")
     if waiting:
         return status_html(f"{waiting} of {len(project.blocks)} block(s) to render.")
+    review = sum(1 for b in project.blocks if b.message)
+    if review:
+        return status_html(f"All {len(project.blocks)} blocks are rendered; {review} marked ⚠ are worth a listen.", "warn")
     return status_html(f"All {len(project.blocks)} blocks are rendered: export when ready.", "ok")
 
 
@@ -61,32 +77,43 @@ class ProjectHandlers:
     def voices(self) -> Any:
         return gr.update(choices=[("Project's voice", "")] + self.ctx.profile_choices())
 
-    def view(self, project_id: str | None, page: int = 0) -> tuple[Any, ...]:
-        """(panel, heading, status, table, ids, page, page label, prev, next, editor hidden)."""
+    def view(self, project_id: str | None, page: int | None = 0, focus: str | None = None) -> tuple[Any, ...]:
+        """(panel, heading, status, table, ids, page, page label, prev, next, pause, stop): the page
+        ``page``, or the page that holds block ``focus``; Pause and Stop work only while rendering."""
         if not project_id:
             return (gr.update(visible=False), "", "", gr.update(value=[]), [], 0, "", gr.update(interactive=False),
-                    gr.update(interactive=False), gr.update(visible=False))
+                    gr.update(interactive=False), gr.update(interactive=False), gr.update(interactive=False))
         project = self.projects.store.get(project_id)
         names = {pid: name for name, pid in self.ctx.profile_choices()}
         pages = max(1, -(-len(project.blocks) // PAGE_SIZE))
-        page = max(0, min(int(page or 0), pages - 1))
+        at = next((i for i, b in enumerate(project.blocks) if b.id == focus), None) if focus else None
+        page = at // PAGE_SIZE if at is not None else max(0, min(int(page or 0), pages - 1))
         shown = project.blocks[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
         rows = [[page * PAGE_SIZE + i + 1, names.get(b.voice or project.voice, "—"), excerpt(b.text, 90),
-                 STATUS_WORDS.get(b.status, b.status), b.chapter] for i, b in enumerate(shown)]
+                 status_word(b.status, b.message), b.chapter] for i, b in enumerate(shown)]
         voice = names.get(project.voice, "no voice chosen")
         return (gr.update(visible=True), f"### {escape(project.title)}\nVoice: {escape(voice)} · {len(project.blocks)} blocks",
                 render_line(project), gr.update(value=rows), [b.id for b in shown], page,
                 f"Page {page + 1} of {pages}", gr.update(interactive=page > 0), gr.update(interactive=page + 1 < pages),
-                gr.update(visible=False))
+                *self.stoppers(project_id))
+
+    def stoppers(self, project_id: str) -> tuple[Any, Any]:
+        running = self.ctx.studio.renders.is_running(project_id)
+        return gr.update(interactive=running), gr.update(interactive=running)
+
+    def opened(self, project: Project, blocks: BlockHandlers) -> tuple[Any, ...]:
+        """A project just created, imported or picked: (picker, id, view..., editor closed...)."""
+        return (self.choices(project.id), project.id, *self.view(project.id), *blocks.closed())
 
     @refusing
-    def create(self, title: str, voice: str | None, language: str | None) -> tuple[Any, ...]:
+    def create(self, title: str, voice: str | None, language: str | None, blocks: BlockHandlers) -> tuple[Any, ...]:
         project = self.projects.create(title, voice or "", language or "auto")
         gr.Info(f"Project {escape(project.title)} created. Add blocks, or import a file.")
-        return (self.choices(project.id), project.id, *self.view(project.id))
+        return self.opened(project, blocks)
 
     @refusing
-    def import_file(self, path: str | None, fmt: str | None, voice: str | None, language: str | None) -> tuple[Any, ...]:
+    def import_file(self, path: str | None, fmt: str | None, voice: str | None, language: str | None,
+                    blocks: BlockHandlers) -> tuple[Any, ...]:
         if not path:
             raise InvalidInput("Choose a file to import first.")
         fmt = fmt or ("project" if path.lower().endswith(".json") else guess_format(Path(path).name))
@@ -94,49 +121,17 @@ class ProjectHandlers:
             raise InvalidInput("Choose the file's format (text, Markdown, SRT, WebVTT, CSV or dialogue).")
         project = self.projects.import_file(Path(path).read_bytes(), fmt, "", voice or "", language or "auto")
         gr.Info(f"Imported {len(project.blocks)} blocks into {escape(project.title)}.")
-        return (self.choices(project.id), project.id, *self.view(project.id))
+        return self.opened(project, blocks)
 
     @refusing
-    def open(self, project_id: str | None) -> tuple[Any, ...]:
-        return (project_id or "", *self.view(project_id))
+    def open(self, project_id: str | None, blocks: BlockHandlers) -> tuple[Any, ...]:
+        if not project_id:
+            return (gr.skip(), "", *self.view(None), *blocks.closed())
+        return self.opened(self.projects.store.get(project_id), blocks)
 
     @refusing
     def turn(self, project_id: str, page: int, step: int) -> tuple[Any, ...]:
         return self.view(project_id, int(page) + step)
-
-    @refusing
-    def pick_block(self, ids: list[str], project_id: str, evt: gr.SelectData) -> tuple[Any, ...]:
-        """(block id, editor, text, voice, pause, chapter)."""
-        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        if not ids or index is None or not 0 <= int(index) < len(ids):
-            return "", gr.update(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        block = self.projects.store.get(project_id).block(ids[int(index)])
-        return block.id, gr.update(visible=True), block.text, block.voice, block.pause, block.chapter
-
-    @refusing
-    def save_block(self, project_id: str, block_id: str, text: str, voice: str | None, pause: Any, chapter: str,
-                   page: int) -> tuple[Any, ...]:
-        if not block_id:
-            raise InvalidInput("Pick a block in the table first.")
-        self.projects.update_block(project_id, block_id, text=text, voice=voice or "", pause=pause, chapter=chapter or "")
-        gr.Info("Block saved.")
-        return self.view(project_id, page)
-
-    @refusing
-    def delete_block(self, project_id: str, block_id: str, page: int) -> tuple[Any, ...]:
-        if not block_id:
-            raise InvalidInput("Pick a block in the table first.")
-        self.projects.delete_block(project_id, block_id)
-        gr.Info("Block deleted.")
-        return self.view(project_id, page)
-
-    @refusing
-    def add_block(self, project_id: str, text: str, page: int) -> tuple[Any, ...]:
-        if not project_id:
-            raise InvalidInput("Create or open a project first.")
-        project = self.projects.add_block(project_id, None, text=text)
-        last_page = (len(project.blocks) - 1) // PAGE_SIZE
-        return ("", *self.view(project_id, last_page))
 
     @refusing
     def render(self, project_id: str, page: int) -> tuple[Any, ...]:
@@ -145,27 +140,21 @@ class ProjectHandlers:
         return self.view(project_id, page)
 
     @refusing
-    def pause(self, project_id: str, page: int) -> tuple[Any, ...]:
+    def stop(self, project_id: str, page: int, how: str) -> tuple[Any, ...]:
+        """Pause (resumable with Render) or cancel: both stop after the block being made."""
         self._need(project_id)
-        self.ctx.studio.renders.pause(project_id)
+        renders = self.ctx.studio.renders
+        renders.pause(project_id) if how == "pause" else renders.cancel(project_id)
         return self.view(project_id, page)
 
-    def tick(self, project_id: str, page: int, watching: bool) -> tuple[Any, Any, bool]:
-        """While a render runs, and once more when it ends: the status line and the page in view
-        (and whether to keep watching); otherwise nothing changes."""
+    def tick(self, project_id: str, page: int, watching: bool) -> tuple[Any, ...]:
+        """While a render runs, and once more when it ends: the status line, the page in view and
+        the stop buttons (and whether to keep watching); otherwise nothing changes."""
         running = bool(project_id) and self.ctx.studio.renders.is_running(project_id)
         if not running and not watching:
-            return gr.skip(), gr.skip(), False
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), False
         view = self.view(project_id, page)
-        return view[2], view[3], running
-
-    @refusing
-    def export(self, project_id: str, fmt: str, subtitles: str) -> Any:
-        self._need(project_id)
-        files = self.projects.export(project_id, fmt, subtitles if fmt == "zip" else "none")  # waits: the tab shows a spinner
-        copy = self.ctx.temp.copy(files[0], files[0].name)
-        gr.Info(f"Exported {files[0].name}.")
-        return gr.update(value=copy, visible=True)
+        return view[2], view[3], view[9], view[10], running
 
     @staticmethod
     def _need(project_id: str | None) -> None:
@@ -175,9 +164,12 @@ class ProjectHandlers:
 
 def build(ctx: UIContext) -> Any:
     h = ProjectHandlers(ctx)
+    b = BlockHandlers(ctx, h)
+    x = ExportHandlers(ctx)
     with gr.Tab("Projects", id="projects") as tab:
-        selected, block_id, ids, page = gr.State(""), gr.State(""), gr.State([]), gr.State(0)
+        selected, ids, page = gr.State(""), gr.State([]), gr.State(0)
         watching = gr.State(False)  # a render was seen running: refresh once more when it ends
+        export_job = gr.State("")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=260):
                 picker = gr.Dropdown(label="Project", choices=[], elem_id="project-pick")
@@ -194,9 +186,10 @@ def build(ctx: UIContext) -> Any:
             with gr.Column(scale=3, visible=False, elem_id="project-panel") as panel:
                 heading = gr.Markdown(elem_id="project-heading")
                 status = gr.HTML(elem_id="project-status")
-                with gr.Row():
+                with gr.Row(elem_classes="vb-buttons"):
                     render = gr.Button("Render", variant="primary", elem_id="project-render")
                     pause = gr.Button("Pause", elem_id="project-pause")
+                    cancel = gr.Button("Stop", variant="stop", elem_id="project-cancel")
                 table = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, elem_id="project-blocks",
                                      column_widths=["7%", "16%", "52%", "13%", "12%"])
                 with gr.Row(elem_classes="vb-pager"):
@@ -204,44 +197,93 @@ def build(ctx: UIContext) -> Any:
                     label = gr.Markdown(elem_id="project-page")
                     nxt = gr.Button("Next ▶", size="sm", elem_id="project-next")
                 with gr.Column(visible=False, variant="panel", elem_id="block-editor") as editor:
-                    text = gr.Textbox(label="Text", lines=3, elem_id="block-text")
+                    block_title = gr.Markdown(elem_id="block-title")
+                    block_state = gr.HTML(elem_id="block-state")
+                    player = gr.Audio(label="This block", type="filepath", interactive=False, visible=False,
+                                      elem_id="block-player")
+                    text = gr.Textbox(label="Text", lines=3, elem_id="block-text",
+                                      info="To split, put the cursor where the new block should start.")
                     with gr.Row():
                         block_voice = gr.Dropdown(label="Voice", choices=[], elem_id="block-voice")
                         pause_s = gr.Number(label="Pause after (s)", minimum=0, maximum=30, elem_id="block-pause")
                         chapter = gr.Textbox(label="Chapter starts here", elem_id="block-chapter")
-                    with gr.Row():
+                    with gr.Row(elem_classes="vb-buttons"):
                         save = gr.Button("Save block", variant="primary", elem_id="block-save")
+                        split = gr.Button("Split at cursor", elem_id="block-split")
+                        merge = gr.Button("Merge with next", elem_id="block-merge")
+                    with gr.Row(elem_classes="vb-buttons"):
+                        up = gr.Button("▲ Move up", elem_id="block-up")
+                        down = gr.Button("▼ Move down", elem_id="block-down")
                         delete = gr.Button("Delete block", variant="stop", elem_id="block-delete")
+                    sentences, sentence_h = sentence_editor.build(ctx, with_download=False, prefix="block-sentence",
+                                                                  info=describe_take)
+                    cursor = gr.Number(value=-1, visible=False)
+                    block_id, take_id = gr.State(""), gr.State("")
                 new_text = gr.Textbox(label="Add a block", placeholder="Text of a new block at the end", elem_id="block-new")
                 add = gr.Button("Add block", elem_id="block-add")
-                with gr.Row():
-                    export_fmt = gr.Dropdown(label="Export as", choices=["m4b", "mp3", "flac", "wav", "zip"],
-                                             value="m4b", elem_id="project-export-format")
-                    subs = gr.Dropdown(label="Subtitles (in the ZIP)", choices=["srt", "vtt", "none"], value="srt")
+                with gr.Accordion("Export", open=True, elem_id="project-export-box"):
+                    with gr.Row():
+                        export_fmt = gr.Dropdown(label="Export as", choices=AUDIO_CHOICES, value="m4b",
+                                                 elem_id="project-export-format")
+                        subs = gr.Dropdown(label="Subtitles", choices=SUBTITLE_CHOICES, value="srt",
+                                           elem_id="project-export-subtitles")
+                    with gr.Row():
+                        level = gr.Dropdown(label="Subtitle timing", choices=LEVEL_CHOICES, value="sentence",
+                                            elem_id="project-export-level")
+                        use = gr.Dropdown(label="Loudness", choices=USE_CHOICES, value="audiobook",
+                                          elem_id="project-export-use")
                     export = gr.Button("Export", elem_id="project-export")
-                download = gr.DownloadButton("Download", visible=False, elem_id="project-download")
+                    export_line = gr.HTML(elem_id="project-export-status")
+                    with gr.Row():
+                        download = gr.DownloadButton("Download", visible=False, elem_id="project-download")
+                        download_subs = gr.DownloadButton("Subtitles", visible=False, elem_id="project-download-subs")
         timer = gr.Timer(2.0)
 
-    view = [panel, heading, status, table, ids, page, label, prev, nxt, editor]
+    view = [panel, heading, status, table, ids, page, label, prev, nxt, pause, cancel]
+    parts = EditorParts(block_id, editor, block_title, text, block_voice, pause_s, chapter, block_state, player, take_id)
+    both = [*view, *parts.outputs]
+    light = LIGHT_QUEUE
+
+    def then_sentences(event: Any) -> None:
+        event.then(sentence_h.open, inputs=take_id, outputs=sentences.opened,
+                   **ui_event("block_sentences"), **light)
+
     tab.select(lambda s: (h.choices(s), h.voices(), h.voices()), inputs=selected, outputs=[picker, voice, block_voice],
-               **ui_event("projects_refresh"), **LIGHT_QUEUE)
-    create.click(h.create, inputs=[title, voice, language], outputs=[picker, selected, *view],
-                 **ui_event("project_create"), **LIGHT_QUEUE)
-    do_import.click(h.import_file, inputs=[upload, fmt, voice, language], outputs=[picker, selected, *view],
-                    **ui_event("project_import"), **LIGHT_QUEUE)
-    picker.input(h.open, inputs=picker, outputs=[selected, *view], **ui_event("project_open"), **LIGHT_QUEUE)
-    prev.click(lambda p, n: h.turn(p, n, -1), inputs=[selected, page], outputs=view, **ui_event("project_prev"), **LIGHT_QUEUE)
-    nxt.click(lambda p, n: h.turn(p, n, 1), inputs=[selected, page], outputs=view, **ui_event("project_next"), **LIGHT_QUEUE)
-    table.select(h.pick_block, inputs=[ids, selected], outputs=[block_id, editor, text, block_voice, pause_s, chapter],
-                 **ui_event("block_pick"), **LIGHT_QUEUE)
-    save.click(h.save_block, inputs=[selected, block_id, text, block_voice, pause_s, chapter, page], outputs=view,
-               **ui_event("block_save"), **LIGHT_QUEUE)
-    delete.click(h.delete_block, inputs=[selected, block_id, page], outputs=view, **ui_event("block_delete"), **LIGHT_QUEUE)
-    add.click(h.add_block, inputs=[selected, new_text, page], outputs=[new_text, *view], **ui_event("block_add"), **LIGHT_QUEUE)
-    render.click(h.render, inputs=[selected, page], outputs=view, **ui_event("project_render"), **LIGHT_QUEUE).success(
-        lambda: True, outputs=watching, **ui_event("project_watch"), **LIGHT_QUEUE)
-    pause.click(h.pause, inputs=[selected, page], outputs=view, **ui_event("project_pause"), **LIGHT_QUEUE)
-    timer.tick(h.tick, inputs=[selected, page, watching], outputs=[status, table, watching],
-               **ui_event("project_tick"), **LIGHT_QUEUE, show_progress="hidden")
-    export.click(h.export, inputs=[selected, export_fmt, subs], outputs=download, **ui_event("project_export"), **LIGHT_QUEUE)
+               **ui_event("projects_refresh"), **light)
+    create.click(lambda *a: h.create(*a, b), inputs=[title, voice, language], outputs=[picker, selected, *both],
+                 **ui_event("project_create"), **light)
+    do_import.click(lambda *a: h.import_file(*a, b), inputs=[upload, fmt, voice, language],
+                    outputs=[picker, selected, *both], **ui_event("project_import"), **light)
+    picker.input(lambda p: h.open(p, b), inputs=picker, outputs=[picker, selected, *both],
+                 **ui_event("project_open"), **light)
+    prev.click(lambda p, n: h.turn(p, n, -1), inputs=[selected, page], outputs=view, **ui_event("project_prev"), **light)
+    nxt.click(lambda p, n: h.turn(p, n, 1), inputs=[selected, page], outputs=view, **ui_event("project_next"), **light)
+    then_sentences(table.select(b.pick, inputs=[ids, selected], outputs=parts.outputs, **ui_event("block_pick"), **light))
+    then_sentences(save.click(b.save, inputs=[selected, block_id, text, block_voice, pause_s, chapter, page],
+                              outputs=both, **ui_event("block_save"), **light))
+    then_sentences(split.click(b.split, inputs=[selected, block_id, text, cursor, page], outputs=both, js=CURSOR_JS,
+                               **ui_event("block_split"), **light))
+    then_sentences(merge.click(b.merge, inputs=[selected, block_id, page], outputs=both, **ui_event("block_merge"), **light))
+    then_sentences(up.click(lambda p, i: b.move(p, i, -1), inputs=[selected, block_id], outputs=both,
+                            **ui_event("block_up"), **light))
+    then_sentences(down.click(lambda p, i: b.move(p, i, 1), inputs=[selected, block_id], outputs=both,
+                              **ui_event("block_down"), **light))
+    then_sentences(delete.click(b.delete, inputs=[selected, block_id, page], outputs=both, **ui_event("block_delete"), **light))
+    then_sentences(add.click(b.add, inputs=[selected, new_text], outputs=[new_text, *both], **ui_event("block_add"), **light))
+    changed = sentence_editor.wire(sentences, sentence_h, take_id, [player, block_state])
+    for event in changed:
+        event.success(b.after_sentence, inputs=[selected, block_id, page], outputs=[*view, text, block_state],
+                      **ui_event("block_words"), **light)
+    render.click(h.render, inputs=[selected, page], outputs=view, **ui_event("project_render"), **light).success(
+        lambda: True, outputs=watching, **ui_event("project_watch"), **light)
+    pause.click(lambda p, n: h.stop(p, n, "pause"), inputs=[selected, page], outputs=view, **ui_event("project_pause"), **light)
+    cancel.click(lambda p, n: h.stop(p, n, "cancel"), inputs=[selected, page], outputs=view,
+                 **ui_event("project_cancel"), **light)
+    timer.tick(h.tick, inputs=[selected, page, watching], outputs=[status, table, pause, cancel, watching],
+               **ui_event("project_tick"), **light, show_progress="hidden")
+    export_outputs = [export_job, export_line, download, download_subs]
+    export.click(x.start, inputs=[selected, export_fmt, subs, level, use], outputs=export_outputs,
+                 **ui_event("project_export"), **light)
+    timer.tick(x.poll, inputs=[selected, export_job], outputs=export_outputs,
+               **ui_event("project_export_poll"), **light, show_progress="hidden")
     return tab

@@ -149,18 +149,20 @@ def build(ctx: UIContext, with_download: bool = True, prefix: str = "sentence",
     return SentenceEditor(box, picker, player, takes, words, seed, retake, prefix.replace("-", "_")), SentenceHandlers(ctx, with_download, info)
 
 
-def wire(editor: SentenceEditor, handlers: SentenceHandlers, selected: Any, take_outputs: list[Any]) -> None:
-    """``take_outputs``: the take's (player, details[, download]) to refresh after a change."""
+def wire(editor: SentenceEditor, handlers: SentenceHandlers, selected: Any, take_outputs: list[Any]) -> list[Any]:
+    """``take_outputs``: the take's (player, details[, download]) to refresh after a change.
+    Returns the events that change the take (choose, re-take), for the caller to follow up."""
     changed = [*take_outputs, editor.player, editor.takes, editor.words, editor.seed]
     editor.picker.input(
         handlers.show, inputs=[selected, editor.picker],
         outputs=[editor.player, editor.takes, editor.words, editor.seed], **ui_event(f"{editor.prefix}_show"), **LIGHT_QUEUE,
     )
-    editor.takes.input(
+    chosen = editor.takes.input(
         handlers.choose, inputs=[selected, editor.picker, editor.takes], outputs=changed,
         **ui_event(f"{editor.prefix}_choose"), **LIGHT_QUEUE,
     )
-    editor.retake.click(
+    remade = editor.retake.click(
         handlers.retake, inputs=[selected, editor.picker, editor.words, editor.seed], outputs=changed,
         **ui_event(f"{editor.prefix}_retake"), **MODEL_QUEUE,
     )
+    return [chosen, remade]
