@@ -113,9 +113,17 @@ def test_a_block_is_heard_split_moved_and_merged_and_a_refusal_changes_nothing(
         check(page.locator("#block-state")).to_contain_text("Rendered.")
         check(page.locator("#block-player audio, #block-player button").first).to_be_attached()
         check(page.locator("#block-sentence-editor")).to_be_visible()
+        words = page.locator("#block-sentence-words textarea")
+        check(words).to_have_value("The night was calm.")
+        words.fill("The night was very calm.")
+        words.press("Tab")
+        page.locator("#block-sentence-retake").click()  # a new take of the sentence, with the new words
+        check(toast(page, "info", "Sentence 1: take 2 is in use")).to_be_visible()
+        check(page.locator("#block-text textarea")).to_have_value("The night was very calm.")
+        check(table).to_contain_text("The night was very calm.")
         page.locator("#block-merge").click()
         check(toast(page, "warning", "last block")).to_be_visible()
-        check(page.locator("#block-text textarea")).to_have_value("The night was calm.")
+        check(page.locator("#block-text textarea")).to_have_value("The night was very calm.")
         check(error_badges(page)).to_have_count(0)
 
         table.get_by_text("The keeper climbed").locator("visible=true").first.click()
@@ -144,4 +152,4 @@ def test_a_block_is_heard_split_moved_and_merged_and_a_refusal_changes_nothing(
         screenshot(page, f"projects-block-editor-{viewport}")
         page.context.close()
     texts = [b.text for b in studio.projects.store.get(project.id).blocks]
-    assert texts == ["He lit the lamp at dusk.", "The keeper climbed the stairs. Ships passed.", "The night was calm."]
+    assert texts == ["He lit the lamp at dusk.", "The keeper climbed the stairs. Ships passed.", "The night was very calm."]
