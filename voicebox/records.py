@@ -50,12 +50,6 @@ class GenerationRequest:
         """The options other than the voice and the text (for logs and the CLI)."""
         return {k: v for k, v in asdict(self).items() if k not in ("profile_id", "text", "project_id")}
 
-    @classmethod
-    def from_options(cls, profile_id: str, text: str, **options: Any) -> "GenerationRequest":
-        """A request from loose keyword options (a form or a JSON body); unknown keys are refused
-        by the REST schema before this point, so here they are a programming error."""
-        return cls(profile_id=profile_id, text=text, **options)
-
 
 @dataclass(frozen=True)
 class ChunkTake:
