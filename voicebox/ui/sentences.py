@@ -15,14 +15,14 @@ import gradio as gr
 
 from ..errors import InvalidInput
 from ..records import Chunk, Generation
-from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, refusing, ui_event
-from .takes import download_name, excerpt_text
+from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, excerpt, refusing, ui_event
+from .takes import download_name
 
 NO_SENTENCES = "This take was saved before sentences were kept separately; generate it again to edit them."
 
 
 def sentence_choices(record: Generation) -> list[tuple[str, int]]:
-    return [(f"{c.index + 1}. {excerpt_text(c.text, 60)}", c.index) for c in record.chunks if c.takes]
+    return [(f"{c.index + 1}. {excerpt(c.text, 60)}", c.index) for c in record.chunks if c.takes]
 
 
 def take_choices(chunk: Chunk) -> list[tuple[str, int]]:

@@ -17,7 +17,7 @@ import gradio as gr
 from ..engines.params import DEFAULT_PRESET, SEED_MAX, TEXT_MAX_CHARS
 from ..errors import InvalidInput
 from ..records import Generation, GenerationRequest
-from .common import MODEL_QUEUE, escape, facts_html, fmt_seconds, safe_filename
+from .common import MODEL_QUEUE, escape, excerpt, facts_html, fmt_seconds, safe_filename
 
 #: Dropdown value meaning "use the profile's own language".
 PROFILE_LANGUAGE = "profile"
@@ -169,14 +169,10 @@ def sentences_html(record: Generation) -> str:
         tries = f"take {chunk.used_take + 1} of {len(chunk.takes)}"
         rows.append(
             f'<li class="vb-sentence"><span class="vb-badge vb-badge-{kind}" title="{escape(numbers)}">'
-            f"{label}</span> <strong>{chunk.index + 1}.</strong> {escape(excerpt_text(chunk.text))} "
+            f"{label}</span> <strong>{chunk.index + 1}.</strong> {escape(excerpt(chunk.text, 90))} "
             f'<span class="vb-note">({tries}{escape(why)})</span></li>'
         )
     return f'<ol class="vb-sentences">{"".join(rows)}</ol>' if rows else ""
-
-
-def excerpt_text(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def download_name(record: Generation) -> str:
