@@ -1,12 +1,15 @@
-"""Word-level subtitles: cue grouping and WebVTT word tags on hand-made word lists (no model), then
-real Whisper (tiny.en) word timings on real speech (JFK) placed in an assembled timeline, then a
-project rendered with espeak-ng and exported at level "word" through the service, the export jobs
-and REST, and a Whisper that cannot be loaded failing the export with a message a person can act on.
+"""Word-level subtitles: cue grouping and WebVTT word tags on hand-made word lists (no model), the
+block's own words aligned to hand-made heard words (matched, misheard, missed, extra, nothing
+alike), then real Whisper (tiny.en) word timings on real speech (JFK) placed in an assembled
+timeline, the cues reading the true transcript, then a project rendered with espeak-ng and exported
+at level "word" through the service, the export jobs and REST, the cues reading the blocks' words,
+and a Whisper that cannot be loaded failing the export with a message a person can act on.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import zipfile
 from pathlib import Path
@@ -22,11 +25,14 @@ from voicebox.config import Settings
 from voicebox.engines.asr import WhisperEngine, Word
 from voicebox.errors import InvalidInput, ModelUnavailable
 from voicebox.projects.export import RenderedBlock, Timeline, assemble, subtitles
+from voicebox.projects.word_align import MIN_WORD_S, Alignment, align, normalise
 from voicebox.projects.word_timings import TimedBlock, WordCue, group, place, split_lines, time_words
 from voicebox.services import Studio
 
 FRAME = 0.080  # one frame of the 12.5 Hz codec: the tolerance the issue asks for
 RATE = audio.MODEL_SAMPLE_RATE
+JFK = ("And so, my fellow Americans, ask not what your country can do for you, "
+       "ask what you can do for your country.")
 CUE = re.compile(r"(?:(\d+)\n)?(\d\d:\d\d:\d\d[.,]\d{3}) --> (\d\d:\d\d:\d\d[.,]\d{3})\n((?:[^\n]+\n?){1,2})")
 TAG = re.compile(r"<(\d\d:\d\d:\d\d\.\d{3})>")
 
@@ -130,18 +136,158 @@ def test_a_block_without_words_keeps_its_block_cue_and_untimed_blocks_are_refuse
         subtitles([heard], timeline, "srt", level="letter")
 
 
+# ---- the block's own words, timed by the heard words (no model) --------------------------------
+LAMP = "He lit the lamp at dusk."
+
+
+def heard_lamp(*drop: str, **swap: str) -> list[Word]:
+    """The words of :data:`LAMP` as Whisper might hear them (lower case, no punctuation), each
+    0.2 s apart but "lamp" (0.4 s); ``drop`` leaves words out, ``swap`` mishears one."""
+    spans = {"he": (0.1, 0.3), "lit": (0.3, 0.5), "the": (0.5, 0.6), "lamp": (0.6, 1.0),
+             "at": (1.0, 1.2), "dusk": (1.2, 1.7)}
+    return [Word(swap.get(w, w), s, e, 0.9) for w, (s, e) in spans.items() if w not in drop]
+
+
+def timed(alignment: Alignment) -> list[tuple[str, float, float]]:
+    return [(w.text, w.start, w.end) for w in alignment.words]
+
+
+def test_words_heard_as_written_take_their_times_and_keep_the_blocks_spelling() -> None:
+    aligned = align(LAMP, heard_lamp(), 0.0, 2.0)
+    assert timed(aligned) == [("He", 0.1, 0.3), ("lit", 0.3, 0.5), ("the", 0.5, 0.6),
+                              ("lamp", 0.6, 1.0), ("at", 1.0, 1.2), ("dusk.", 1.2, 1.7)]
+    assert aligned.matched == 6 and not aligned.spread
+    assert all(w.probability == 0.9 for w in aligned.words)
+    assert normalise("Americans,") == "americans" and normalise("“Don’t!”") == "dont"
+    assert normalise("ＡＢＣ") == "abc"  # NFKC: full-width letters match
+
+
+def test_a_misheard_word_takes_the_misheard_words_time() -> None:
+    aligned = align(LAMP, heard_lamp(lamp="lamb"), 0.0, 2.0)
+    assert [w.text for w in aligned.words] == LAMP.split()
+    assert aligned.words[3] == Word("lamp", 0.6, 1.0, 0.0)  # its time is Whisper's, its word ours
+    assert aligned.matched == 5
+    # One word heard as two ("my" as "am I", tiny.en on JFK): it takes both words' span.
+    heard = words(("And", 0.0, 0.76), ("so", 0.76, 1.04), ("am", 1.04, 1.34), ("I", 1.34, 1.46),
+                  ("fellow", 1.46, 1.78), ("Americans.", 1.78, 2.12))
+    aligned = align("And so, my fellow Americans,", heard, 0.0, 3.0)
+    assert timed(aligned) == [("And", 0.0, 0.76), ("so,", 0.76, 1.04), ("my", 1.04, 1.46),
+                              ("fellow", 1.46, 1.78), ("Americans,", 1.78, 2.12)]
+
+
+def test_a_word_whisper_missed_is_timed_between_its_neighbours() -> None:
+    heard = heard_lamp("the")  # a 0.1 s gap where "the" was said
+    assert timed(align(LAMP, heard, 0.0, 2.0))[1:4] == [("lit", 0.3, 0.5), ("the", 0.5, 0.6), ("lamp", 0.6, 1.0)]
+    # Two words missed: the gap is shared by their lengths (3 and 4 characters).
+    heard = heard_lamp("the", "lamp")
+    assert timed(align(LAMP, heard, 0.0, 2.0))[1:5] == [
+        ("lit", 0.3, 0.5), ("the", 0.5, 0.714), ("lamp", 0.714, 1.0), ("at", 1.0, 1.2)]
+    # No room between the neighbours (Whisper stretched "lit" over "the"): the neighbours share.
+    heard = [Word("lit", 0.3, 0.6) if w.text == "lit" else w for w in heard_lamp("the")]
+    assert timed(align(LAMP, heard, 0.0, 2.0))[1:4] == [("lit", 0.3, 0.51), ("the", 0.51, 0.72), ("lamp", 0.72, 1.0)]
+    assert 0.72 - 0.51 >= MIN_WORD_S
+    # Missed at the edges: the block's start and end bound them.
+    assert timed(align(LAMP, heard_lamp("he", "dusk"), 0.0, 2.0))[::5] == [("He", 0.0, 0.3), ("dusk.", 1.2, 2.0)]
+    assert timed(align(LAMP, heard_lamp("he", "dusk"), 0.05, 1.9))[::5] == [("He", 0.05, 0.3), ("dusk.", 1.2, 1.9)]
+
+
+def test_an_extra_word_whisper_heard_is_dropped() -> None:
+    heard = heard_lamp()
+    heard.insert(2, Word("uh", 0.5, 0.55, 0.4))
+    heard[3] = Word("the", 0.55, 0.6, 0.9)
+    aligned = align(LAMP, heard, 0.0, 2.0)
+    assert [w.text for w in aligned.words] == LAMP.split() and aligned.matched == 6
+    assert timed(aligned)[1:3] == [("lit", 0.3, 0.5), ("the", 0.55, 0.6)]
+
+
+def test_punctuation_casing_and_names_come_from_the_block() -> None:
+    text = '"Dr. O\'Neil," she said — LOUDLY.'
+    heard = words(("doctor", 0.0, 0.4), ("o'neil", 0.4, 0.8), ("she", 0.9, 1.0), ("said", 1.0, 1.3),
+                  ("loudly", 1.4, 1.9))
+    aligned = align(text, heard, 0.0, 2.0)
+    assert timed(aligned) == [('"Dr.', 0.0, 0.4), ("O'Neil,\"", 0.4, 0.8), ("she", 0.9, 1.0),
+                              ("said", 1.0, 1.3), ("—", 1.3, 1.4), ("LOUDLY.", 1.4, 1.9)]
+    assert aligned.matched == 4  # "Dr." heard as "doctor" is timed, not counted as heard
+
+
+def test_times_stay_in_order_inside_the_block_whatever_whisper_heard() -> None:
+    rng = random.Random(7)
+    vocab = ["The", "keeper,", "climbed", "stairs", "lamp!", "at", "dusk.", "ships", "—", "rocks?", "a"]
+    for _ in range(300):
+        said = [rng.choice(vocab) for _ in range(rng.randint(1, 25))]
+        heard, clock = [], rng.uniform(-0.3, 0.5)
+        for word in said:
+            if rng.random() < 0.15:
+                continue  # missed
+            if rng.random() < 0.1:
+                heard.append(Word("uh", clock, clock + 0.1))  # an extra word
+                clock += 0.1
+            length = rng.choice([0.0, 0.05, 0.3])
+            text = "zzz" if rng.random() < 0.15 else word.lower().strip(",.!?")
+            heard.append(Word(text, clock, clock + length))
+            clock += length + rng.choice([0.0, 0.0, 0.2, 0.7])
+        start, end = 3.0, 3.0 + max(0.5, clock - rng.uniform(0.0, 0.4))
+        placed = place(heard, start, end)
+        aligned = align(" ".join(said), placed, start, end)
+        if not placed:
+            assert aligned.words == ()
+            continue
+        assert [w.text for w in aligned.words] == said
+        assert all(start <= w.start <= w.end <= end for w in aligned.words)
+        assert all(b.start >= a.end for a, b in itertools.pairwise(aligned.words))
+
+
+def test_when_whisper_heard_something_else_the_words_are_spread_over_the_speech() -> None:
+    text = "The keeper climbed the stairs."  # 3 + 6 + 7 + 3 + 7 = 26 characters
+    german = words(("Der", 1.0, 1.2), ("Wärter", 1.2, 1.6), ("stieg", 1.7, 2.0), ("die", 2.0, 2.1),
+                   ("Treppe", 2.1, 2.6), ("hinauf", 2.6, 3.0))
+    aligned = align(text, german, 0.0, 4.0)
+    assert aligned.spread and aligned.matched == 0
+    assert [w.text for w in aligned.words] == text.split()
+    assert [w.start for w in aligned.words] == pytest.approx([1.0, 1.231, 1.692, 2.231, 2.462], abs=1e-3)
+    assert aligned.words[-1].end == 3.0 and all(w.probability == 0.0 for w in aligned.words)
+    # One word of five heard as written (20 %) is too few; two (40 %) are enough to anchor.
+    one = [*german[:5], Word("stairs", 2.6, 3.0)]
+    assert align(text, one, 0.0, 4.0).spread
+    two = [german[0], Word("keeper", 1.2, 1.6), *german[2:5], Word("stairs", 2.6, 3.0)]
+    anchored = align(text, two, 0.0, 4.0)
+    assert not anchored.spread and anchored.words[1].start == 1.2 and anchored.words[4].start == 2.6
+    assert align(text, [], 0.0, 4.0) == Alignment((), 0) and align("", german, 0.0, 4.0).words == ()
+
+
+def test_a_long_block_matches_every_common_word() -> None:
+    text = " ".join(f"the word{i}" for i in range(150))  # "the" is 50 % of 300 words
+    heard = [Word(w, round(i * 0.3, 3), round(i * 0.3 + 0.25, 3)) for i, w in enumerate(text.split())]
+    aligned = align(text, heard, 0.0, 100.0)
+    assert aligned.matched == 300  # difflib's autojunk would have thrown "the" away
+    assert [(w.start, w.end) for w in aligned.words] == [(w.start, w.end) for w in heard]
+
+
+def test_cues_read_the_blocks_words_at_the_heard_times() -> None:
+    timeline = Timeline(blocks=((0, 10.0, 12.0),), chapters=(), duration=12.0)
+    heard = heard_lamp("the", dusk="dust")  # "the" missed, "dusk." misheard
+    block = TimedBlock(0, LAMP, Path("unused.wav"), words=tuple(heard))
+    assert subtitles([block], timeline, "srt", level="word") == (
+        "1\n00:00:10,100 --> 00:00:11,700\nHe lit the lamp at dusk.\n")
+    assert subtitles([block], timeline, "vtt", level="word") == (
+        "WEBVTT\n\n00:00:10.100 --> 00:00:11.700\n"
+        "He <00:00:10.300>lit <00:00:10.500>the <00:00:10.600>lamp <00:00:11.000>at <00:00:11.200>dusk.\n")
+
+
 # ---- real Whisper on real speech -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def jfk_blocks(jfk_path: Path, tmp_path_factory: pytest.TempPathFactory) -> list[RenderedBlock]:
-    """A silent block, the first three seconds of JFK, and the whole recording, as rendered takes."""
+    """A silent block, the first three seconds of JFK, and the whole recording, as rendered takes,
+    the two spoken ones with their true words (tiny.en hears "my" in the first as "am I")."""
     speech = audio.load_mono(jfk_path)
     folder = tmp_path_factory.mktemp("word-blocks")
     pieces = [np.zeros(RATE, dtype=np.float32), speech[: 3 * RATE], speech]
+    texts = ["Block 0.", "And so, my fellow Americans,", JFK]
     out = []
-    for i, piece in enumerate(pieces):
+    for i, (piece, text) in enumerate(zip(pieces, texts, strict=True)):
         path = folder / f"block-{i}.wav"
         path.write_bytes(audio.wav_bytes(piece))
-        out.append(RenderedBlock(i, f"Block {i}.", path, pause=0.7))
+        out.append(RenderedBlock(i, text, path, pause=0.7))
     return out
 
 
@@ -157,6 +303,9 @@ def test_whisper_word_timings_land_inside_each_block(
     full = [w.text.lower().strip(".,") for w in timed[2].words]
     assert "country" in full and full[:5] == ["and", "so", "my", "fellow", "americans"]
     assert all(0.0 <= w.start <= w.end <= 11.1 and 0.0 <= w.probability <= 1.0 for w in timed[2].words)
+    for block in timed[1:]:  # Whisper's words anchor the true ones; no spreading by length
+        aligned = align(block.text, block.words, 0.0, 11.0)
+        assert not aligned.spread and aligned.matched >= len(block.text.split()) - 2
 
     _, _, timeline = assemble(timed)
     spans = {index: (start, end) for index, start, end in timeline.blocks}
@@ -171,8 +320,9 @@ def test_whisper_word_timings_land_inside_each_block(
             start, end = spans[index]
             assert by_block[index][0][0] == pytest.approx(start, abs=FRAME)  # JFK speaks at once
             assert by_block[index][-1][1] <= end + 1e-3
-        text = " ".join(TAG.sub("", c[2]).replace("\n", " ") for c in by_block[2]).lower()
-        assert "ask not what your country can do for you" in text
+        for index in (1, 2):  # the block's words, punctuation and all, not what Whisper heard
+            said = " ".join(TAG.sub("", c[2]).replace("\n", " ") for c in by_block[index])
+            assert said == timed[index].text
         if fmt == "vtt":  # each word's tag lies inside its cue, in order
             for start, end, payload in cues:
                 tags = [seconds(t) for t in TAG.findall(payload)]
@@ -244,8 +394,10 @@ def test_a_zip_export_at_word_level(project_studio: tuple[Studio, str]) -> None:
         assert inside[0][0] >= start - 1e-3 and inside[-1][1] <= end + 1e-3
     assert sum(1 for c in cues if any(s - 1e-3 <= c[0] and c[1] <= e + 1e-3 for s, e in spans)) == len(cues)
     assert all(b[0] >= a[1] - 1e-3 for a, b in itertools.pairwise(cues))
-    heard = " ".join(c[2].replace("\n", " ") for c in cues).lower()
-    assert "stairs" in heard and "lamp" in heard and "rocks" in heard
+    # Each block's cues read its own words, exactly as written, whatever Whisper made of espeak.
+    for (start, end), line in zip(spans, LINES, strict=True):
+        inside = [c[2] for c in cues if start - 1e-3 <= c[0] and c[1] <= end + 1e-3]
+        assert " ".join(inside).replace("\n", " ").split() == line.split()
 
 
 def test_word_level_through_rest_and_the_export_job(project_studio: tuple[Studio, str]) -> None:
@@ -265,7 +417,7 @@ def test_word_level_through_rest_and_the_export_job(project_studio: tuple[Studio
         vtt = client.get(f"{started.json()['url']}/file", params={"index": 1}).text
     cues = parse(vtt, "vtt")
     assert len(cues) >= 3 and any(TAG.search(c[2]) for c in cues)
-    assert "lamp" in " ".join(TAG.sub("", c[2]) for c in cues).lower()
+    assert " ".join(TAG.sub("", c[2]) for c in cues).replace("\n", " ").split() == " ".join(LINES).split()
 
 
 def test_an_export_without_whisper_fails_with_the_way_out(

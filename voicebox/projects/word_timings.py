@@ -7,9 +7,11 @@ timestamps (:meth:`~voicebox.engines.asr.WhisperEngine.words`), and the words ar
 exported file by the block's start in the :class:`~voicebox.projects.export.Timeline`, clamped
 inside the block's span (a word can never spill into a pause or the next block).
 
-The cue text is what Whisper heard, not the block's text: the times belong to those words, and a
-take that swallowed or added a word then shows it. A block in which Whisper hears nothing keeps
-its one block cue.
+The cue text is the block's own words, not what Whisper heard: the block's text is what the
+person wrote (punctuation, names, casing) and Whisper mishears, so :func:`.word_align.align`
+matches the block's words to the heard words and gives each block word a heard word's time
+(interpolating over words Whisper missed). A block in which Whisper hears nothing keeps its one
+block cue.
 
 Cues follow the same readability rules as :mod:`.subtitles` (two lines of at most 42 characters,
 balanced) and also end at a sentence end and at a pause longer than :data:`GAP_S`, so a cue never
@@ -30,6 +32,7 @@ from ..errors import InvalidInput, ModelUnavailable
 from ..languages import is_auto, whisper_code
 from .export import RenderedBlock, Timeline
 from .subtitles import MAX_LINE, MAX_LINES, escape_vtt, fit, serialise, timestamp
+from .word_align import align
 
 #: A silence longer than this between two words ends the cue (seconds).
 GAP_S = 0.5
@@ -47,7 +50,9 @@ class WordTimer(Protocol):
 @dataclass(frozen=True)
 class TimedBlock(RenderedBlock):
     """A rendered block with the words Whisper heard in it, times inside the block's own audio.
-    ``words`` empty: Whisper heard none, and the block keeps its block cue."""
+    ``words`` are Whisper's, kept as heard: they time the block's own words when the subtitles
+    are written (:func:`word_subtitles`). Empty: Whisper heard none, and the block keeps its
+    block cue."""
 
     words: tuple[Word, ...] = ()
 
@@ -121,7 +126,8 @@ def time_words(asr: WordTimer, blocks: Sequence[RenderedBlock], languages: Seque
 
 
 def word_subtitles(blocks: Sequence[RenderedBlock], timeline: Timeline, fmt: str) -> str:
-    """Word-level SRT or WebVTT for ``blocks`` (:class:`TimedBlock` each) as placed by ``timeline``.
+    """Word-level SRT or WebVTT for ``blocks`` (:class:`TimedBlock` each) as placed by ``timeline``:
+    each block's own words, timed by the words Whisper heard (:func:`.word_align.align`).
 
     Raises:
         InvalidInput: a block whose words were never timed, or one missing from the timeline.
@@ -137,12 +143,12 @@ def word_subtitles(blocks: Sequence[RenderedBlock], timeline: Timeline, fmt: str
         if block.index not in spans:
             raise InvalidInput(f"Block {block.index + 1} is not in the exported audio; export it again.")
         start, end = spans[block.index]
-        placed = place(block.words, start, end)
-        if not placed:  # Whisper heard nothing: the block's own text over its span
+        shown = align(block.text, place(block.words, start, end), start, end).words
+        if not shown:  # Whisper heard nothing: the block's own text over its span
             for s, e, text in fit(block.text, start, end):
                 entries.append((s, e, escape_vtt(text) if fmt == "vtt" else text))
             continue
-        for cue in group(placed):
+        for cue in group(shown):
             entries.append((cue.start, cue.end, cue.marked() if fmt == "vtt" else cue.plain()))
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     return serialise(entries, fmt)
