@@ -1,49 +1,63 @@
 """Credential checks shared by the REST API and the Gradio login.
 
-Two ways in, both configured in :class:`voicebox.config.Settings`:
+Who may come in is one :class:`voicebox.users.Users` registry per configuration
+(:func:`registry`): accounts of the users file, of ``VOICEBOX_USERS`` and of ``VOICEBOX_AUTH``,
+each with its API tokens, plus the shared ``VOICEBOX_API_TOKEN``. The REST API takes HTTP Basic
+(name and password) or ``Authorization: Bearer <token>`` (scripts and OpenAI-style clients,
+which cannot fill in a login form); the UI's login form checks the same passwords, so a name
+means the same person in both.
 
-* ``VOICEBOX_AUTH=user:password`` — HTTP Basic for the REST API and Gradio's login form for the UI;
-* ``VOICEBOX_API_TOKEN=...`` — ``Authorization: Bearer <token>`` for the REST API only (scripts
-  and OpenAI-style clients, which send a bearer token and cannot fill in a login form).
-
-Every comparison uses :func:`secrets.compare_digest` on bytes and evaluates the user name and the
-password both, so the time a check takes says nothing about which part (or how much of it) was
-right. Nothing here logs or echoes a credential.
+With nothing configured there is one user and no login, as before: every check passes and
+:func:`resolve` answers ``None`` ("no accounts"). Nothing here logs or echoes a credential.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import secrets
-from typing import Callable
+from collections.abc import Callable
+from functools import lru_cache
 
 from .config import Settings
+from .users import User, Users
+
+__all__ = [
+    "REALM", "auth_required", "challenge", "check_credentials", "check_login", "gradio_auth",
+    "has_login", "parse_basic", "registry", "resolve",
+]
 
 REALM = "voicebox"
 
 
+@lru_cache(maxsize=64)
+def registry(settings: Settings) -> Users:
+    """The accounts of ``settings``, built once per configuration (the environment's passwords are
+    hashed then) and kept in step with the users file afterwards.
+
+    Raises:
+        voicebox.users.UsersFileError: the users file is damaged (a :class:`ConfigError`).
+    """
+    return Users.from_settings(settings)
+
+
 def auth_required(settings: Settings) -> bool:
-    """True when the API must see credentials (a login or a token is configured)."""
-    return settings.auth is not None or bool(settings.api_token)
+    """True when requests must prove who they are (an account or a token is configured)."""
+    return registry(settings).required
 
 
-def _same(given: str, expected: str) -> bool:
-    """Constant-time equality of two strings (compared as UTF-8 bytes, so any text works)."""
-    return secrets.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+def has_login(settings: Settings) -> bool:
+    """True when some account can log in with a password: what makes a public bind or a share
+    link safe (a token alone protects the API, not the UI)."""
+    return registry(settings).has_logins
 
 
 def check_login(settings: Settings, username: str, password: str) -> bool:
-    """True when ``username``/``password`` match ``VOICEBOX_AUTH`` (False when none is set)."""
-    if settings.auth is None:
-        return False
-    user_ok = _same(username, settings.auth[0])
-    password_ok = _same(password, settings.auth[1])  # always evaluated: no early exit on the user
-    return user_ok and password_ok
+    """True when ``username``/``password`` is an account's login (False when there are none)."""
+    return registry(settings).verify(username, password) is not None
 
 
 def parse_basic(value: str) -> tuple[str, str] | None:
-    """``user:password`` from the base64 part of a Basic header; ``None`` if it is malformed."""
+    """``(user, password)`` from the base64 part of a Basic header; ``None`` if it is malformed."""
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
@@ -52,40 +66,45 @@ def parse_basic(value: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def check_credentials(settings: Settings, authorization: str | None) -> bool:
-    """Whether an ``Authorization`` header grants access to the API.
+def resolve(settings: Settings, authorization: str | None) -> User | None:
+    """Who an ``Authorization`` header proves to be: ``Basic`` name:password or ``Bearer <token>``
+    (the scheme in any case); ``None`` for anything else, malformed or wrong.
 
-    Always True when no credentials are configured. Otherwise ``Basic`` must carry the
-    ``VOICEBOX_AUTH`` login, or ``Bearer`` the ``VOICEBOX_API_TOKEN``.
-    """
-    if not auth_required(settings):
-        return True
+    Runs scrypt for a password not seen before: call it off the event loop."""
     scheme, _, value = (authorization or "").strip().partition(" ")
-    scheme = scheme.lower()
-    if scheme == "basic" and settings.auth is not None:
+    scheme, value = scheme.lower(), value.strip()
+    if scheme == "basic":
         pair = parse_basic(value)
-        return pair is not None and check_login(settings, *pair)
-    if scheme == "bearer" and settings.api_token:
-        return _same(value.strip(), settings.api_token)
-    return False
+        return registry(settings).verify(*pair) if pair is not None else None
+    if scheme == "bearer" and value:
+        return registry(settings).check_token(value)
+    return None
+
+
+def check_credentials(settings: Settings, authorization: str | None) -> bool:
+    """Whether an ``Authorization`` header grants access to the API (always, when no accounts)."""
+    return not auth_required(settings) or resolve(settings, authorization) is not None
 
 
 def challenge(settings: Settings) -> dict[str, str]:
-    """The ``WWW-Authenticate`` header of a 401: Basic when a login exists (browsers then ask
-    for it), else Bearer."""
-    scheme = "Basic" if settings.auth is not None else "Bearer"
+    """The ``WWW-Authenticate`` header of a 401: Basic when a password login exists (browsers then
+    ask for it), else Bearer."""
+    scheme = "Basic" if has_login(settings) else "Bearer"
     return {"WWW-Authenticate": f'{scheme} realm="{REALM}"'}
 
 
 def gradio_auth(settings: Settings) -> Callable[[str, str], bool] | None:
-    """The ``auth`` argument for Gradio (its login form), or ``None`` when no login is set.
+    """The ``auth`` argument for Gradio (its login form), or ``None`` when no account has a password.
 
-    A callable rather than the ``(user, password)`` tuple so the comparison stays constant-time.
+    Decided when the UI is mounted: add the first account before starting the server. A callable
+    rather than a list of pairs, so Gradio checks the registry's hashes (same accounts, same
+    constant-time verify) instead of holding passwords.
     """
-    if settings.auth is None:
+    if not has_login(settings):
         return None
+    users = registry(settings)
 
     def login(username: str, password: str) -> bool:
-        return check_login(settings, username or "", password or "")
+        return users.verify(username or "", password or "") is not None
 
     return login

@@ -8,6 +8,7 @@ single line naming the variable and what it accepts; the CLI prints it and exits
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -30,6 +31,8 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_DEVICE": "auto",
     "VOICEBOX_AUTH": "",
     "VOICEBOX_API_TOKEN": "",
+    "VOICEBOX_USERS": "",
+    "VOICEBOX_USERS_FILE": "",
     "VOICEBOX_MAX_UPLOAD_MB": "50",
     "VOICEBOX_MAX_SAMPLE_SECONDS": "30",
     "VOICEBOX_CPU_INT8": "auto",
@@ -38,6 +41,12 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_QUALITY": "auto",
     "VOICEBOX_MAX_TAKES": "3",
 }
+
+
+#: Account names: letters, digits and ``._@-``, up to 64, starting with a letter or digit. No
+#: ``:`` (HTTP Basic splits the name from the password there), no ``,`` (``VOICEBOX_USERS``
+#: separates accounts with it), no spaces, so a name reads the same in a header, a log or a list.
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 class ConfigError(ValueError):
@@ -57,6 +66,10 @@ class Settings:
     device: str = "auto"
     auth: tuple[str, str] | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
+    #: Accounts of ``VOICEBOX_USERS`` as (name, password); hashed by :class:`voicebox.users.Users`.
+    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: The users file (``VOICEBOX_USERS_FILE``); ``None``: ``users.json`` in the data dir.
+    users_file: Path | None = None
     max_upload_mb: float = 50.0
     max_sample_seconds: float = 30.0
     cpu_int8: str = "auto"
@@ -87,6 +100,10 @@ class Settings:
         return self.data_dir / "cache"
 
     @property
+    def users_path(self) -> Path:
+        return self.users_file if self.users_file is not None else self.data_dir / "users.json"
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -112,6 +129,11 @@ class Settings:
             value = source.get(name)
             return DEFAULTS[name] if value is None or value.strip() == "" else value.strip()
 
+        auth = parse_auth(get("VOICEBOX_AUTH"), "VOICEBOX_AUTH")
+        users = parse_users(get("VOICEBOX_USERS"), "VOICEBOX_USERS")
+        if auth is not None and auth[0] in dict(users):
+            raise ConfigError(f"VOICEBOX_AUTH and VOICEBOX_USERS both name {auth[0]}: keep one of them")
+        users_file = get("VOICEBOX_USERS_FILE")
         return cls(
             data_dir=Path(get("VOICEBOX_DATA_DIR")).expanduser(),
             host=get("VOICEBOX_HOST"),
@@ -120,8 +142,10 @@ class Settings:
             tts_model_large=get("VOICEBOX_TTS_MODEL_LARGE"),
             whisper_model=get("VOICEBOX_WHISPER_MODEL"),
             device=parse_choice(get("VOICEBOX_DEVICE").lower(), DEVICES, "VOICEBOX_DEVICE"),
-            auth=parse_auth(get("VOICEBOX_AUTH"), "VOICEBOX_AUTH"),
+            auth=auth,
             api_token=get("VOICEBOX_API_TOKEN") or None,
+            users=users,
+            users_file=Path(users_file).expanduser() if users_file else None,
             max_upload_mb=parse_positive(get("VOICEBOX_MAX_UPLOAD_MB"), "VOICEBOX_MAX_UPLOAD_MB"),
             max_sample_seconds=parse_positive(
                 get("VOICEBOX_MAX_SAMPLE_SECONDS"), "VOICEBOX_MAX_SAMPLE_SECONDS"
@@ -187,3 +211,34 @@ def parse_auth(value: str, name: str) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise ConfigError(f"{name} must look like user:password (both non-empty)")
     return user, password
+
+
+def valid_account_name(name: str) -> bool:
+    """Whether ``name`` may name an account (see :data:`ACCOUNT_NAME`)."""
+    return ACCOUNT_NAME.fullmatch(name) is not None
+
+
+def parse_users(value: str, name: str) -> tuple[tuple[str, str], ...]:
+    """``alice:pw,bob:pw`` -> ((alice, pw), (bob, pw)). A password may hold ``:`` but not ``,``.
+
+    Messages name the entry by its position and never repeat a password (an entry without a
+    colon might be a password typed without its name).
+    """
+    accounts: dict[str, str] = {}
+    for number, entry in enumerate(value.split(",") if value else [], 1):
+        entry = entry.strip()
+        if not entry:
+            continue  # a trailing comma
+        user, sep, password = entry.partition(":")
+        if not sep:
+            raise ConfigError(f"{name}: entry {number} has no ':'; use name:password,name:password")
+        if not valid_account_name(user):
+            raise ConfigError(
+                f"{name}: entry {number} has a bad name {user!r}: use letters, digits and ._@- (up to 64)"
+            )
+        if not password:
+            raise ConfigError(f"{name}: entry {number} ({user}) has an empty password")
+        if user in accounts:
+            raise ConfigError(f"{name} names {user} twice: keep one entry per account")
+        accounts[user] = password
+    return tuple(accounts.items())

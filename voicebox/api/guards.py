@@ -10,6 +10,12 @@ not with app-wide handlers, leaves Gradio's own handling untouched.
 
 :func:`credentials_dependency` documents the security schemes for ``/docs`` ("Authorize") and
 re-checks them; :class:`DocsGuard` puts ``/docs`` and ``/openapi.json`` behind the login too.
+
+Who the caller is lands on ``request.state.user`` (:func:`current_user`): the
+:class:`~voicebox.users.User` the credentials prove, or ``None`` when no accounts are configured
+(one user, no login). Whether a login is needed is asked on every request, not once at start-up,
+so the first account added to a running server locks its API at once. Checking a password runs
+scrypt, so it happens in the thread pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -20,15 +26,24 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from ..auth import auth_required, challenge, check_credentials
+from ..auth import auth_required, challenge, check_credentials, resolve
 from ..config import Settings
+from ..users import User
 from .errors import error_json, error_response
 
 #: Room for multipart boundaries and form fields on top of the audio upload limit.
 UPLOAD_OVERHEAD = 64 * 1024
+#: The 401 body: the same for a wrong password, an unknown name and no credentials at all.
+UNAUTHENTICATED = "Authentication required: HTTP Basic with an account name and password, or a bearer token."
+
+
+def current_user(request: Request) -> User | None:
+    """Who made ``request``: the account its credentials proved, or ``None`` without accounts."""
+    return getattr(request.state, "user", None)
 
 
 def declared_length(request: Request) -> int | None:
@@ -68,20 +83,18 @@ def capped_receive(receive: Receive, limit: int, max_upload_bytes: int) -> Recei
 def route_class(settings: Settings, protected: bool) -> type[APIRoute]:
     """An ``APIRoute`` that checks credentials and size before the body, and maps errors to JSON."""
     body_limit = settings.max_upload_bytes + UPLOAD_OVERHEAD
-    needs_login = protected and auth_required(settings)
 
     class VoiceboxRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
-                if needs_login and not check_credentials(settings, request.headers.get("authorization")):
-                    return error_json(
-                        401,
-                        "Authentication required: use the VOICEBOX_AUTH login or the API token.",
-                        challenge(settings),
-                        path=request.url.path,
-                    )
+                user = None
+                if protected and auth_required(settings):
+                    user = await run_in_threadpool(resolve, settings, request.headers.get("authorization"))
+                    if user is None:
+                        return error_json(401, UNAUTHENTICATED, challenge(settings), path=request.url.path)
+                request.state.user = user  # scope["state"]: the Request the handler gets sees it too
                 try:
                     length = declared_length(request)
                     if length is not None and length > body_limit:
@@ -122,8 +135,12 @@ def credentials_dependency(settings: Settings) -> Callable[..., None]:
         _basic: None = Depends(_DocumentedBasic(auto_error=False, realm="voicebox")),
         _bearer: None = Depends(_DocumentedBearer(auto_error=False)),
     ) -> None:
-        if not check_credentials(settings, request.headers.get("authorization")):
-            raise HTTPException(401, "Authentication required.", headers=challenge(settings))
+        if not auth_required(settings):
+            return
+        user = resolve(settings, request.headers.get("authorization"))  # a sync dependency: in the pool
+        if user is None:
+            raise HTTPException(401, UNAUTHENTICATED, headers=challenge(settings))
+        request.state.user = user
 
     return require_credentials
 
@@ -138,8 +155,8 @@ class DocsGuard:
         if scope["type"] == "http" and scope["path"] in self.paths:
             headers = dict(scope.get("headers") or [])
             authorization = headers.get(b"authorization", b"").decode("latin-1")
-            if not check_credentials(self.settings, authorization):
-                response = error_json(401, "Authentication required.", challenge(self.settings))
+            if not await run_in_threadpool(check_credentials, self.settings, authorization):
+                response = error_json(401, UNAUTHENTICATED, challenge(self.settings))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
