@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ..config import Settings
-from . import api, generate, history, models, profiles, projects, transcribe
+from . import api, batch, generate, history, models, profiles, projects, transcribe
 from .common import TempAudio, UIContext, escape
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def footer_html(rest_api: bool) -> str:
 def build_ui(
     studio: Any | None, settings: Settings, temp: TempAudio | None = None, rest_api: bool = False
 ) -> gr.Blocks:
-    """The whole app: Profiles, Generate, History, Transcribe and Models tabs plus the API.
+    """The whole app: Profiles, Generate, History, Projects, Batch, Transcribe and Models tabs plus the API.
 
     Args:
         studio: the service object shared with the REST API; built from ``settings`` when None.
@@ -115,6 +115,7 @@ def build_ui(
             generate_tab = generate.build(ctx)
             history.build(ctx, tabs, generate_tab)
             projects.build(ctx)
+            batch.build(ctx)
             transcribe.build(ctx)
             models.build(ctx)
         api.build(ctx)
