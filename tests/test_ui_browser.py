@@ -54,6 +54,7 @@ def test_title_explains_and_empty_state_invites(page: "Page") -> None:  # noqa: 
         "Generate",
         "History",
         "Projects",
+        "Batch",
         "Transcribe",
         "Models",
     ]

@@ -584,6 +584,7 @@ def test_app_wiring_queue_and_api_names(ctx: UIContext) -> None:
         "Generate",
         "History",
         "Projects",
+        "Batch",
         "Transcribe",
         "Models",
     ]
