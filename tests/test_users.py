@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.rest import basic
 from voicebox import cli
-from voicebox import users as users_module
+from voicebox import passwords as password_module
 from voicebox.api import create_api_app
 from voicebox.api.guards import current_user, route_class
 from voicebox.auth import check_credentials, gradio_auth, has_login, resolve
@@ -50,13 +50,13 @@ def path(tmp_path: Path) -> Path:
 def kdf_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every scrypt run (its salt), to see what a check cost without timing it."""
     calls: list[bytes] = []
-    real = users_module._scrypt
+    real = password_module._scrypt
 
     def counting(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
         calls.append(salt)
         return real(password, salt, n, r, p)
 
-    monkeypatch.setattr(users_module, "_scrypt", counting)
+    monkeypatch.setattr(password_module, "_scrypt", counting)
     return calls
 
 
