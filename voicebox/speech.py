@@ -168,6 +168,23 @@ class SpeechBackend(Protocol):
         so another request's short take is not stuck behind a long one."""
 
 
+def batch_rows(backend: SpeechBackend) -> int:
+    """How many sentence chunks ``backend`` makes together in one pass: its optional
+    ``rows_per_batch()`` (the Qwen3-TTS engine: 4, or 1 under CUDA graphs), else 1.
+
+    Optional, not part of :class:`SpeechBackend`: a backend that speaks chunk by chunk (espeak-ng,
+    a remote server) gains nothing from being handed several takes' chunks at once, so the studio
+    gives it one take at a time; a wrapper (ZeroGPU) that does not forward it counts as such.
+    """
+    rows = getattr(backend, "rows_per_batch", None)
+    if not callable(rows):
+        return 1
+    try:
+        return max(1, int(rows()))
+    except (TypeError, ValueError):
+        return 1
+
+
 def model_sizes(backend: SpeechBackend) -> list[str]:
     """The sizes a backend offers, in its order."""
     return [spec.size for spec in backend.model_specs()]

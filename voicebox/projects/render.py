@@ -6,6 +6,15 @@ start :meth:`Renders.recover` marks the render ``paused`` ("resume to continue")
 take that no block points to (the half-finished block's), so nothing is half-kept. Resuming makes
 only the blocks that are not ``rendered``. Each block is an ordinary take through the studio, so
 the quality gate checks its sentences and its takes can be changed later like any other.
+
+Blocks are made in groups where the speech backend batches (:meth:`Takes.group
+<voicebox.generation.Takes.group>`): consecutive blocks of one voice, language and preset, without
+a seed of their own, whose sentence chunks fit one batch (``rows_per_batch``, 4 on a CPU). Most
+blocks are one chunk, which alone leaves the CPU reading the weights for one row; four rows cost
+about the same (``bench/project_render_speed.py``). Each block still gets its own take, kept as
+soon as it is saved, so the rules above hold per block; a pause or cancel takes effect between
+groups (a group is one batch, a short wait). A block with its own seed is made alone, so that seed
+reproduces it; ``Renders(batching=False)`` makes every block alone.
 """
 
 from __future__ import annotations
@@ -14,10 +23,10 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import Cancelled, InvalidInput, VoiceboxError
-from ..records import GenerationRequest
+from ..records import Generation, GenerationRequest
 from .records import Block, Project, RenderState
 
 if TYPE_CHECKING:
@@ -28,10 +37,15 @@ INTERRUPTED = "The server stopped during the render; resume it to make the remai
 
 
 class Renders:
-    """One background render per project, with pause and cancel."""
+    """One background render per project, with pause and cancel.
 
-    def __init__(self, projects: "Projects") -> None:
+    ``batching``: make consecutive blocks of one voice together where the backend batches (see
+    the module's notes); ``False`` makes every block alone (tests and benchmarks compare both).
+    """
+
+    def __init__(self, projects: "Projects", batching: bool = True) -> None:
         self.projects = projects
+        self.batching = batching
         self._lock = threading.Lock()
         self._running: dict[str, tuple[threading.Thread, threading.Event, list[str]]] = {}
 
@@ -116,20 +130,18 @@ class Renders:
                 if stop.is_set():
                     state = why[-1] if why else "paused"
                     break
-                block = todo[0]
-                tried.add(block.id)
-                left = sum(len(b.text) for b in todo)
-                rate = (time.monotonic() - started) / spoken_chars if spoken_chars else None
-                self.projects.set_render(project_id, RenderState(
-                    "running", done, done + len(todo), block.text[:80], round(rate * left, 1) if rate else None,
-                ))
+                group = self._group(project, todo)  # the first blocks of ``todo``
+                tried.update(b.id for b in group)
+                self._progress(project_id, done, todo, started, spoken_chars)
                 try:
-                    self._render_block(project, block, stop)
+                    for k, block in enumerate(self._render_group(project, group, stop)):
+                        done += 1
+                        spoken_chars += len(block.text)
+                        if k + 1 < len(group):  # the group's next block is the current one now
+                            self._progress(project_id, done, todo[k + 1:], started, spoken_chars)
                 except Cancelled:
                     state = why[-1] if why else "paused"
                     break
-                done += 1
-                spoken_chars += len(block.text)
             final = self.projects.store.get(project_id)
             failed = [b for b in final.blocks if b.status == "failed"]
             if state == "done" and failed:
@@ -143,18 +155,73 @@ class Renders:
             with self._lock:
                 self._running.pop(project_id, None)
 
+    def _progress(self, project_id: str, done: int, left: list[Block], started: float, spoken_chars: int) -> None:
+        """``left``: the blocks still to make in this run, the current one first."""
+        rate = (time.monotonic() - started) / spoken_chars if spoken_chars else None
+        chars = sum(len(b.text) for b in left)
+        self.projects.set_render(project_id, RenderState(
+            "running", done, done + len(left), left[0].text[:80], round(rate * chars, 1) if rate else None,
+        ))
+
+    def _group(self, project: Project, todo: list[Block]) -> list[Block]:
+        """The first blocks of ``todo`` that are made together: one voice, language and preset, no
+        seed of their own, chunks within one batch of the backend. Just the first block when the
+        backend does not batch, batching is off, or the first block has a seed."""
+        takes = self.projects.studio.takes
+        rows = takes.batch_rows() if self.batching else 1
+        first = todo[0]
+        if rows < 2 or first.seed is not None:
+            return [first]
+        group, chunks = [first], takes.chunk_count(first.text)
+        for block in todo[1:]:
+            chunks += takes.chunk_count(block.text)
+            alike = block.seed is None and speaks_like(project, block) == speaks_like(project, first)
+            if not alike or chunks > rows:
+                break
+            group.append(block)
+        return group
+
+    def _render_group(self, project: Project, group: list[Block], stop: threading.Event) -> Iterator[Block]:
+        """Make the group's blocks; yields each block once its result is recorded."""
+        if len(group) == 1:
+            self._render_block(project, group[0], stop)
+            yield group[0]
+            return
+        requests = [block_request(project, b) for b in group]
+        for position, take in self.projects.studio.takes.group(requests, cancel=stop):
+            self._record(project, group[position], take)
+            yield group[position]
+
     def _render_block(self, project: Project, block: Block, stop: threading.Event) -> None:
-        request = GenerationRequest(
-            profile_id=block.voice or project.voice, text=block.text,
-            language=block.language or (project.language if project.language != "auto" else None),
-            preset=block.preset or None, seed=block.seed, project_id=project.id,
-        )
         try:
-            take = self.projects.studio.generate(request, cancel=stop)
+            take: Generation | VoiceboxError = self.projects.studio.generate(block_request(project, block),
+                                                                             cancel=stop)
         except Cancelled:
             raise
         except VoiceboxError as exc:  # this block cannot be made (its voice was deleted...): say so, go on
-            self.projects.set_block_result(project.id, block.id, block, block.generation_id, "failed", exc.message)
+            take = exc
+        self._record(project, block, take)
+
+    def _record(self, project: Project, block: Block, take: Generation | VoiceboxError) -> None:
+        """The block's result: its take (with the take's review note), or why it failed."""
+        if isinstance(take, VoiceboxError):
+            self.projects.set_block_result(project.id, block.id, block, block.generation_id, "failed",
+                                           take.message)
             return
         note = take.message if take.status != "ok" else ""
         self.projects.set_block_result(project.id, block.id, block, take.id, "rendered", note)
+
+
+def speaks_like(project: Project, block: Block) -> tuple[str, str, str]:
+    """What must match for blocks to be spoken together: voice, language, preset as rendered."""
+    request = block_request(project, block)
+    return request.profile_id, request.language or "", request.preset or ""
+
+
+def block_request(project: Project, block: Block) -> GenerationRequest:
+    """The take that renders ``block``: its own options, else the project's."""
+    return GenerationRequest(
+        profile_id=block.voice or project.voice, text=block.text,
+        language=block.language or (project.language if project.language != "auto" else None),
+        preset=block.preset or None, seed=block.seed, project_id=project.id,
+    )
