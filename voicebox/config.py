@@ -19,6 +19,17 @@ CUDA_GRAPHS_CHOICES = ("auto", "off")
 #: How strictly takes are checked (see :mod:`voicebox.quality`); ``auto``: ``retake`` on a GPU,
 #: ``check`` on a CPU, where every re-take costs as much again as the sentence took.
 QUALITY_CHOICES = ("auto", "off", "check", "retake")
+#: How per-user quotas are chosen (:mod:`voicebox.quotas`): ``auto`` is the public preset once the
+#: server is shared (a Hugging Face Space, or two or more accounts), ``public`` always, ``off`` never.
+QUOTA_CHOICES = ("auto", "public", "off")
+#: ``VOICEBOX_QUOTA_*`` -> (the :class:`voicebox.quotas.QuotaLimits` field it sets, whole numbers only).
+QUOTA_VARIABLES: dict[str, tuple[str, bool]] = {
+    "VOICEBOX_QUOTA_GENERATIONS_PER_HOUR": ("generations_per_hour", True),
+    "VOICEBOX_QUOTA_AUDIO_SECONDS_PER_DAY": ("audio_seconds_per_day", False),
+    "VOICEBOX_QUOTA_PROFILES": ("profiles", True),
+    "VOICEBOX_QUOTA_SAMPLES_PER_PROFILE": ("samples_per_profile", True),
+    "VOICEBOX_QUOTA_STORAGE_MB": ("storage_mb", False),
+}
 
 #: Documented defaults, one per variable. README's configuration table mirrors this mapping.
 DEFAULTS: dict[str, str] = {
@@ -40,6 +51,9 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_MAX_FRAMES": "0",
     "VOICEBOX_QUALITY": "auto",
     "VOICEBOX_MAX_TAKES": "3",
+    "VOICEBOX_QUOTAS": "auto",
+    **{name: "" for name in QUOTA_VARIABLES},  # empty: the preset's value
+    "VOICEBOX_RATE_LIMIT": "auto",
 }
 
 
@@ -81,6 +95,15 @@ class Settings:
     quality: str = "auto"
     #: Most takes of one sentence under ``retake``.
     max_takes: int = 3
+    #: Per-user quotas: ``auto``, ``public`` or ``off`` (see :data:`QUOTA_CHOICES`); ``from_env``
+    #: turns ``auto`` into ``public`` on a Hugging Face Space.
+    quotas: str = "auto"
+    #: Limits set one by one (``VOICEBOX_QUOTA_*``): (field, limit, or ``None`` for "off"); they
+    #: win over the preset, for everyone.
+    quota_overrides: tuple[tuple[str, float | None], ...] = ()
+    #: REST requests per user and per client address (``limits`` syntax, e.g. ``120/minute``);
+    #: ``auto``: 120/minute once the server is shared, ``off``: never.
+    rate_limit: str = "auto"
 
     # ---- derived data-dir layout -------------------------------------------------------
     @property
@@ -134,6 +157,7 @@ class Settings:
         if auth is not None and auth[0] in dict(users):
             raise ConfigError(f"VOICEBOX_AUTH and VOICEBOX_USERS both name {auth[0]}: keep one of them")
         users_file = get("VOICEBOX_USERS_FILE")
+        quotas = parse_choice(get("VOICEBOX_QUOTAS").lower(), QUOTA_CHOICES, "VOICEBOX_QUOTAS")
         return cls(
             data_dir=Path(get("VOICEBOX_DATA_DIR")).expanduser(),
             host=get("VOICEBOX_HOST"),
@@ -157,6 +181,14 @@ class Settings:
             max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
             quality=parse_choice(get("VOICEBOX_QUALITY").lower(), QUALITY_CHOICES, "VOICEBOX_QUALITY"),
             max_takes=parse_takes(get("VOICEBOX_MAX_TAKES"), "VOICEBOX_MAX_TAKES"),
+            # a Space is public: SPACE_ID is what voicebox.hf_spaces.on_spaces looks for
+            quotas="public" if quotas == "auto" and source.get("SPACE_ID") else quotas,
+            quota_overrides=tuple(
+                (field_name, parse_quota(get(name), name, whole))
+                for name, (field_name, whole) in QUOTA_VARIABLES.items()
+                if get(name)
+            ),
+            rate_limit=parse_rate_limit(get("VOICEBOX_RATE_LIMIT"), "VOICEBOX_RATE_LIMIT"),
         )
 
 
@@ -196,6 +228,36 @@ def parse_count(value: str, name: str) -> int:
     if number < 0:
         raise ConfigError(f"{name}={value!r} must be 0 (automatic) or more")
     return number
+
+
+def parse_quota(value: str, name: str, whole: bool) -> float | None:
+    """A limit: ``off`` (none) or a positive number (a whole one for counts)."""
+    if value.lower() in ("off", "none", "unlimited"):
+        return None
+    kind = "a positive whole number" if whole else "a positive number"
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not allowed: use {kind}, or off for no limit") from None
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"{name}={value!r} is not allowed: use {kind}, or off for no limit")
+    return number
+
+
+def parse_rate_limit(value: str, name: str) -> str:
+    """``auto``, ``off``, or rates in the ``limits`` package's syntax (``120/minute``,
+    ``10/second;300/hour``)."""
+    if value.lower() in ("auto", "off"):
+        return value.lower()
+    from limits import parse_many
+
+    try:
+        rates = parse_many(value)
+    except ValueError:
+        rates = []
+    if not rates or any(rate.amount < 1 for rate in rates):
+        raise ConfigError(f"{name}={value!r} is not a rate: use e.g. 120/minute, or auto or off")
+    return value
 
 
 def parse_choice(value: str, allowed: tuple[str, ...], name: str) -> str:

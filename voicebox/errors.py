@@ -59,3 +59,29 @@ class Cancelled(VoiceboxError):
     """The user cancelled a long-running operation."""
 
     status_code = 499
+
+
+class TooManyRequests(VoiceboxError):
+    """Over a limit on how much one caller may do (the REST API's request rate, a quota).
+
+    ``retry_after``: seconds until the same request can succeed (the ``Retry-After`` header);
+    ``None`` when waiting does not help (a count, such as profiles, frees up only by deleting).
+    """
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QuotaExceeded(TooManyRequests):
+    """A per-user quota refuses (:mod:`voicebox.quotas`): ``limit`` names it (e.g.
+    ``generations_per_hour``), ``reset_at`` is when it allows this again (epoch seconds, or
+    ``None``), and the message says both in words."""
+
+    def __init__(self, message: str, limit: str, reset_at: float | None = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(message, retry_after)
+        self.limit = limit
+        self.reset_at = reset_at

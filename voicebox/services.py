@@ -31,6 +31,7 @@ from .records import Generation, GenerationRequest, Profile, Sample
 from .projects.export_jobs import ExportJobs
 from .projects.render import Renders
 from .projects.service import Projects
+from .quotas import SAMPLES, STORAGE, Quotas
 from .sentences import SentenceEditor
 from .speech import SpeechBackend, VoiceSample, model_sizes
 from .store import Store, new_id
@@ -76,6 +77,8 @@ class Studio:
         settings.ensure_dirs()
         self.settings = settings
         self.store = Store(settings.data_dir)
+        #: Per-user limits and their usage ledger (:mod:`voicebox.quotas`).
+        self.quotas = Quotas(self.store, settings)
         #: The speech backend: every model call of a take goes through its protocol.
         self.tts: SpeechBackend = tts or local_backend(settings, FairLock())
         self.model_lock = getattr(self.tts, "lock", None) or FairLock()
@@ -99,8 +102,15 @@ class Studio:
         self.notices: list[str] = [m for m in [self.store.recovered_from_corruption] if m]
 
     # ---- profiles --------------------------------------------------------------------------
-    def create_profile(self, name: str, description: str = "", language: str = "auto") -> Profile:
-        return Profile.from_dict(self.store.create_profile(name, description, self._check_language(language)))
+    def create_profile(self, name: str, description: str = "", language: str = "auto", *,
+                       user: str | None = None) -> Profile:
+        """``user``: who asks (see :mod:`voicebox.quotas`): refused over their profile limit, and
+        the profile counts as theirs; ``None`` counts nothing."""
+        language = self._check_language(language)
+        with self.quotas.new_profile(user) as made:
+            record = self.store.create_profile(name, description, language)
+            made.profile_id = record["id"]
+        return Profile.from_dict(record)
 
     def list_profiles(self, search: str | None = None, limit: int | None = None, offset: int = 0) -> dict[str, Any]:
         """``{"items": [Profile], "total": n}``; each profile counts its samples."""
@@ -136,20 +146,27 @@ class Studio:
 
     # ---- samples ---------------------------------------------------------------------------
     def add_sample(
-        self, profile_id: str, data: bytes | str | Path, reference_text: str | None = None
+        self, profile_id: str, data: bytes | str | Path, reference_text: str | None = None, *,
+        user: str | None = None,
     ) -> Sample:
         """Validate, clean, store and (when no transcript is given) transcribe a voice sample.
 
         Args:
             data: the uploaded bytes, or a path to them (e.g. a Gradio temp file).
             reference_text: what the sample says; ``None`` or blank means transcribe it.
+            user: who asks; refused over their samples-per-profile or storage limit before the
+                sample is transcribed (``None``: no quota).
         """
         profile = self.store.get_profile(profile_id)
+        if user is not None:
+            self.quotas.check(user, SAMPLES, profile_id=profile_id)
         raw = self._read_upload(data)
         decoded, rate = audio.decode(raw)
         prepared = audio.prepare_reference(decoded, rate, self.settings.max_sample_seconds)
         wav = audio.wav_bytes(prepared.samples, prepared.sample_rate)
         digest = audio.sha256_bytes(wav)
+        if user is not None:
+            self.quotas.check(user, STORAGE, len(wav))
         if any(s["sha256"] == digest for s in self.store.list_samples(profile_id)):
             raise Conflict("This recording is already in the profile.")
         warnings = list(prepared.warnings)
@@ -211,24 +228,43 @@ class Studio:
         return self._existing_file(self.store.get_sample(sample_id)["file"])
 
     # ---- generation ------------------------------------------------------------------------
-    def generate(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Generation:
-        """Speak ``request.text`` with a profile's voice, save the audio and a history record."""
-        return self.takes.run(request, cancel)
+    def generate(self, request: GenerationRequest, cancel: threading.Event | None = None, *,
+                 user: str | None = None) -> Generation:
+        """Speak ``request.text`` with a profile's voice, save the audio and a history record.
 
-    def check_generation(self, request: GenerationRequest) -> None:
+        ``user``: who asks (an account, a guest, ``""`` for the one user; see
+        :mod:`voicebox.quotas`): the take is refused over their quotas (``QuotaExceeded``) before
+        it starts, counted, and waits for the model in their lane. ``None`` (a project render,
+        a batch item; the batch route counts a batch when it accepts it) counts nothing.
+        """
+        if user is None:
+            return self.takes.run(request, cancel)
+        reservation = self.quotas.reserve_take(user, request.text)
+        with reservation.running():
+            return reservation.done(self.takes.run(request, cancel))
+
+    def check_generation(self, request: GenerationRequest, *, user: str | None = None) -> None:
         """Refuse a request that :meth:`generate` would refuse, without waiting for the model.
 
         The UI calls this before it shows a take as started, so a mistake (no text, no samples,
-        a bad seed) is answered at once, even while another take holds the model.
+        a bad seed) or a quota (``user``) is answered at once, even while another take holds the
+        model.
         """
         self.takes.plan(request)
+        if user is not None:
+            self.quotas.check_take(user, request.text)
 
     def start_generation(self, request: GenerationRequest, stream: bool = True,
-                         cancel: threading.Event | None = None) -> Job:
+                         cancel: threading.Event | None = None, *, user: str | None = None) -> Job:
         """Start a take on a thread of its own and return its :class:`~voicebox.jobs.Job`
         (events: progress, audio while streaming, chunks, then the saved record or the error).
-        A request that fails validation raises here, before any job exists."""
-        return self.takes.start(request, stream, cancel)
+        A request that fails validation or a quota (``user``, as in :meth:`generate`) raises
+        here, before any job exists."""
+        if user is None:
+            return self.takes.start(request, stream, cancel)
+        self.takes.plan(request, stream)  # a mistake is refused before it is counted
+        reservation = self.quotas.reserve_take(user, request.text)
+        return Job(lambda event: reservation.events(self.takes.events(request, stream, event)), cancel)
 
     def references(self, profile_id: str) -> list[VoiceSample]:
         """A profile's samples in stable order, as a speech backend needs them."""

@@ -9,6 +9,10 @@ serving); both build their app with :func:`new_app` and add the routes with :fun
 machine without internet. With a login set, ``/docs`` and ``/openapi.json`` need it
 (:class:`~voicebox.api.guards.DocsGuard`); the static assets stay public, as they hold no user
 data.
+
+**Request rates** (:mod:`voicebox.rate_limits`): every protected route counts against its caller's
+account and client address; the check is a router dependency, so it runs after the route class
+has put the account on ``request.state.user``. ``/health`` stays unlimited.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.types import Scope
 from .. import __version__
 from ..auth import auth_required
 from ..config import Settings
+from ..rate_limits import RateLimits
 from .batch import add_batch_routes
 from .guards import DocsGuard, credentials_dependency, route_class
 from .openai import add_openai_routes
@@ -80,9 +85,11 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     settings = settings or studio.settings
     public = APIRouter(route_class=route_class(settings, protected=False))
     add_system_routes(public, studio, settings)
+    rates = RateLimits(settings.rate_limit, studio.quotas.shared)
+    checks = [Depends(credentials_dependency(settings))] if auth_required(settings) else []
     protected = APIRouter(
         route_class=route_class(settings, protected=True),
-        dependencies=[Depends(credentials_dependency(settings))] if auth_required(settings) else [],
+        dependencies=[*checks, Depends(rates.dependency())],
         responses=error_responses(401, 422, 500) if auth_required(settings) else error_responses(422, 500),
     )
     add_profile_routes(protected, studio)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch import MAX_ITEMS, BatchState
-from .routes import check_id
+from .routes import caller, check_id
 from .schemas import error_responses
 
 if TYPE_CHECKING:
@@ -65,12 +65,19 @@ def add_batch_routes(router: APIRouter, studio: Studio) -> None:
         return check_id(value, "Batch")
 
     @router.post("/batch", status_code=202, response_model=BatchOut, tags=tags,
-                 responses=error_responses(422), summary="Make many lines in the background")
-    def start(body: BatchIn) -> dict[str, Any]:
+                 responses=error_responses(422, 429), summary="Make many lines in the background")
+    def start(body: BatchIn, request: Request) -> dict[str, Any]:
         """Every item is checked first (an unknown voice is refused with the item's number);
-        then the items are made one after another. Poll `GET /batch/{id}`."""
+        then the items are made one after another. Poll `GET /batch/{id}`. Each item counts as
+        a take against the caller's quotas when the batch is accepted (with its estimated
+        seconds), so a batch over them is refused whole."""
         items = [item.model_dump() for item in body.items]
-        return batch_out(batches.start(items, body.quality))
+        reservation = studio.quotas.reserve_take(caller(studio, request), *(item["text"] for item in items))
+        try:
+            return batch_out(batches.start(items, body.quality))
+        except BaseException:
+            reservation.release()
+            raise
 
     @router.get("/batch/{batch_id}", response_model=BatchOut, tags=tags, responses=error_responses(404),
                 summary="A batch's progress")

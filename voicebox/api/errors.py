@@ -10,6 +10,10 @@ submitted values), and anything unexpected is logged and answered with a 500 tha
 Two shapes: ``{"detail": message}`` on voicebox's own routes, and under ``/v1/`` OpenAI's
 ``{"error": {"message", "type", "param", "code"}}``, because OpenAI's SDKs read the message from
 there and otherwise show only "Error code: 422".
+
+Over a limit (:class:`~voicebox.errors.TooManyRequests`: the request rate, or a quota) the answer
+is 429 with ``Retry-After`` in seconds when waiting helps, and under ``/v1/`` OpenAI's codes for it
+(``rate_limit_exceeded``, or ``insufficient_quota`` for a quota), which its SDKs know.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ..errors import VoiceboxError
+from ..errors import QuotaExceeded, TooManyRequests, VoiceboxError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ OPENAI_ERROR_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_value",
+    429: "rate_limit_exceeded",
     500: "internal_error",
     503: "model_unavailable",
 }
@@ -54,12 +59,16 @@ def error_json(
     path: str = "",
     param: str | None = None,
     errors: list[dict[str, Any]] | None = None,
+    code: str | None = None,
+    kind: str | None = None,
 ) -> JSONResponse:
     """The error body for a request to ``path``: ``{"detail": ...}`` (plus ``errors`` for
-    validation), or under ``/v1/`` OpenAI's ``{"error": {message, type, param, code}}``."""
+    validation), or under ``/v1/`` OpenAI's ``{"error": {message, type, param, code}}`` (``code``
+    and ``kind`` replace the status's usual ones)."""
     if is_openai_path(path):
-        kind = "server_error" if status >= 500 else "invalid_request_error"
-        error = {"message": detail, "type": kind, "param": param, "code": OPENAI_ERROR_CODES.get(status)}
+        kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
+        code = code or OPENAI_ERROR_CODES.get(status)
+        error = {"message": detail, "type": kind, "param": param, "code": code}
         return JSONResponse({"error": error}, status_code=status, headers=headers)
     body: dict[str, Any] = {"detail": detail}
     if errors is not None:
@@ -83,11 +92,25 @@ def validation_response(exc: RequestValidationError, path: str = "") -> JSONResp
     )
 
 
+def limit_response(exc: TooManyRequests, path: str = "") -> JSONResponse:
+    """429 with ``Retry-After`` (when waiting helps); under ``/v1/`` OpenAI's types and codes
+    (``insufficient_quota`` for a quota, ``requests``/``rate_limit_exceeded`` for the rate)."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    quota = isinstance(exc, QuotaExceeded)
+    return error_json(
+        exc.status_code, exc.message, headers, path=path,
+        code="insufficient_quota" if quota else "rate_limit_exceeded",
+        kind="insufficient_quota" if quota else "requests",
+    )
+
+
 def error_response(exc: Exception, request: Request) -> Response:
     """Map any exception from a route to a JSON response; unexpected ones are logged, not shown."""
     path = request.url.path
     if isinstance(exc, VoiceboxError):
         log.info("%s %s -> %s: %s", request.method, path, exc.status_code, exc.message)
+        if isinstance(exc, TooManyRequests):
+            return limit_response(exc, path)
         return error_json(exc.status_code, exc.message, path=path)
     if isinstance(exc, RequestValidationError):
         return validation_response(exc, path)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import anyio
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -33,6 +33,7 @@ from .. import audio
 from ..errors import Cancelled, InvalidInput
 from ..jobs import Job, JobAudio, JobDone, JobFailed
 from ..records import GenerationRequest
+from .routes import caller
 from .schemas import OpenAIErrorBody, SpeechRequest, error_responses
 
 if TYPE_CHECKING:
@@ -104,13 +105,15 @@ class CancellingStreamingResponse(StreamingResponse):
             self._cancel.set()
 
 
-def stream_speech(studio: "Studio", request: GenerationRequest, fmt: str) -> Response:
-    """Start a streamed take; errors before the first audio still get a JSON status."""
+def stream_speech(studio: "Studio", request: GenerationRequest, fmt: str,
+                  user: str | None = None) -> Response:
+    """Start a streamed take (for ``user``, see ``Studio.start_generation``); errors before the
+    first audio still get a JSON status."""
     if fmt not in STREAM_FORMATS:
         raise InvalidInput(
             f"Streaming supports response_format wav or pcm, not {fmt!r}; or set stream to false."
         )
-    job = studio.start_generation(request, stream=True)
+    job = studio.start_generation(request, stream=True, user=user)
     first = next_audible(job)  # blocks this worker thread until the first audio (or an error)
     if isinstance(first, JobFailed):
         raise first.error
@@ -160,23 +163,24 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
                 "description": "The audio; `X-Generation-Id` names the saved history record (not sent "
                 "when streaming) and `X-Voicebox-Model` the model size that spoke.",
             },
-            **error_responses(401, 404, 413, 422, 500, 503, body=OpenAIErrorBody),
+            **error_responses(401, 404, 413, 422, 429, 500, 503, body=OpenAIErrorBody),
         },
         summary="OpenAI-compatible text to speech",
     )
-    def speech(body: SpeechRequest) -> Response:
+    def speech(body: SpeechRequest, http: Request) -> Response:
         """Works with OpenAI's SDKs: point ``base_url`` at ``http://host:port/v1``. The take is
         also saved to the history (at speed 1.0)."""
         size = speech_size(studio, body.model)
         profile = studio.find_profile(body.voice)
         request = GenerationRequest(profile_id=profile.id, text=body.input, model_size=size)
+        user = caller(studio, http)
         if body.stream:
             if body.speed != 1.0:
                 raise InvalidInput(
                     "speed other than 1.0 is not supported when streaming; set stream to false."
                 )
-            return stream_speech(studio, request, body.response_format)
-        record = studio.generate(request)
+            return stream_speech(studio, request, body.response_format, user)
+        record = studio.generate(request, user=user)
         if body.speed == 1.0:
             data, mime = studio.generation_audio(record.id, body.response_format)
         else:

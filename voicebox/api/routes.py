@@ -21,9 +21,11 @@ from fastapi.responses import FileResponse, Response
 from ..auth import auth_required, check_credentials
 from ..config import Settings
 from ..errors import NotFound
+from ..quotas import address_of
 from ..records import Generation as GenerationRecord
 from ..records import Profile as ProfileRecord
 from ..records import Sample as SampleRecord
+from .guards import current_user
 from .schemas import (
     EXAMPLE_ID,
     AudioFormat,
@@ -63,6 +65,13 @@ def check_id(value: str, what: str) -> str:
         shown = value if len(value) <= 40 else value[:40] + "..."
         raise NotFound(f"{what} {shown!r} does not exist.")
     return value
+
+
+def caller(studio: "Studio", request: Request) -> str:
+    """Whose quotas a request uses (:meth:`voicebox.quotas.Quotas.caller`): its account, a guest's
+    address on a public server, else ``""`` (the one user)."""
+    user = current_user(request)
+    return studio.quotas.caller(user.name if user else None, address_of(request))
 
 
 def sample_out(record: SampleRecord) -> dict[str, Any]:
@@ -125,11 +134,13 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         status_code=201,
         response_model=Profile,
         tags=["profiles"],
-        responses=error_responses(409, 422),
+        responses=error_responses(409, 422, 429),
         summary="Create a voice profile",
     )
-    def create_profile(body: ProfileCreate) -> dict[str, Any]:
-        return profile_out(studio.create_profile(body.name, body.description, body.language))
+    def create_profile(body: ProfileCreate, request: Request) -> dict[str, Any]:
+        return profile_out(
+            studio.create_profile(body.name, body.description, body.language, user=caller(studio, request))
+        )
 
     @router.get(
         "/profiles", response_model=ProfileList, tags=["profiles"], summary="List and search profiles"
@@ -183,10 +194,11 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
         status_code=201,
         response_model=Sample,
         tags=["samples"],
-        responses=error_responses(404, 409, 413, 415, 422),
+        responses=error_responses(404, 409, 413, 415, 422, 429),
         summary="Upload a voice sample",
     )
     def add_sample(
+        request: Request,
         profile_id: ProfileId,
         file: Annotated[
             UploadFile, File(description="WAV, FLAC, MP3, OGG/Opus, M4A/AAC or WebM; 1-30 s of speech.")
@@ -196,7 +208,8 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
         ] = None,
     ) -> dict[str, Any]:
         check_id(profile_id, "Profile")
-        return sample_out(studio.add_sample(profile_id, read_upload(file), reference_text))
+        user = caller(studio, request)
+        return sample_out(studio.add_sample(profile_id, read_upload(file), reference_text, user=user))
 
     @router.get(
         "/profiles/{profile_id}/samples",
@@ -250,12 +263,12 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
         status_code=201,
         response_model=Generation,
         tags=["generate"],
-        responses=error_responses(404, 422, 503),
+        responses=error_responses(404, 422, 429, 503),
         summary="Speak text in a profile's voice",
     )
-    def generate(body: GenerateRequest) -> dict[str, Any]:
+    def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
         """Blocks until the audio is saved; the record's ``audio_url`` serves it."""
-        return generation_out(studio.generate(body.request()))
+        return generation_out(studio.generate(body.request(), user=caller(studio, request)))
 
     @router.get(
         "/history", response_model=GenerationList, tags=["history"], summary="Saved generations, newest first"

@@ -5,13 +5,17 @@ when the take is saved to history, shows the complete WAV (a private temp copy, 
 the data directory) with its seed, duration, timings and whether the voice came from the cache.
 Cancel sets the take's ticket (:class:`~voicebox.ui.jobs.GenerationJobs`): the engine stops at
 the next frame, and the Generate button comes back at once. The words the tab shows about a take
-live in :mod:`voicebox.ui.takes`.
+live in :mod:`voicebox.ui.takes`. With quotas set (:mod:`voicebox.quotas`), a line under
+Generate says what is left, and a take over a limit is refused by the check's toast.
 """
 
 from __future__ import annotations
 
+import functools
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import gradio as gr
 
@@ -19,19 +23,11 @@ from .. import audio
 from ..engines.params import DEFAULT_PRESET, PRESETS, SEED_MAX, TEXT_MAX_CHARS
 from ..engines.text_split import first_part
 from ..errors import Cancelled, InvalidInput
+from ..quotas import page_caller
 from ..records import Generation
-from .common import (
-    LIGHT_QUEUE,
-    MODEL_QUEUE,
-    UIContext,
-    escape,
-    fmt_seconds,
-    guarded,
-    refusing,
-    ui_event,
-    warn,
-)
 from . import sentences as sentence_ui
+from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, escape, fmt_seconds, guarded, refusing, ui_event
+from .common import warn
 from .jobs import GenerationJobs, JobAudio, JobDone, JobProgress
 from .takes import (  # noqa: F401 - history.py, api.py and the tests import these from here
     CANCELLED,
@@ -125,14 +121,31 @@ class GenerateHandlers:
         top_k: Any,
         top_p: Any,
         repetition_penalty: Any,
+        request: gr.Request | None = None,
     ) -> None:
-        """Refuse a take that cannot be made, before anything on the page changes.
+        """Refuse a take that cannot be made (a mistake, or over the person's quotas), before
+        anything on the page changes.
 
         This event has no outputs, so the error toast is all that shows: the form stays as typed.
         """
-        self.ctx.studio.check_generation(
-            take_request(profile_id, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty)
-        )
+        take = take_request(profile_id, text, language, size, preset, seed, temperature, top_k, top_p,
+                            repetition_penalty)
+        user = page_caller(self.ctx.studio, request)
+        self.ctx.studio.check_generation(take, **({} if user is None else {"user": user}))
+
+    def left(self, request: gr.Request) -> Any:
+        """The line under Generate: what the person's quotas leave; hidden where none is set."""
+        user = page_caller(self.ctx.studio, request)
+        line = "" if user is None else self.ctx.studio.quotas.remaining(user).summary()
+        return gr.update(value=line, visible=bool(line))
+
+    def _studio_for(self, request: Any) -> Any:
+        """The studio as :class:`GenerationJobs` calls it, with the take's person added."""
+        user = page_caller(self.ctx.studio, request)
+        if user is None:
+            return self.ctx.studio
+        start = functools.partial(self.ctx.studio.start_generation, user=user)
+        return types.SimpleNamespace(start_generation=start)
 
     def start(self, request: gr.Request) -> tuple[Any, ...]:
         """Swap Generate for Cancel, clear the last take, and say whether the take waits.
@@ -179,7 +192,7 @@ class GenerateHandlers:
             take = take_request(
                 profile_id, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
             )
-            for message in self.jobs.run(key, self.ctx.studio, take, ticket=ticket):
+            for message in self.jobs.run(key, self._studio_for(request), take, ticket=ticket):
                 if isinstance(message, JobProgress):
                     label = stage_label(message.stage, message.done, message.total, message.detail)
                     progress(stage_fraction(message.stage, message.done, message.total), desc=label)
@@ -332,6 +345,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                     cancel_btn = gr.Button(
                         "Cancel", variant="stop", size="lg", visible=False, elem_id="gen-cancel"
                     )
+                left = gr.Markdown("", visible=False, elem_id="gen-left", elem_classes="vb-note")
             with gr.Column(scale=2):
                 status = gr.HTML(
                     status_html(READY),
@@ -420,6 +434,8 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         **MODEL_QUEUE,
     )
     opened = made.then(h.last_take, outputs=take_id, **ui_event("generate_last_take"), **LIGHT_QUEUE)
+    made.then(h.left, outputs=left, **ui_event("generate_left"), **LIGHT_QUEUE)
+    tab.select(h.left, outputs=left, **ui_event("generate_left_tab"), **LIGHT_QUEUE)
     opened.then(sentence_h.open, inputs=take_id, outputs=sentences.opened, **ui_event("generate_sentences"), **LIGHT_QUEUE)
     sentence_ui.wire(sentences, sentence_h, take_id, [result, details])
     cancel_btn.click(

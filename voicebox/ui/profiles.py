@@ -5,6 +5,7 @@ selected. Samples are added by upload (several files at once) or by microphone; 
 cleaned and transcribed by the service layer, and the audio pipeline's refusals ("silent",
 "too short", "not audio") appear as toasts naming the file that caused them. The sample list is a
 ``gr.render`` block: a player, the duration, an editable transcript and a delete button each.
+Creating a profile and adding a sample count against the logged-in person's quotas.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import InvalidInput, VoiceboxError
+from ..quotas import page_caller
 from ..records import Profile, Sample
 from .common import (
     GENERIC_ERROR,
@@ -115,19 +117,22 @@ class ProfileHandlers:
         return (gr.update(value=None), *self._editor(None))
 
     @refusing
-    def create(self, name: str, description: str, language: str, search: str | None) -> tuple[Any, ...]:
+    def create(self, name: str, description: str, language: str, search: str | None,
+               request: gr.Request | None = None) -> tuple[Any, ...]:
         """Create a profile and open it. Returns the list outputs followed by the editor outputs."""
-        profile = self.ctx.studio.create_profile(name, description or "", language or "Auto")
+        user = page_caller(self.ctx.studio, request)
+        profile = self.ctx.studio.create_profile(name, description or "", language or "Auto", user=user)
         gr.Info(f"Profile {escape(profile.name)} created. Now add a sample of the voice.")
         return (*self._list(search, profile.id), *self._editor(self.ctx.studio.get_profile(profile.id)))
 
     @refusing
     def save(
-        self, profile_id: str, name: str, description: str, language: str, search: str | None
+        self, profile_id: str, name: str, description: str, language: str, search: str | None,
+        request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """Save name, description and language of the open profile."""
         if not profile_id:
-            return self.create(name, description, language, search)
+            return self.create(name, description, language, search, request)
         profile = self.ctx.studio.update_profile(
             profile_id, name=name, description=description or "", language=language or "Auto"
         )
@@ -156,7 +161,8 @@ class ProfileHandlers:
     # ---- samples ----------------------------------------------------------------------------
     @refusing
     def add_uploads(
-        self, profile_id: str, files: list[Any] | None, version: int, search: str | None
+        self, profile_id: str, files: list[Any] | None, version: int, search: str | None,
+        request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """Add every uploaded file; a bad file gets its own toast and does not stop the others.
 
@@ -166,7 +172,7 @@ class ProfileHandlers:
         paths = [Path(getattr(f, "name", f)) for f in (files or [])]
         if not paths:
             return "", version, gr.update(), gr.update()
-        added, failures = self._add_many(profile_id, paths)
+        added, failures = self._add_many(profile_id, paths, page_caller(self.ctx.studio, request))
         for name, exc in failures:
             gr.Warning(f"{escape(name)}: {escape(message_of(exc))}")
         if failures and not added:
@@ -182,20 +188,22 @@ class ProfileHandlers:
 
     @refusing
     def add_recording(
-        self, profile_id: str, recording: str | None, version: int, search: str | None
+        self, profile_id: str, recording: str | None, version: int, search: str | None,
+        request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """Add the microphone recording as a sample. Returns (status line, version, list, empty)."""
         if not recording:
             raise InvalidInput("The recording did not arrive; press Record, speak, then Stop again.")
-        self._add_one(profile_id, Path(recording))
+        self._add_one(profile_id, Path(recording), page_caller(self.ctx.studio, request))
         gr.Info("Recording added.")
         return ("Recording added.", version + 1, *self._list(search, profile_id))
 
-    def _add_many(self, profile_id: str, paths: list[Path]) -> tuple[int, list[tuple[str, Exception]]]:
+    def _add_many(self, profile_id: str, paths: list[Path],
+                  user: str | None = None) -> tuple[int, list[tuple[str, Exception]]]:
         added, failures = 0, []
         for path in paths:
             try:
-                self._add_one(profile_id, path)
+                self._add_one(profile_id, path, user)
                 added += 1
             except VoiceboxError as exc:
                 failures.append((path.name, exc))
@@ -204,10 +212,10 @@ class ProfileHandlers:
                 failures.append((path.name, exc))
         return added, failures
 
-    def _add_one(self, profile_id: str, path: Path) -> Sample:
+    def _add_one(self, profile_id: str, path: Path, user: str | None = None) -> Sample:
         if not profile_id:
             raise InvalidInput("Create or choose a profile first.")
-        sample = self.ctx.studio.add_sample(profile_id, check_upload(path, self.ctx.settings))
+        sample = self.ctx.studio.add_sample(profile_id, check_upload(path, self.ctx.settings), user=user)
         for note in sample.warnings:
             gr.Warning(escape(note))
         return sample
@@ -352,19 +360,8 @@ def build(ctx: UIContext) -> ProfilesTab:
                         for index, sample in enumerate(samples, 1):
                             sample_card(h, index, sample, version, selected, search, plist, empty)
 
-    editor = [
-        selected,
-        heading,
-        name,
-        description,
-        language,
-        create_btn,
-        save_btn,
-        delete_btn,
-        samples_box,
-        confirm_row,
-        sample_status,
-    ]
+    editor = [selected, heading, name, description, language, create_btn, save_btn, delete_btn, samples_box,
+              confirm_row, sample_status]
     listing = [plist, empty]
     search.change(
         h.refresh_list,
