@@ -67,10 +67,12 @@ class SentenceHandlers:
 
     @refusing
     def show(self, generation_id: str | None, index: Any) -> tuple[Any, ...]:
-        """Another sentence was picked: its player, takes and words."""
+        """Another sentence was picked: its player, takes and words. The seed box is left as
+        typed: a dropdown can report one pick twice, and a late second answer must not wipe a
+        seed typed in between (seen under load: the re-take then used a random seed)."""
         if not generation_id or index in (None, ""):
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return self._sentence(self.ctx.studio.get_generation(generation_id), index)
+            return gr.skip(), gr.skip(), gr.skip()
+        return self._sentence(self.ctx.studio.get_generation(generation_id), index)[:3]
 
     @refusing
     def choose(self, generation_id: str | None, index: Any, take: Any) -> tuple[Any, ...]:
@@ -155,7 +157,7 @@ def wire(editor: SentenceEditor, handlers: SentenceHandlers, selected: Any, take
     changed = [*take_outputs, editor.player, editor.takes, editor.words, editor.seed]
     editor.picker.input(
         handlers.show, inputs=[selected, editor.picker],
-        outputs=[editor.player, editor.takes, editor.words, editor.seed], **ui_event(f"{editor.prefix}_show"), **LIGHT_QUEUE,
+        outputs=[editor.player, editor.takes, editor.words], **ui_event(f"{editor.prefix}_show"), **LIGHT_QUEUE,
     )
     chosen = editor.takes.input(
         handlers.choose, inputs=[selected, editor.picker, editor.takes], outputs=changed,
