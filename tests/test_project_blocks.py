@@ -113,3 +113,16 @@ def test_split_and_merge_through_rest(studio: Studio, espeak_wav: Path) -> None:
         second = moved["blocks"][1]["id"]
         order = client.put(f"/projects/{made['id']}/blocks/{second}", json={"position": 0}).json()
         assert [b["text"] for b in order["blocks"]] == ["Two.", "One."]
+
+
+def test_an_export_file_index_out_of_range_says_which_exist(studio: Studio, espeak_wav: Path) -> None:
+    project = studio.projects.create("Index", voice=voiced(studio, espeak_wav), blocks=[{"text": "One."}])
+    rendered(studio, project)
+    with TestClient(create_api_app(studio, studio.settings)) as client:
+        job = client.post(f"/projects/{project.id}/export", json={"format": "wav", "subtitles": "srt"}).json()
+        studio.exports.wait(project.id, job["id"])
+        url = f"/projects/{project.id}/export/{job['id']}/file"
+        assert client.get(f"{url}?index=1").headers["content-type"].startswith("application/x-subrip")
+        missing = client.get(f"{url}?index=5")
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == "This export has 2 file(s): ask for index 0 to 1, not 5."

@@ -67,7 +67,10 @@ class ExportJobs:
         if job.state != "done":
             raise InvalidInput("The export is not finished yet; ask again when its state is done.")
         paths = self._paths.get(job_id, [])
-        if not 0 <= index < len(paths) or not paths[index].is_file():
+        if not 0 <= index < len(paths):
+            last = f" to {len(paths) - 1}" if len(paths) > 1 else ""
+            raise NotFound(f"This export has {len(paths)} file(s): ask for index 0{last}, not {index}.")
+        if not paths[index].is_file():
             raise NotFound("This export's file is gone (a newer export of the same kind replaced it).")
         return paths[index]
 
