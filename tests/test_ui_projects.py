@@ -17,6 +17,8 @@ from voicebox.config import Settings
 from voicebox.services import Studio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+#: How many lines an element's text takes on screen (one rectangle per line box of its text).
+LINES_OF_TEXT = "el => { const r = document.createRange(); r.selectNodeContents(el); return r.getClientRects().length; }"
 
 
 @pytest.fixture(scope="module", params=["desktop", "phone"])
@@ -52,6 +54,8 @@ def test_a_500_block_book_imports_pages_and_opens_a_block(app: tuple[str, Studio
         check(page.locator("#project-status")).to_contain_text("500 of 500 block(s) to render")
         page.locator("#project-next").click()
         check(page.locator("#project-page")).to_contain_text("Page 2 of 20")
+        number = page.locator("#project-blocks").get_by_text("27", exact=True).locator("visible=true").first
+        assert number.evaluate(LINES_OF_TEXT) == 1  # the block's number on one line
         page.locator("#project-blocks").get_by_text("Paragraph number 27.").locator("visible=true").first.click()
         check(page.locator("#block-text textarea")).to_have_value("Paragraph number 27. The keeper counted the ships.")
         check(error_badges(page)).to_have_count(0)
@@ -107,7 +111,7 @@ def test_a_block_is_heard_split_moved_and_merged_and_a_refusal_changes_nothing(
         check(page.locator("#project-status")).to_contain_text("All 3 blocks are rendered")
 
         status_cell = table.get_by_text("✓ rendered").locator("visible=true").first
-        assert status_cell.evaluate("el => el.getClientRects().length") == 1  # the word is whole, on one line
+        assert status_cell.evaluate(LINES_OF_TEXT) == 1  # the word is whole, on one line
         table.get_by_text("The night was calm.").locator("visible=true").first.click()
         check(page.locator("#block-title")).to_contain_text("Block 3 of 3")
         check(page.locator("#block-state")).to_contain_text("Rendered.")
