@@ -54,7 +54,7 @@ def quotas(tmp_path: Path, clock: Clock, **limits: Any) -> Quotas:
 
 def take(seconds: float, generation_id: str = "g" * 32) -> Any:
     """What settling a take reads of its record."""
-    return types.SimpleNamespace(id=generation_id, duration=seconds, file="")
+    return types.SimpleNamespace(id=generation_id, duration=seconds, file="", owner="")
 
 
 # ---- the ledger: windows, reset times, messages --------------------------------------------------

@@ -26,6 +26,8 @@ from .engines.params import check_text, make_params
 from .engines.text_split import chunk_text
 from .errors import Cancelled, InvalidInput, VoiceboxError
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
+from .owners import relative as owned_path
+from .owners import root as owner_root
 from .records import Chunk, ChunkTake, Generation, GenerationRequest, Profile
 from .retakes import QUALITY_MODES, Retaker, SentenceTakes
 from .speech import ChunkResult, Progress, SpeechDone, SpeechRequest, VoiceSample, batch_rows
@@ -55,6 +57,7 @@ class Plan:
     max_takes: int = 1
     note: str = ""  # said with the take's status (e.g. why it was not checked)
     project_id: str = ""
+    owner: str = ""  # whose profile it speaks with, and so whose take it becomes
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,13 @@ class Takes:
             request.preset, temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
             repetition_penalty=request.repetition_penalty, seed=request.seed, max_new_tokens=request.max_new_tokens,
         )
-        profile = Profile.from_dict(studio.store.get_profile(request.profile_id))
-        voice = studio.references(request.profile_id)
+        profile = Profile.from_dict(studio.store.get_profile(request.profile_id, request.owner))
+        voice = studio.references(request.profile_id, owner=request.owner)
         chosen = request.language if request.language not in (None, "") else profile.language
         speech = speech_request(text, voice, params, chosen, size, stream=stream)
         quality, max_takes = self._quality(request)
-        return Plan(profile, text, speech, quality, max_takes, project_id=request.project_id or "")
+        return Plan(profile, text, speech, quality, max_takes, project_id=request.project_id or "",
+                    owner=request.owner)
 
     def _quality(self, request: GenerationRequest) -> tuple[str, int]:
         """The request's gate, else the server's; ``auto`` is ``retake`` on a GPU, ``check`` on a CPU."""
@@ -283,14 +287,14 @@ class Takes:
         done: SpeechDone = assembler.done
         samples = assembler.audio()
         generation_id = new_id()
-        relative = f"generations/{generation_id}.wav"
+        relative = owned_path(plan.owner, f"generations/{generation_id}.wav")
         written: list[Path] = []
         try:
             chunks = []
             for sentence, placed in zip(sentences, assembler.chunks()):
                 takes = []
                 for number, (result, score) in enumerate(sentence.takes):
-                    take_file = f"generations/{generation_id}/{sentence.index}-{number}.wav"
+                    take_file = owned_path(plan.owner, f"generations/{generation_id}/{sentence.index}-{number}.wav")
                     written.append(studio.settings.data_dir / take_file)
                     atomic_write_bytes(written[-1], audio.wav_bytes(result.audio, result.sample_rate))
                     takes.append(take_record(result, score, take_file))
@@ -307,7 +311,7 @@ class Takes:
                 duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),
                 timings=dict(done.timings), cache_hit=done.cache_hit, chunks=tuple(chunks),
                 status=status, message=message, backend=getattr(studio.tts, "name", "speech"), quality=plan.quality,
-                project_id=plan.project_id,
+                project_id=plan.project_id, owner=plan.owner,
             )
             data = record.to_dict()
             del data["created_at"]  # the store stamps it
@@ -315,7 +319,7 @@ class Takes:
         except BaseException:
             for path in written:  # no orphan files if the record fails
                 remove_quietly(path)
-            remove_quietly_dir(studio.settings.data_dir / "generations" / generation_id)
+            remove_quietly_dir(owner_root(studio.settings.data_dir, plan.owner) / "generations" / generation_id)
             raise
 
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .config import ConfigError, Settings
 from .engines.model_lock import lane
 from .errors import NotFound, QuotaExceeded
+from .owners import root as owner_root
 
 if TYPE_CHECKING:
     from .jobs import JobEvent
@@ -374,7 +375,7 @@ class Quotas:
     def take_bytes(self, generation: Generation) -> int:
         """Bytes of a saved take: its audio and every sentence take's file."""
         total = _size(self.store.resolve_file(generation.file)) if generation.file else 0
-        folder = self.settings.generations_dir / generation.id
+        folder = owner_root(self.settings.data_dir, generation.owner) / "generations" / generation.id
         if folder.is_dir():
             total += sum(_size(p) for p in folder.iterdir())
         return total

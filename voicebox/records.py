@@ -42,13 +42,16 @@ class GenerationRequest:
     max_takes: int | None = None
     #: Set by project rendering (never by a client): the take belongs to that project.
     project_id: str | None = None
+    #: Who asks (:mod:`voicebox.owners`); set by the studio from its caller, never by a client:
+    #: the profile must be theirs, and the take becomes theirs.
+    owner: str = ""
 
     def with_changes(self, **changes: Any) -> "GenerationRequest":
         return replace(self, **changes)
 
     def options(self) -> dict[str, Any]:
         """The options other than the voice and the text (for logs and the CLI)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("profile_id", "text", "project_id")}
+        return {k: v for k, v in asdict(self).items() if k not in ("profile_id", "text", "project_id", "owner")}
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class Generation:
     #: The project whose block this take renders ("" for a take of the Generate tab): such takes
     #: belong to their project and are not listed in History.
     project_id: str = ""
+    #: Whose take it is (:mod:`voicebox.owners`; "" the local user, as every record from before).
+    owner: str = ""
 
     @property
     def chunk_count(self) -> int:
@@ -166,6 +171,8 @@ class Sample:
     sha256: str
     warnings: tuple[str, ...] = ()
     created_at: str = ""
+    #: Its profile's owner.
+    owner: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -191,6 +198,8 @@ class Profile:
     updated_at: str = ""
     samples: tuple[Sample, ...] = ()
     sample_count: int = 0
+    #: Whose voice it is (:mod:`voicebox.owners`); names are unique per owner.
+    owner: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

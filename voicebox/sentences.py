@@ -21,6 +21,7 @@ from .atomic import atomic_write_bytes, remove_quietly
 from .engines.params import check_text, make_params
 from .errors import InvalidInput, NotFound
 from .generation import chunk_status, take_record, take_status, voice_ref
+from .owners import relative as owned_path
 from .records import Chunk, Generation
 from .retakes import matched
 from .speech import ChunkResult, SpeechRequest
@@ -47,22 +48,23 @@ class SentenceEditor:
             raise InvalidInput("This take was made before sentences were kept separately; generate it again.")
         return chunk
 
-    def retake(self, generation_id: str, index: Any, text: str | None = None, seed: Any = None,
-               **sampling: Any) -> Generation:
-        """A new take of one sentence (new seed unless given, optionally edited text or other
-        sampling settings), checked like the first when the take was checked; it is used at once."""
-        record = self.studio.get_generation(generation_id)
+    def retake(self, generation_id: str, index: Any, text: str | None = None, seed: Any = None, *,
+               owner: str = "", **sampling: Any) -> Generation:
+        """A new take of one sentence of one of ``owner``'s takes (new seed unless given,
+        optionally edited text or other sampling settings), checked like the first when the take
+        was checked; it is used at once."""
+        record = self.studio.get_generation(generation_id, owner=owner)
         chunk = self._chunk(record, index)
         words = check_text(text) if text not in (None, "") else chunk.text
         base = {k: record.params.get(k) for k in ("temperature", "top_k", "top_p", "repetition_penalty")}
         base.update({k: v for k, v in sampling.items() if v not in (None, "")})
         params = make_params(None, seed=seed, max_new_tokens=record.params.get("max_new_tokens"), **base).with_seed()
-        voice = tuple(self.studio.references(record.profile_id))
+        voice = tuple(self.studio.references(record.profile_id, owner=owner))
         request = SpeechRequest(chunks=(words,), voice=voice, params=params, language=record.language.lower(),
                                 size=record.size if record.size in self.studio.model_sizes() else None)
         made = next(e for e in self.studio.tts.speak(request) if isinstance(e, ChunkResult))
         result = replace(made, index=chunk.index, seed=int(params.seed))
-        others = [self._load(t.file) for c in record.chunks if c.index != chunk.index for t in c.takes[c.used_take:c.used_take + 1]]
+        others = [self._load(t.file, owner) for c in record.chunks if c.index != chunk.index for t in c.takes[c.used_take:c.used_take + 1]]
         from .quality import level_db
 
         levels = [lvl for lvl in (level_db(a, audio.MODEL_SAMPLE_RATE) for a in others) if lvl is not None]
@@ -76,10 +78,10 @@ class SentenceEditor:
             except Exception:  # a checking model is missing or failed: the take is kept, unchecked
                 score = None
         with self.lock:
-            record = self.studio.get_generation(generation_id)  # the latest, in case of a race
+            record = self.studio.get_generation(generation_id, owner=owner)  # the latest, in case of a race
             chunk = record.chunks[chunk.index]
             number = len(chunk.takes)
-            file = f"generations/{record.id}/{chunk.index}-{number}.wav"
+            file = owned_path(owner, f"generations/{record.id}/{chunk.index}-{number}.wav")
             path = self.studio.settings.data_dir / file
             atomic_write_bytes(path, audio.wav_bytes(result.audio, result.sample_rate))
             try:
@@ -88,10 +90,10 @@ class SentenceEditor:
                 remove_quietly(path)  # the record never pointed at it
                 raise
 
-    def choose(self, generation_id: str, index: Any, take: Any) -> Generation:
+    def choose(self, generation_id: str, index: Any, take: Any, *, owner: str = "") -> Generation:
         """Use take ``take`` of sentence ``index`` (any take made before: nothing is ever lost)."""
         with self.lock:
-            record = self.studio.get_generation(generation_id)
+            record = self.studio.get_generation(generation_id, owner=owner)
             chunk = self._chunk(record, index)
             number = _position(take, len(chunk.takes))
             if number is None:
@@ -105,7 +107,7 @@ class SentenceEditor:
         assembler = TakeAssembler()
         for item in chosen:
             used = item.takes[item.used_take]
-            assembler.add(ChunkResult(item.index, used.text, self._load(used.file), audio.MODEL_SAMPLE_RATE,
+            assembler.add(ChunkResult(item.index, used.text, self._load(used.file, record.owner), audio.MODEL_SAMPLE_RATE,
                                       used.seed, used.frames, used.hit_cap))
         assembler.finish()
         placed = {c.index: c for c in assembler.chunks()}
@@ -118,7 +120,7 @@ class SentenceEditor:
         joined = assembler.audio()
         # The rebuilt take goes to a new file, and the record moves to it: a failure on the way
         # leaves the record and the audio it points at as they were.
-        file = f"generations/{record.id}/joined-{new_id()[:12]}.wav"
+        file = owned_path(record.owner, f"generations/{record.id}/joined-{new_id()[:12]}.wav")
         path = self.studio.settings.data_dir / file
         atomic_write_bytes(path, audio.wav_bytes(joined, audio.MODEL_SAMPLE_RATE))
         status, message = take_status(rebuilt)
@@ -126,19 +128,20 @@ class SentenceEditor:
         updated = replace(record, chunks=tuple(rebuilt), duration=round(len(joined) / audio.MODEL_SAMPLE_RATE, 3),
                           status=status, message=message, file=file, text=text)
         try:
-            saved = Generation.from_dict(self.studio.store.update_generation(updated.to_dict()))
+            saved = Generation.from_dict(self.studio.store.update_generation(updated.to_dict(), record.owner))
         except BaseException:
             remove_quietly(path)
             raise
-        remove_quietly(self.studio.store.resolve_file(record.file))
+        remove_quietly(self.studio.store.resolve_file(record.file, record.owner))
         return saved
 
-    def _load(self, relative: str) -> np.ndarray:
-        """A stored take as floats that write back to exactly the same 16-bit samples
-        (:func:`voicebox.audio.from_pcm16`), so a rebuild keeps the other sentences byte-identical."""
+    def _load(self, relative: str, owner: str) -> np.ndarray:
+        """A stored take of ``owner``'s as floats that write back to exactly the same 16-bit
+        samples (:func:`voicebox.audio.from_pcm16`), so a rebuild keeps the other sentences
+        byte-identical."""
         import soundfile as sf
 
-        path = self.studio.store.resolve_file(relative)
+        path = self.studio.store.resolve_file(relative, owner)
         if not path.is_file():
             raise NotFound("The audio of a sentence take is missing from the data directory.")
         pcm, _ = sf.read(str(path), dtype="int16", always_2d=False)

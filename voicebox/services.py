@@ -4,10 +4,20 @@ The Gradio UI and the REST API are thin layers over one :class:`Studio`. Each me
 its input, raises :class:`voicebox.errors.VoiceboxError` subclasses with messages a user can act
 on, and keeps the rules about files: audio is written completely (atomically) before a record
 points at it, and deleting a record deletes its audio and the cached voice prompts built from it.
+
+**Two callers' words: ``owner`` and ``user``.** ``owner`` (:mod:`voicebox.owners`) is whose data a
+call reads or changes: every method that touches a profile, sample or take takes ``owner=``
+(``""``, the default, is the one local user), finds only that owner's records (another owner's id
+raises the same :class:`~voicebox.errors.NotFound` as a missing one), lists only theirs, and
+writes new files under their folder. ``user`` is whose *quotas* a request uses
+(:meth:`voicebox.quotas.Quotas.caller`): a guest's address on a public server without accounts
+(``guest:...``, who all share the local user's data) or ``None`` for work that is not a caller's
+own request (a project render, a batch item). They differ, so they stay two parameters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -27,6 +37,8 @@ from .generation import Takes, voice_ref
 from .jobs import Job
 from .languages import choose as choose_language
 from .languages import whisper_code
+from .owners import relative as owned_path
+from .owners import root as owner_root
 from .records import Generation, GenerationRequest, Profile, Sample
 from .projects.export_jobs import ExportJobs
 from .projects.render import Renders
@@ -103,43 +115,45 @@ class Studio:
 
     # ---- profiles --------------------------------------------------------------------------
     def create_profile(self, name: str, description: str = "", language: str = "auto", *,
-                       user: str | None = None) -> Profile:
+                       owner: str = "", user: str | None = None) -> Profile:
         """``user``: who asks (see :mod:`voicebox.quotas`): refused over their profile limit, and
-        the profile counts as theirs; ``None`` counts nothing."""
+        the profile counts as theirs; ``None`` counts nothing. The name is unique per owner."""
         language = self._check_language(language)
         with self.quotas.new_profile(user) as made:
-            record = self.store.create_profile(name, description, language)
+            record = self.store.create_profile(name, description, language, owner=owner)
             made.profile_id = record["id"]
         return Profile.from_dict(record)
 
-    def list_profiles(self, search: str | None = None, limit: int | None = None, offset: int = 0) -> dict[str, Any]:
-        """``{"items": [Profile], "total": n}``; each profile counts its samples."""
-        items, total = self.store.list_profiles(search, limit, offset)
+    def list_profiles(self, search: str | None = None, limit: int | None = None, offset: int = 0, *,
+                      owner: str = "") -> dict[str, Any]:
+        """``{"items": [Profile], "total": n}`` of ``owner``'s profiles; each counts its samples."""
+        items, total = self.store.list_profiles(search, limit, offset, owner=owner)
         profiles = [
             Profile.from_dict(dict(item, sample_count=len(self.store.list_samples(item["id"])))) for item in items
         ]
         return {"items": profiles, "total": total}
 
-    def get_profile(self, profile_id: str) -> Profile:
+    def get_profile(self, profile_id: str, *, owner: str = "") -> Profile:
         """A profile with its samples."""
-        profile = self.store.get_profile(profile_id)
-        samples = self.store.list_samples(profile_id)
+        profile = self.store.get_profile(profile_id, owner)
+        samples = self.store.list_samples(profile_id, owner)
         return Profile.from_dict(dict(profile, samples=samples, sample_count=len(samples)))
 
-    def find_profile(self, id_or_name: str) -> Profile:
-        """A profile by id or case-insensitive name: what OpenAI-style clients call a voice."""
-        return Profile.from_dict(self.store.find_profile(id_or_name))
+    def find_profile(self, id_or_name: str, *, owner: str = "") -> Profile:
+        """One of ``owner``'s profiles by id or case-insensitive name: what OpenAI-style clients
+        call a voice."""
+        return Profile.from_dict(self.store.find_profile(id_or_name, owner))
 
-    def update_profile(self, profile_id: str, **changes: Any) -> Profile:
+    def update_profile(self, profile_id: str, *, owner: str = "", **changes: Any) -> Profile:
         if changes.get("language") is not None:
             changes["language"] = self._check_language(changes["language"])
-        return Profile.from_dict(self.store.update_profile(profile_id, **changes))
+        return Profile.from_dict(self.store.update_profile(profile_id, owner, **changes))
 
-    def delete_profile(self, profile_id: str) -> None:
+    def delete_profile(self, profile_id: str, *, owner: str = "") -> None:
         """Deletes the profile, its samples and their cached prompts; history keeps the name."""
-        removed = self.store.delete_profile(profile_id)
+        removed = self.store.delete_profile(profile_id, owner)
         self._forget_samples([s["sha256"] for s in removed["deleted_samples"]])
-        remove_quietly_dir(self.settings.samples_dir / profile_id)
+        remove_quietly_dir(owner_root(self.settings.data_dir, owner) / "samples" / profile_id)
 
     def _check_language(self, language: str | None) -> str:
         return choose_language(language, self.tts.languages())
@@ -147,7 +161,7 @@ class Studio:
     # ---- samples ---------------------------------------------------------------------------
     def add_sample(
         self, profile_id: str, data: bytes | str | Path, reference_text: str | None = None, *,
-        user: str | None = None,
+        owner: str = "", user: str | None = None,
     ) -> Sample:
         """Validate, clean, store and (when no transcript is given) transcribe a voice sample.
 
@@ -157,7 +171,7 @@ class Studio:
             user: who asks; refused over their samples-per-profile or storage limit before the
                 sample is transcribed (``None``: no quota).
         """
-        profile = self.store.get_profile(profile_id)
+        profile = self.store.get_profile(profile_id, owner)
         if user is not None:
             self.quotas.check(user, SAMPLES, profile_id=profile_id)
         raw = self._read_upload(data)
@@ -176,12 +190,12 @@ class Studio:
             if note:
                 warnings.append(note)
         sample_id = new_id()
-        relative = f"samples/{profile_id}/{sample_id}.wav"
+        relative = owned_path(owner, f"samples/{profile_id}/{sample_id}.wav")
         atomic_write_bytes(self.settings.data_dir / relative, wav)
         try:
             return Sample.from_dict(self.store.add_sample(
                 profile_id, relative, text, prepared.duration, prepared.sample_rate, digest,
-                sample_id=sample_id, warnings=warnings,
+                sample_id=sample_id, warnings=warnings, owner=owner,
             ))
         except BaseException:
             remove_quietly(self.settings.data_dir / relative)  # no orphan file if the record fails
@@ -210,68 +224,73 @@ class Studio:
             return "", f"Whisper is not available right now (see the Models tab). {TYPE_TRANSCRIPT}"
         return result.text.strip(), ""
 
-    def list_samples(self, profile_id: str) -> list[Sample]:
-        return [Sample.from_dict(s) for s in self.store.list_samples(profile_id)]
+    def list_samples(self, profile_id: str, *, owner: str = "") -> list[Sample]:
+        return [Sample.from_dict(s) for s in self.store.list_samples(profile_id, owner)]
 
-    def update_sample_text(self, sample_id: str, reference_text: str) -> Sample:
-        before = self.store.get_sample(sample_id)
-        sample = self.store.update_sample_text(sample_id, reference_text)
+    def update_sample_text(self, sample_id: str, reference_text: str, *, owner: str = "") -> Sample:
+        before = self.store.get_sample(sample_id, owner)
+        sample = self.store.update_sample_text(sample_id, reference_text, owner)
         if before["reference_text"] != sample["reference_text"]:
             self._forget_samples([sample["sha256"]])
         return Sample.from_dict(sample)
 
-    def delete_sample(self, sample_id: str) -> None:
-        sample = self.store.delete_sample(sample_id)
+    def delete_sample(self, sample_id: str, *, owner: str = "") -> None:
+        sample = self.store.delete_sample(sample_id, owner)
         self._forget_samples([sample["sha256"]])
 
-    def sample_path(self, sample_id: str) -> Path:
-        return self._existing_file(self.store.get_sample(sample_id)["file"])
+    def sample_path(self, sample_id: str, *, owner: str = "") -> Path:
+        return self._existing_file(self.store.get_sample(sample_id, owner)["file"], owner)
 
     # ---- generation ------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, cancel: threading.Event | None = None, *,
-                 user: str | None = None) -> Generation:
-        """Speak ``request.text`` with a profile's voice, save the audio and a history record.
+                 owner: str = "", user: str | None = None) -> Generation:
+        """Speak ``request.text`` with one of ``owner``'s profiles, save the audio and a history
+        record (``owner``'s; it replaces whatever owner ``request`` carried).
 
         ``user``: who asks (an account, a guest, ``""`` for the one user; see
         :mod:`voicebox.quotas`): the take is refused over their quotas (``QuotaExceeded``) before
         it starts, counted, and waits for the model in their lane. ``None`` (a project render,
         a batch item; the batch route counts a batch when it accepts it) counts nothing.
         """
+        request = request.with_changes(owner=owner)
         if user is None:
             return self.takes.run(request, cancel)
         reservation = self.quotas.reserve_take(user, request.text)
         with reservation.running():
             return reservation.done(self.takes.run(request, cancel))
 
-    def check_generation(self, request: GenerationRequest, *, user: str | None = None) -> None:
+    def check_generation(self, request: GenerationRequest, *, owner: str = "", user: str | None = None) -> None:
         """Refuse a request that :meth:`generate` would refuse, without waiting for the model.
 
         The UI calls this before it shows a take as started, so a mistake (no text, no samples,
         a bad seed) or a quota (``user``) is answered at once, even while another take holds the
         model.
         """
-        self.takes.plan(request)
+        self.takes.plan(request.with_changes(owner=owner))
         if user is not None:
             self.quotas.check_take(user, request.text)
 
     def start_generation(self, request: GenerationRequest, stream: bool = True,
-                         cancel: threading.Event | None = None, *, user: str | None = None) -> Job:
+                         cancel: threading.Event | None = None, *, owner: str = "",
+                         user: str | None = None) -> Job:
         """Start a take on a thread of its own and return its :class:`~voicebox.jobs.Job`
         (events: progress, audio while streaming, chunks, then the saved record or the error).
         A request that fails validation or a quota (``user``, as in :meth:`generate`) raises
         here, before any job exists."""
+        request = request.with_changes(owner=owner)
         if user is None:
             return self.takes.start(request, stream, cancel)
         self.takes.plan(request, stream)  # a mistake is refused before it is counted
         reservation = self.quotas.reserve_take(user, request.text)
         return Job(lambda event: reservation.events(self.takes.events(request, stream, event)), cancel)
 
-    def references(self, profile_id: str) -> list[VoiceSample]:
-        """A profile's samples in stable order, as a speech backend needs them."""
-        samples = self.store.list_samples(profile_id)
+    def references(self, profile_id: str, *, owner: str = "") -> list[VoiceSample]:
+        """One of ``owner``'s profiles' samples in stable order, as a speech backend needs them."""
+        samples = self.store.list_samples(profile_id, owner)
         if not samples:
             raise InvalidInput("This profile has no samples yet. Add a recording on the Profiles tab first.")
-        return [VoiceSample(self._existing_file(s["file"]), s["sha256"], s.get("reference_text", "")) for s in samples]
+        return [VoiceSample(self._existing_file(s["file"], owner), s["sha256"], s.get("reference_text", ""))
+                for s in samples]
 
     def model_sizes(self) -> list[str]:
         """The model sizes the speech backend offers."""
@@ -296,35 +315,38 @@ class Studio:
 
     # ---- history ---------------------------------------------------------------------------
     def list_history(
-        self, search: str | None = None, profile_id: str | None = None, limit: int | None = 50, offset: int = 0
+        self, search: str | None = None, profile_id: str | None = None, limit: int | None = 50, offset: int = 0,
+        *, owner: str = "",
     ) -> dict[str, Any]:
-        items, total = self.store.list_generations(search, profile_id or None, limit, offset)
+        """``owner``'s takes, newest first (the store's owner index: no scan of anyone else's)."""
+        items, total = self.store.list_generations(search, profile_id or None, limit, offset, owner=owner)
         return {"items": [Generation.from_dict(item) for item in items], "total": total}
 
-    def get_generation(self, generation_id: str) -> Generation:
-        return Generation.from_dict(self.store.get_generation(generation_id))
+    def get_generation(self, generation_id: str, *, owner: str = "") -> Generation:
+        return Generation.from_dict(self.store.get_generation(generation_id, owner))
 
-    def delete_generation(self, generation_id: str) -> None:
+    def delete_generation(self, generation_id: str, *, owner: str = "") -> None:
         """Deletes the record, its audio and every sentence take's audio (after any edit of it)."""
         with self.sentences.lock:
-            record = Generation.from_dict(self.store.delete_generation(generation_id))
+            record = Generation.from_dict(self.store.delete_generation(generation_id, owner))
         for chunk in record.chunks:
             for take in chunk.takes:
                 if take.file:
-                    remove_quietly(self.store.resolve_file(take.file))
-        remove_quietly_dir(self.settings.data_dir / "generations" / record.id)
+                    with contextlib.suppress(NotFound):
+                        remove_quietly(self.store.resolve_file(take.file, record.owner))
+        remove_quietly_dir(owner_root(self.settings.data_dir, record.owner) / "generations" / record.id)
 
-    def retake_sentence(self, generation_id: str, index: Any, text: str | None = None, seed: Any = None,
-                        **sampling: Any) -> Generation:
+    def retake_sentence(self, generation_id: str, index: Any, text: str | None = None, seed: Any = None, *,
+                        owner: str = "", **sampling: Any) -> Generation:
         """A new take of one sentence of a saved take (see :mod:`voicebox.sentences`)."""
-        return self.sentences.retake(generation_id, index, text, seed, **sampling)
+        return self.sentences.retake(generation_id, index, text, seed, owner=owner, **sampling)
 
-    def choose_take(self, generation_id: str, index: Any, take: Any) -> Generation:
+    def choose_take(self, generation_id: str, index: Any, take: Any, *, owner: str = "") -> Generation:
         """Use another take of one sentence; the joined audio is rebuilt, nothing is deleted."""
-        return self.sentences.choose(generation_id, index, take)
+        return self.sentences.choose(generation_id, index, take, owner=owner)
 
     def score_clip(self, data: bytes | str | Path, text: str, profile_id: str | None = None,
-                   language: str | None = None) -> dict[str, Any]:
+                   language: str | None = None, *, owner: str = "") -> dict[str, Any]:
         """The quality gate's checks on any clip: each check's number by name (``cer``,
         ``similarity`` (only with a profile), ...), then ``checks``, ``passed``, ``score``, ``heard``."""
         if not isinstance(text, str) or not text.strip():
@@ -332,9 +354,9 @@ class Studio:
         raw = self._read_upload(data)
         voice = None
         if profile_id:
-            profile = self.get_profile(profile_id)
+            profile = self.get_profile(profile_id, owner=owner)
             language = language or profile.language
-            voice = voice_ref(tuple(self.references(profile_id)))
+            voice = voice_ref(tuple(self.references(profile_id, owner=owner)))
         score = self.quality_gate().score_file(raw, text.strip(), language, voice)
         return {**score.values(), **score.to_dict()}
 
@@ -353,29 +375,32 @@ class Studio:
             self._quality_gate = QualityGate(self.asr)
         return self._quality_gate
 
-    def history_stats(self) -> dict[str, Any]:
-        return self.store.generation_stats()
+    def history_stats(self, *, owner: str = "") -> dict[str, Any]:
+        return self.store.generation_stats(owner)
 
-    def generation_path(self, generation_id: str) -> Path:
-        return self._existing_file(self.store.get_generation(generation_id)["file"])
+    def generation_path(self, generation_id: str, *, owner: str = "") -> Path:
+        return self._existing_file(self.store.get_generation(generation_id, owner)["file"], owner)
 
-    def generation_audio(self, generation_id: str, fmt: str = "wav") -> tuple[bytes, str]:
+    def generation_audio(self, generation_id: str, fmt: str = "wav", *, owner: str = "") -> tuple[bytes, str]:
         """A generation's audio in ``fmt`` (wav is served as stored)."""
-        path = self.generation_path(generation_id)
+        path = self.generation_path(generation_id, owner=owner)
         if fmt.lower() == "wav":
             return path.read_bytes(), "audio/wav"
         samples = audio.load_mono(path, audio.MODEL_SAMPLE_RATE)
         return audio.encode(samples, audio.MODEL_SAMPLE_RATE, fmt)
 
-    def _existing_file(self, relative: str | None) -> Path:
-        path = self.store.resolve_file(relative or "")
+    def _existing_file(self, relative: str | None, owner: str) -> Path:
+        """A record's file, which must lie in ``owner``'s folder."""
+        path = self.store.resolve_file(relative or "", owner)
         if not path.is_file():
             raise NotFound("The audio file for this item is missing from the data directory.")
         return path
 
     # ---- transcription ---------------------------------------------------------------------
     def transcribe(self, data: bytes | str | Path, language: str | None = None) -> dict[str, Any]:
-        """Whisper speech-to-text for any clip (any length, any supported format)."""
+        """Whisper speech-to-text for any clip (any length, any supported format). Its cache is
+        keyed by the clip's bytes, so a hit is the transcript of the caller's own upload (see
+        :mod:`voicebox.owners`): it needs no owner."""
         raw = self._read_upload(data)
         speech = audio.load_mono(raw, audio.WHISPER_SAMPLE_RATE)
         result = self.asr.transcribe(speech, language=whisper_code(language), sha256=audio.sha256_bytes(raw))

@@ -17,6 +17,12 @@ thread-safe. Here:
 
 Files: a record points to a file only after the file is complete (callers write audio first with
 ``atomic_write_bytes``, then insert), and deleting a record deletes its files.
+
+Owners (:mod:`voicebox.owners`): profiles, samples and generations carry an ``owner``. The methods
+that read or change one record take ``owner=``: a record of another owner answers exactly like an
+id that does not exist. ``owner=None`` (the default) is the studio itself (start-up recovery,
+quotas, tests) and sees every record; the :class:`~voicebox.services.Studio` always passes one.
+Listings take ``owner=`` too (``""``: the local user's records, those without the field included).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from typing import Any
 from .atomic import remove_quietly
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
 from .json_storage import JournalStorage, check_database_file
+from .owners import OWNERS_DIR, owner_of, owns
+from .owners import root as owner_root
 from .store_index import GenerationIndex, IdIndex
 from .store_table import JournalDB
 
@@ -170,10 +178,18 @@ class Store:
         return self._storage.compact()
 
     # ---- files ----------------------------------------------------------------------------
-    def resolve_file(self, relative: str) -> Path:
-        """Absolute path of a record's file, refusing anything outside the data dir."""
+    def resolve_file(self, relative: str, owner: str | None = None) -> Path:
+        """Absolute path of a record's file, refusing anything outside the data dir, and, for a
+        record of ``owner``, anything outside that owner's folder (the local user's files are
+        never inside ``owners/``); ``None``: only the data dir is checked."""
         path = (self.data_dir / relative).resolve()
-        if not path.is_relative_to(self.data_dir):
+        if owner is None:
+            allowed = path.is_relative_to(self.data_dir)
+        elif owner:
+            allowed = path.is_relative_to(owner_root(self.data_dir, owner).resolve())
+        else:
+            allowed = path.is_relative_to(self.data_dir) and not path.is_relative_to(self.data_dir / OWNERS_DIR)
+        if not allowed:
             raise NotFound("File not found.")
         return path
 
@@ -181,9 +197,9 @@ class Store:
         for record in records:
             if record.get("file"):
                 try:
-                    remove_quietly(self.resolve_file(record["file"]))
+                    remove_quietly(self.resolve_file(record["file"], owner_of(record)))
                 except NotFound:
-                    log.warning("refusing to delete a file outside the data dir: %s", record["file"])
+                    log.warning("refusing to delete a file outside its owner's folder: %s", record["file"])
 
     # ---- generic helpers -------------------------------------------------------------------
     def _doc_id(self, table: Any, record_id: str) -> int | None:
@@ -193,11 +209,12 @@ class Store:
         self._storage.read()  # first catch up with another process's writes (two stats if none)
         return self._ids[table.name].doc_id(record_id)
 
-    def _get(self, table: Any, record_id: str, what: str) -> dict[str, Any]:
+    def _get(self, table: Any, record_id: str, what: str, owner: str | None = None) -> dict[str, Any]:
+        """The record with this id; another owner's answers as a missing one does (same message)."""
         doc_id = self._doc_id(table, record_id)
         if doc_id is not None:
             found = table.get(doc_id=doc_id)
-            if found is not None:
+            if found is not None and owns(owner, found):
                 return dict(found)
         raise NotFound(f"{what} {record_id!r} does not exist.")
 
@@ -212,15 +229,17 @@ class Store:
         return rows[offset:end], total
 
     # ---- profiles --------------------------------------------------------------------------
-    def _ensure_unique_name(self, name: str, exclude_id: str | None = None) -> None:
+    def _ensure_unique_name(self, name: str, owner: str, exclude_id: str | None = None) -> None:
+        """Names are unique per owner: two people may each have a "Narrator"."""
         key = _name_key(name)
         clash = self.profiles.get(
-            lambda r: _name_key(r.get("name", "")) == key and r.get("id") != exclude_id
+            lambda r: _name_key(r.get("name", "")) == key and r.get("id") != exclude_id and owner_of(r) == owner
         )
         if clash is not None:
             raise Conflict(f"A profile named {clash['name']!r} already exists; choose another name.")
 
-    def create_profile(self, name: str, description: str = "", language: str = "auto") -> dict[str, Any]:
+    def create_profile(self, name: str, description: str = "", language: str = "auto",
+                       owner: str = "") -> dict[str, Any]:
         name = normalise_name(name)
         now = utc_now()
         record = {
@@ -230,36 +249,40 @@ class Store:
             "language": language or "auto",
             "created_at": now,
             "updated_at": now,
+            "owner": owner,
         }
         with self._locked():
-            self._ensure_unique_name(name)
+            self._ensure_unique_name(name, owner)
             self.profiles.insert(record)
         return record
 
-    def get_profile(self, profile_id: str) -> dict[str, Any]:
+    def get_profile(self, profile_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            return self._get(self.profiles, profile_id, "Profile")
+            return self._get(self.profiles, profile_id, "Profile", owner)
 
-    def find_profile(self, id_or_name: str) -> dict[str, Any]:
-        """A profile by id or by (case-insensitive) name: what API clients call a 'voice'."""
+    def find_profile(self, id_or_name: str, owner: str | None = None) -> dict[str, Any]:
+        """A profile by id or by (case-insensitive) name: what API clients call a 'voice'; only
+        ``owner``'s profiles are looked at."""
         with self._locked():
             doc_id = self._doc_id(self.profiles, id_or_name)
             if doc_id is not None:
                 found = self.profiles.get(doc_id=doc_id)
-                if found is not None:
+                if found is not None and owns(owner, found):
                     return dict(found)
             key = _name_key(" ".join(str(id_or_name).split()))
-            found = self.profiles.get(lambda r: _name_key(r.get("name", "")) == key)
+            found = self.profiles.get(lambda r: _name_key(r.get("name", "")) == key and owns(owner, r))
             if found is None:
                 raise NotFound(f"No voice profile named or with id {id_or_name!r}.")
             return dict(found)
 
     def list_profiles(
-        self, search: str | None = None, limit: int | None = None, offset: int = 0
+        self, search: str | None = None, limit: int | None = None, offset: int = 0, owner: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         needle = (search or "").strip().casefold()
 
         def match(r: dict[str, Any]) -> bool:
+            if not owns(owner, r):
+                return False
             return not needle or needle in r.get("name", "").casefold() or needle in r.get(
                 "description", ""
             ).casefold()
@@ -269,7 +292,7 @@ class Store:
         rows.sort(key=lambda r: r["name"].casefold())
         return self._page(rows, limit, offset)
 
-    def update_profile(self, profile_id: str, **changes: Any) -> dict[str, Any]:
+    def update_profile(self, profile_id: str, owner: str | None = None, **changes: Any) -> dict[str, Any]:
         allowed = {"name", "description", "language"}
         unknown = set(changes) - allowed
         if unknown:
@@ -280,18 +303,18 @@ class Store:
         if "description" in updates:
             updates["description"] = str(updates["description"]).strip()
         with self._locked():
-            current = self._get(self.profiles, profile_id, "Profile")
+            current = self._get(self.profiles, profile_id, "Profile", owner)
             if "name" in updates:
-                self._ensure_unique_name(updates["name"], exclude_id=profile_id)
+                self._ensure_unique_name(updates["name"], owner_of(current), exclude_id=profile_id)
             updates["updated_at"] = utc_now()
             self.profiles.update(updates, doc_ids=[self._doc_id(self.profiles, profile_id)])
             current.update(updates)
         return current
 
-    def delete_profile(self, profile_id: str) -> dict[str, Any]:
+    def delete_profile(self, profile_id: str, owner: str | None = None) -> dict[str, Any]:
         """Delete a profile and its samples (records and files). History keeps the name."""
         with self._locked():
-            profile = self._get(self.profiles, profile_id, "Profile")
+            profile = self._get(self.profiles, profile_id, "Profile", owner)
             samples = [dict(s) for s in self.samples.search(lambda r: r.get("profile_id") == profile_id)]
             self.samples.remove(lambda r: r.get("profile_id") == profile_id)
             self.profiles.remove(doc_ids=[self._doc_id(self.profiles, profile_id)])
@@ -310,8 +333,10 @@ class Store:
         sha256: str,
         sample_id: str | None = None,
         warnings: list[str] | None = None,
+        owner: str | None = None,
     ) -> dict[str, Any]:
-        """Insert a sample whose audio ``file`` (relative to the data dir) is already written."""
+        """Insert a sample whose audio ``file`` (relative to the data dir) is already written; it
+        belongs to its profile's owner."""
         record = {
             "id": sample_id or new_id(),
             "profile_id": profile_id,
@@ -324,34 +349,34 @@ class Store:
             "created_at": utc_now(),
         }
         with self._locked():
-            self._get(self.profiles, profile_id, "Profile")
+            record["owner"] = owner_of(self._get(self.profiles, profile_id, "Profile", owner))
             self.samples.insert(record)
             self.profiles.update({"updated_at": record["created_at"]}, doc_ids=[self._doc_id(self.profiles, profile_id)])
         return record
 
-    def get_sample(self, sample_id: str) -> dict[str, Any]:
+    def get_sample(self, sample_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            return self._get(self.samples, sample_id, "Sample")
+            return self._get(self.samples, sample_id, "Sample", owner)
 
-    def list_samples(self, profile_id: str) -> list[dict[str, Any]]:
+    def list_samples(self, profile_id: str, owner: str | None = None) -> list[dict[str, Any]]:
         """A profile's samples in a stable order (creation time, then id)."""
         with self._locked():
-            self._get(self.profiles, profile_id, "Profile")
+            self._get(self.profiles, profile_id, "Profile", owner)
             rows = [dict(s) for s in self.samples.search(lambda r: r.get("profile_id") == profile_id)]
         rows.sort(key=lambda r: (r["created_at"], r["id"]))
         return rows
 
-    def update_sample_text(self, sample_id: str, reference_text: str) -> dict[str, Any]:
+    def update_sample_text(self, sample_id: str, reference_text: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            sample = self._get(self.samples, sample_id, "Sample")
+            sample = self._get(self.samples, sample_id, "Sample", owner)
             text = (reference_text or "").strip()
             self.samples.update({"reference_text": text}, doc_ids=[self._doc_id(self.samples, sample_id)])
             sample["reference_text"] = text
         return sample
 
-    def delete_sample(self, sample_id: str) -> dict[str, Any]:
+    def delete_sample(self, sample_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            sample = self._get(self.samples, sample_id, "Sample")
+            sample = self._get(self.samples, sample_id, "Sample", owner)
             self.samples.remove(doc_ids=[self._doc_id(self.samples, sample_id)])
         self._delete_files([sample])
         return sample
@@ -366,16 +391,17 @@ class Store:
             self.generations.insert(record)
         return record
 
-    def update_generation(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Replace a generation's record (its files are already written); it must exist."""
+    def update_generation(self, record: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        """Replace a generation's record (its files are already written); it must exist (as
+        ``owner``'s)."""
         with self._locked():
-            self._get(self.generations, record["id"], "Generation")
+            self._get(self.generations, record["id"], "Generation", owner)
             self.generations.update(dict(record), doc_ids=[self._doc_id(self.generations, record["id"])])
         return dict(record)
 
-    def get_generation(self, generation_id: str) -> dict[str, Any]:
+    def get_generation(self, generation_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            return self._get(self.generations, generation_id, "Generation")
+            return self._get(self.generations, generation_id, "Generation", owner)
 
     def list_generations(
         self,
@@ -388,30 +414,32 @@ class Store:
     ) -> tuple[list[dict[str, Any]], int]:
         """Newest first; ``search`` matches text and profile name case-insensitively.
 
-        ``owner`` keeps only records whose ``owner`` field is that value (records carry none yet;
-        ``None`` lists everyone's). Served from :class:`~voicebox.store_index.GenerationIndex`.
+        ``owner`` keeps only that owner's records (``""``: the local user's, records without the
+        field included; ``None`` lists everyone's). Served from
+        :class:`~voicebox.store_index.GenerationIndex`.
         """
         if offset < 0 or (limit is not None and limit < 0):
             raise InvalidInput("limit and offset must not be negative.")
         needle = (search or "").strip().casefold()
         with self._locked():
             raw = self._storage.read().get("generations", {})
-            keys, total = self._history.query(needle, profile_id or None, owner or None, limit, offset)
+            keys, total = self._history.query(needle, profile_id or None, owner, limit, offset)
             return [dict(raw[k]) for k in keys], total
 
-    def delete_generation(self, generation_id: str) -> dict[str, Any]:
+    def delete_generation(self, generation_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            record = self._get(self.generations, generation_id, "Generation")
+            record = self._get(self.generations, generation_id, "Generation", owner)
             self.generations.remove(doc_ids=[self._doc_id(self.generations, generation_id)])
         self._delete_files([record])
         return record
 
-    def generation_stats(self) -> dict[str, Any]:
-        """Count, total audio seconds, and the same per profile (by the name recorded); takes of
-        project blocks belong to their projects and are not counted here, as in the listing."""
+    def generation_stats(self, owner: str | None = None) -> dict[str, Any]:
+        """Count, total audio seconds, and the same per profile (by the name recorded), of
+        ``owner``'s takes; takes of project blocks belong to their projects and are not counted
+        here, as in the listing."""
         with self._locked():
             raw = self._storage.read().get("generations", {})
-            rows = [r for r in raw.values() if not r.get("project_id")]
+            rows = [r for r in raw.values() if not r.get("project_id") and owns(owner, r)]
         per_profile: dict[str, dict[str, Any]] = {}
         for r in rows:
             key = r.get("profile_id") or ""

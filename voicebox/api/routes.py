@@ -76,7 +76,7 @@ def caller(studio: "Studio", request: Request) -> str:
 
 def sample_out(record: SampleRecord) -> dict[str, Any]:
     """A sample as the API shows it: the internal file path replaced by its URL."""
-    out = {k: v for k, v in record.to_dict().items() if k != "file"}
+    out = {k: v for k, v in record.to_dict().items() if k not in ("file", "owner")}
     out["audio_url"] = f"/profiles/samples/{record.id}/audio"
     return out
 
@@ -84,6 +84,7 @@ def sample_out(record: SampleRecord) -> dict[str, Any]:
 def profile_out(profile: ProfileRecord, with_samples: bool = False) -> dict[str, Any]:
     """A profile as the API shows it; its samples (with their URLs) only where it is read whole."""
     out = profile.to_dict()
+    del out["owner"]  # the caller's own name: records of anyone else never reach here
     out["samples"] = [sample_out(s) for s in profile.samples]
     if not with_samples:
         del out["samples"]
@@ -93,7 +94,7 @@ def profile_out(profile: ProfileRecord, with_samples: bool = False) -> dict[str,
 def generation_out(record: GenerationRecord) -> dict[str, Any]:
     """A generation as the API shows it: the internal file paths replaced by ``audio_url``, each
     take's scores as ``{check: number}`` with the full ``checks`` beside them."""
-    out = {k: v for k, v in record.to_dict().items() if k != "file"}
+    out = {k: v for k, v in record.to_dict().items() if k not in ("file", "owner")}
     out["audio_url"] = f"/audio/{record.id}"
     for chunk in out["chunks"]:
         for take in chunk["takes"]:
