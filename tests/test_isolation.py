@@ -163,3 +163,76 @@ def test_records_from_before_owners_are_the_local_users(studio: Studio) -> None:
     with pytest.raises(Conflict):
         studio.create_profile("old voice")
     studio.create_profile("old voice", owner="ana")
+
+
+def test_projects_exports_and_batches_are_the_owners_alone(studio: Studio, espeak_wav: Path) -> None:
+    ana = voice_of(studio, "ana", espeak_wav, "Ana Voice")
+    bo = voice_of(studio, "bo", espeak_wav, "Bo Voice")
+    projects, renders, exports, batches = studio.projects, studio.renders, studio.exports, studio.batches
+    same_as_missing(ana, lambda i: projects.create("Borrowed", voice=i, owner="bo"))
+    with pytest.raises(NotFound):
+        projects.create("Borrowed", voice="Ana Voice", owner="bo")
+    book = projects.create("Ana's book", voice="Ana Voice", blocks=[{"text": "First block."}], owner="ana")
+    assert book.owner == "ana" and book.voice == ana
+    block = book.blocks[0].id
+    mine = projects.create("Bo's book", voice=bo, blocks=[{"text": "Mine."}], owner="bo")
+    same_as_missing(ana, lambda i: projects.add_block(mine.id, text="Hi.", voice=i, owner="bo"))
+    same_as_missing(ana, lambda i: projects.update(mine.id, voice=i, owner="bo"))
+    with pytest.raises(VoiceboxError, match="match no voice profile"):
+        projects.import_file(b"Ana Voice: hello.", "dialogue", owner="bo")
+    assert [p.id for p in projects.store.all("bo")] == [mine.id]
+    assert [p.id for p in projects.store.all("")] == []
+
+    renders.start(book.id, owner="ana")
+    book = renders.wait(book.id, timeout=120)
+    assert book.render.state == "done", book.render
+    take = studio.get_generation(book.blocks[0].generation_id, owner="ana")
+    assert take.owner == "ana" and take.file.startswith(folder("ana"))
+    assert studio.list_history(owner="ana")["total"] == 0  # a project's take is not in History
+    job = exports.start(book.id, "wav", owner="ana")
+    assert exports.wait(book.id, job.id, owner="ana").state == "done"
+    assert exports.file(book.id, job.id, owner="ana").is_relative_to(studio.settings.data_dir / folder("ana"))
+    for call in (
+        lambda i: projects.store.get(i, "bo"),
+        lambda i: projects.update(i, title="Mine", owner="bo"),
+        lambda i: projects.add_block(i, text="More.", owner="bo"),
+        lambda i: projects.update_block(i, block, text="Changed.", owner="bo"),
+        lambda i: projects.move_block(i, block, 0, owner="bo"),
+        lambda i: projects.split_block(i, block, 3, owner="bo"),
+        lambda i: projects.merge_with_next(i, block, owner="bo"),
+        lambda i: projects.adopt_take_words(i, block, owner="bo"),
+        lambda i: projects.delete_block(i, block, owner="bo"),
+        lambda i: renders.start(i, owner="bo"),
+        lambda i: renders.pause(i, owner="bo"),
+        lambda i: renders.cancel(i, owner="bo"),
+        lambda i: exports.start(i, "wav", owner="bo"),
+        lambda i: projects.delete(i, owner="bo"),
+    ):
+        same_as_missing(book.id, call)
+    for call in (
+        lambda i: exports.get(book.id, i, owner="bo"),
+        lambda i: exports.file(book.id, i, owner="bo"),
+    ):
+        same_as_missing(job.id, call)
+
+    with pytest.raises(VoiceboxError, match="Item 1: no voice profile named 'Ana Voice'"):
+        batches.start([{"text": "Hi.", "voice": "Ana Voice"}], owner="bo")
+    batch = batches.start([{"text": "A line.", "voice": "Ana Voice"}], owner="ana")
+    done = batches.wait(batch.id, 120, owner="ana")
+    assert done.state == "done" and done.owner == "ana"
+    assert batches.zip_path(batch.id, owner="ana").is_relative_to(studio.settings.data_dir / folder("ana"))
+    for call in (
+        lambda i: batches.get(i, owner="bo"),
+        lambda i: batches.cancel(i, owner="bo"),
+        lambda i: batches.zip_path(i, owner="bo"),
+        lambda i: batches.get(i),
+    ):
+        same_as_missing(batch.id, call)
+    assert studio.get_generation(done.items[0].generation_id, owner="ana").owner == "ana"
+    # a restart finds every owner's batches again, still theirs
+    again = make_studio(studio.settings.data_dir, studio.asr)
+    assert again.batches.get(batch.id, owner="ana").zip_ready
+    same_as_missing(batch.id, lambda i: again.batches.get(i, owner="bo"))
+    assert again.projects.store.get(book.id, "ana").render.state == "done"
+    projects.delete(book.id, owner="ana")
+    same_as_missing(take.id, lambda i: studio.get_generation(i, owner="ana"))

@@ -11,6 +11,10 @@ each item. When the thread ends it writes ``<data>/batches/<id>.zip`` (one WAV p
 ``001-<slug>.wav``, and ``batch.json``), so a finished batch can still be downloaded after a
 restart even though its takes are not kept (start-up removes takes that no project points to).
 A batch that was running when the server stopped is marked ``failed`` at the next start.
+
+A batch is its starter's (:mod:`voicebox.owners`): its voices are looked up in their profiles,
+its takes are theirs, its files live in their folder (``batches/`` there), and anyone else's
+batch id answers "does not exist".
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_bytes
 from .errors import Cancelled, Conflict, InvalidInput, NotFound, VoiceboxError
+from .owners import OWNERS_DIR
+from .owners import root as owner_root
 from .projects.exporting import slug
 from .records import GenerationRequest
 from .store import new_id, utc_now
@@ -76,6 +82,7 @@ class BatchState:
     created_at: str = ""
     finished_at: str = ""
     zip_ready: bool = False
+    owner: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -94,7 +101,7 @@ class Batches:
 
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
-        self.folder = Path(studio.settings.data_dir) / "batches"
+        self.data_dir = Path(studio.settings.data_dir)
         self._lock = threading.Lock()
         self._batches: dict[str, BatchState] = {}
         self._stops: dict[str, threading.Event] = {}
@@ -102,13 +109,19 @@ class Batches:
         self._recover()
 
     # ---- public --------------------------------------------------------------------------------
-    def start(self, items: list[dict[str, Any]], quality: str | None = None) -> BatchState:
-        """Check every item, then make them on a background thread; returns the running state."""
+    def folder(self, owner: str) -> Path:
+        """Where ``owner``'s batches keep their state and ZIPs."""
+        return owner_root(self.data_dir, owner) / "batches"
+
+    def start(self, items: list[dict[str, Any]], quality: str | None = None, *, owner: str = "") -> BatchState:
+        """Check every item (voices among ``owner``'s profiles), then make them on a background
+        thread; returns the running state."""
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
             raise InvalidInput(f"A batch has 1 to {MAX_ITEMS} items.")
         batch_id = new_id()
-        checked = [self._check(number, raw, quality, batch_id) for number, raw in enumerate(items, 1)]
-        state = BatchState(batch_id, "running", len(checked), checked, quality=quality or None, created_at=utc_now())
+        checked = [self._check(number, raw, quality, batch_id, owner) for number, raw in enumerate(items, 1)]
+        state = BatchState(batch_id, "running", len(checked), checked, quality=quality or None, created_at=utc_now(),
+                           owner=owner)
         stop = threading.Event()
         thread = threading.Thread(target=self._run, args=(state, stop), daemon=True,
                                   name=f"voicebox-batch-{batch_id[:8]}")
@@ -118,58 +131,59 @@ class Batches:
             self._threads[batch_id] = thread
             self._save(state)
         thread.start()
-        return self.get(batch_id)
+        return self.get(batch_id, owner=owner)
 
-    def get(self, batch_id: str) -> BatchState:
+    def get(self, batch_id: str, *, owner: str = "") -> BatchState:
+        """One of ``owner``'s batches (a copy); anyone else's answers as a missing one."""
         with self._lock:
             state = self._batches.get(batch_id)
-            if state is None:
+            if state is None or state.owner != owner:
                 raise NotFound(f"Batch {batch_id!r} does not exist.")
             return BatchState.from_dict(json.loads(json.dumps(state.to_dict())))  # a copy
 
-    def cancel(self, batch_id: str) -> BatchState:
+    def cancel(self, batch_id: str, *, owner: str = "") -> BatchState:
         """Stop a running batch (the item being made is abandoned); a finished one is left as it is."""
-        self.get(batch_id)
+        self.get(batch_id, owner=owner)
         with self._lock:
             stop = self._stops.get(batch_id)
         if stop is not None:
             stop.set()
-        return self.get(batch_id)
+        return self.get(batch_id, owner=owner)
 
-    def wait(self, batch_id: str, timeout: float | None = None) -> BatchState:
+    def wait(self, batch_id: str, timeout: float | None = None, *, owner: str = "") -> BatchState:
         """Block until the batch's thread ends (for tests and scripts)."""
-        self.get(batch_id)
+        self.get(batch_id, owner=owner)
         with self._lock:
             thread = self._threads.get(batch_id)
         if thread is not None:
             thread.join(timeout)
-        return self.get(batch_id)
+        return self.get(batch_id, owner=owner)
 
-    def zip_path(self, batch_id: str) -> Path:
+    def zip_path(self, batch_id: str, *, owner: str = "") -> Path:
         """The finished batch's ZIP; refused while it runs or when it made nothing."""
-        state = self.get(batch_id)
+        state = self.get(batch_id, owner=owner)
         if state.state == "running":
             raise Conflict(f"The batch is still running ({state.done} of {state.total} done); download it when done.")
-        path = self.folder / f"{batch_id}.zip"
+        path = self.folder(owner) / f"{batch_id}.zip"
         if not state.zip_ready or not path.is_file():
             raise NotFound(f"Batch {batch_id!r} has no audio to download ({state.state}: {state.message or 'nothing was made'}).")
         return path
 
     # ---- work ----------------------------------------------------------------------------------
-    def _check(self, number: int, raw: dict[str, Any], quality: str | None, batch_id: str) -> BatchItem:
+    def _check(self, number: int, raw: dict[str, Any], quality: str | None, batch_id: str, owner: str) -> BatchItem:
         if not isinstance(raw, dict):
             raise InvalidInput(f"Item {number}: expected an object with text and voice.")
         voice = str(raw.get("voice") or "").strip()
         if not voice:
             raise InvalidInput(f"Item {number}: no voice given.")
         try:
-            profile = self.studio.find_profile(voice)
+            profile = self.studio.find_profile(voice, owner=owner)
         except NotFound:
             raise InvalidInput(f"Item {number}: no voice profile named {voice!r}.") from None
         item = BatchItem(number, str(raw.get("text") or ""), voice, profile.id, raw.get("language") or None,
                          raw.get("preset") or None, raw.get("seed"))
         try:
-            self.studio.check_generation(self._request(item, quality, batch_id))
+            self.studio.check_generation(self._request(item, quality, batch_id), owner=owner)
         except VoiceboxError as error:
             raise InvalidInput(f"Item {number}: {error.message}") from None
         return item
@@ -188,7 +202,7 @@ class Batches:
                 with self._lock:
                     item.status = "running"
                 try:
-                    take = self.studio.generate(self._request(item, state.quality, state.id), stop)
+                    take = self.studio.generate(self._request(item, state.quality, state.id), stop, owner=state.owner)
                 except Cancelled:
                     with self._lock:
                         item.status, item.message = "cancelled", "Cancelled."
@@ -243,15 +257,17 @@ class Batches:
                                                  "message", "generation_id", "used_seed", "duration")}
                             | {"seed": raw["used_seed"] if raw["used_seed"] is not None else raw["seed"]}
                             for raw in summary["items"]]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.folder / f"{state.id}.zip"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
+        folder = self.folder(state.owner)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{state.id}.zip"
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as handle:
                 with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
                     for item in state.items:
                         if item.status == "done":
-                            archive.write(self.studio.generation_path(item.generation_id), item.file_name)
+                            archive.write(self.studio.generation_path(item.generation_id, owner=state.owner),
+                                          item.file_name)
                     archive.writestr("batch.json", json.dumps(summary, indent=2, ensure_ascii=False),
                                      compress_type=zipfile.ZIP_DEFLATED)
                 handle.flush()
@@ -265,13 +281,13 @@ class Batches:
     def _save(self, state: BatchState) -> None:
         """Caller holds the lock."""
         data = json.dumps(state.to_dict(), ensure_ascii=False).encode("utf-8")
-        atomic_write_bytes(self.folder / f"{state.id}.json", data)
+        atomic_write_bytes(self.folder(state.owner) / f"{state.id}.json", data)
 
     def _recover(self) -> None:
-        """Load the batches of earlier runs; one that was running then is now ``failed``."""
-        if not self.folder.is_dir():
-            return
-        for path in sorted(self.folder.glob("*.json")):
+        """Load the batches of earlier runs (the local user's and every owner's folder); one that
+        was running then is now ``failed``."""
+        folders = [self.data_dir / "batches", *sorted((self.data_dir / OWNERS_DIR).glob("*/batches"))]
+        for path in sorted(p for folder in folders if folder.is_dir() for p in folder.glob("*.json")):
             try:
                 state = BatchState.from_dict(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError) as error:

@@ -28,6 +28,7 @@ class ExportJob:
     step: str = "starting"
     message: str = ""
     files: tuple[str, ...] = field(default_factory=tuple)  # file names, in the export folder
+    owner: str = ""  # the project's owner: nobody else sees the job
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "project_id": self.project_id, "format": self.format, "state": self.state,
@@ -42,28 +43,29 @@ class ExportJobs:
         self._paths: dict[str, list[Path]] = {}
 
     def start(self, project_id: str, fmt: str, subtitles: str = "none", level: str = "block",
-              use: str = "audiobook") -> ExportJob:
+              use: str = "audiobook", *, owner: str = "") -> ExportJob:
         """Check what can be checked at once (the project, the formats, every block rendered),
         then export in the background. ``level`` "word" adds a Whisper pass (step "timing the
         words"); a Whisper that cannot be loaded fails the job with a message, not at start."""
         from .exporting import check_request
 
-        check_request(self.projects, project_id, fmt, subtitles, use, level)
-        job = ExportJob(new_id(), project_id, fmt)
+        check_request(self.projects, project_id, fmt, subtitles, use, level, owner=owner)
+        job = ExportJob(new_id(), project_id, fmt, owner=owner)
         self._set(job)
         threading.Thread(target=self._run, args=(job, fmt, subtitles, level, use), daemon=True,
                          name=f"voicebox-export-{job.id[:8]}").start()
         return job
 
-    def get(self, project_id: str, job_id: str) -> ExportJob:
+    def get(self, project_id: str, job_id: str, *, owner: str = "") -> ExportJob:
+        """An export of one of ``owner``'s projects; anyone else's is "does not exist"."""
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None or job.project_id != project_id:
+        if job is None or job.project_id != project_id or job.owner != owner:
             raise NotFound(f"Export {job_id!r} does not exist.")
         return job
 
-    def file(self, project_id: str, job_id: str, index: int = 0) -> Path:
-        job = self.get(project_id, job_id)
+    def file(self, project_id: str, job_id: str, index: int = 0, *, owner: str = "") -> Path:
+        job = self.get(project_id, job_id, owner=owner)
         if job.state != "done":
             raise InvalidInput("The export is not finished yet; ask again when its state is done.")
         paths = self._paths.get(job_id, [])
@@ -74,15 +76,15 @@ class ExportJobs:
             raise NotFound("This export's file is gone (a newer export of the same kind replaced it).")
         return paths[index]
 
-    def wait(self, project_id: str, job_id: str, timeout: float = 120) -> ExportJob:
+    def wait(self, project_id: str, job_id: str, timeout: float = 120, *, owner: str = "") -> ExportJob:
         """Poll until the job ends (tests)."""
         import time
 
         deadline = time.monotonic() + timeout
-        job = self.get(project_id, job_id)
+        job = self.get(project_id, job_id, owner=owner)
         while job.state == "running" and time.monotonic() < deadline:
             time.sleep(0.05)
-            job = self.get(project_id, job_id)
+            job = self.get(project_id, job_id, owner=owner)
         return job
 
     def _set(self, job: ExportJob) -> None:
@@ -91,10 +93,10 @@ class ExportJobs:
 
     def _run(self, job: ExportJob, fmt: str, subtitles: str, level: str, use: str) -> None:
         def step(name: str) -> None:
-            self._set(replace(self.get(job.project_id, job.id), step=name))
+            self._set(replace(self.get(job.project_id, job.id, owner=job.owner), step=name))
 
         try:
-            paths = self.projects.export(job.project_id, fmt, subtitles, level, use, step=step)
+            paths = self.projects.export(job.project_id, fmt, subtitles, level, use, step=step, owner=job.owner)
         except VoiceboxError as exc:
             self._set(replace(job, state="failed", step="", message=exc.message))
             return

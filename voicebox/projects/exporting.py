@@ -4,7 +4,8 @@ The glue between the project records and :mod:`.export` / :mod:`.subtitles`: eac
 becomes a :class:`~voicebox.projects.export.RenderedBlock` (its sentences' places come from the
 take's chunk records, so sentence-level subtitles need no second pass; word-level ones do: a
 Whisper pass over each take, see :mod:`.word_timings`), and the files land in
-``<data>/exports/<project id>/``, written atomically, replaced by the next export of that kind.
+``exports/<project id>/`` in the owner's folder (:mod:`voicebox.owners`), written atomically,
+replaced by the next export of that kind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
+from ..owners import root as owner_root
 from .export import RenderedBlock, assemble, export_audio, export_zip
 from .subtitles import LEVELS, subtitles
 from .word_timings import time_words
@@ -30,7 +32,7 @@ TARGETS = {"audiobook": -18.0, "podcast": -16.0}
 
 
 def check_request(projects: Projects, project_id: str, fmt: str, subtitle_fmt: str, use: str,
-                  level: str = "block") -> Project:
+                  level: str = "block", *, owner: str = "") -> Project:
     """Refuse an export that cannot be made, before any work: the formats, the subtitle level,
     the target, and a project whose every block is rendered."""
     fmt, subtitle_fmt = (fmt or "").lower(), (subtitle_fmt or "none").lower()
@@ -42,7 +44,7 @@ def check_request(projects: Projects, project_id: str, fmt: str, subtitle_fmt: s
         raise InvalidInput(f"The subtitle level is one of {', '.join(LEVELS)}, not {level!r}.")
     if use not in TARGETS:
         raise InvalidInput(f"The loudness target is one of {', '.join(TARGETS)}, not {use!r}.")
-    project = projects.store.get(project_id)
+    project = projects.store.get(project_id, owner)
     if not project.blocks:
         raise InvalidInput("The project has no blocks to export.")
     waiting = [b for b in project.blocks if b.status != "rendered"]
@@ -52,28 +54,29 @@ def check_request(projects: Projects, project_id: str, fmt: str, subtitle_fmt: s
 
 
 def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtitle_fmt: str = "srt",
-                   level: str = "block", use: str = "audiobook", step: Callable[[str], None] | None = None) -> list[Path]:
+                   level: str = "block", use: str = "audiobook", step: Callable[[str], None] | None = None, *,
+                   owner: str = "") -> list[Path]:
     """Export a rendered project; returns the files written (the audio or ZIP, then subtitles).
     ``step`` hears each stage as it starts (reading, timing the words, loudness, encoding).
 
     At ``level="word"`` (with subtitles) Whisper hears every take first, before the loudness and
     encoding work, so a Whisper that cannot be loaded fails the export at once with a message
     that says to choose block or sentence level (:class:`~voicebox.errors.ModelUnavailable`)."""
-    project = check_request(projects, project_id, fmt, subtitle_fmt, use, level)
+    project = check_request(projects, project_id, fmt, subtitle_fmt, use, level, owner=owner)
     fmt, subtitle_fmt = fmt.lower(), (subtitle_fmt or "none").lower()
     say = step or (lambda name: None)
     say("reading the takes")
     studio = projects.studio
     blocks = []
     for index, block in enumerate(project.blocks):
-        take = studio.get_generation(block.generation_id)
+        take = studio.get_generation(block.generation_id, owner=owner)
         sentences = tuple((c.text, c.offset, round(c.offset + c.duration, 3)) for c in take.chunks)
-        blocks.append(RenderedBlock(index, block.text, studio.generation_path(take.id), block.pause, block.chapter,
-                                    sentences))
+        blocks.append(RenderedBlock(index, block.text, studio.generation_path(take.id, owner=owner), block.pause,
+                                    block.chapter, sentences))
     if level == "word" and subtitle_fmt != "none":
         languages = [block.language or project.language for block in project.blocks]
         blocks = time_words(studio.asr, blocks, languages, say)
-    folder = studio.settings.data_dir / "exports" / project.id
+    folder = owner_root(studio.settings.data_dir, owner) / "exports" / project.id
     folder.mkdir(parents=True, exist_ok=True)
     name = slug(project.title) or "project"
     say("levelling the loudness")

@@ -72,6 +72,8 @@ class Project:
     render: RenderState = field(default_factory=RenderState)
     created_at: str = ""
     updated_at: str = ""
+    #: Whose project it is (:mod:`voicebox.owners`); its voices and takes are that owner's too.
+    owner: str = ""
 
     def block(self, block_id: str) -> Block | None:
         return next((b for b in self.blocks if b.id == block_id), None)

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Iterator
 
 from ..errors import Cancelled, InvalidInput, VoiceboxError
+from ..owners import owner_of
 from ..records import Generation, GenerationRequest
 from .records import Block, Project, RenderState
 
@@ -49,9 +50,10 @@ class Renders:
         self._lock = threading.Lock()
         self._running: dict[str, tuple[threading.Thread, threading.Event, list[str]]] = {}
 
-    def start(self, project_id: str) -> Project:
-        """Render (or resume) every block that is not rendered yet."""
-        project = self.projects.store.get(project_id)
+    def start(self, project_id: str, *, owner: str = "") -> Project:
+        """Render (or resume) every block of one of ``owner``'s projects that is not rendered yet;
+        the takes are the owner's, spoken with their profiles."""
+        project = self.projects.store.get(project_id, owner)
         missing = [b for b in project.to_render if not (b.voice or project.voice)]
         if missing:
             raise InvalidInput(f"{len(missing)} block(s) have no voice: choose the project's voice or each block's.")
@@ -68,13 +70,14 @@ class Renders:
         thread.start()
         return project
 
-    def pause(self, project_id: str) -> Project:
-        return self._stop(project_id, "paused")
+    def pause(self, project_id: str, *, owner: str = "") -> Project:
+        return self._stop(project_id, "paused", owner)
 
-    def cancel(self, project_id: str) -> Project:
-        return self._stop(project_id, "cancelled")
+    def cancel(self, project_id: str, *, owner: str = "") -> Project:
+        return self._stop(project_id, "cancelled", owner)
 
-    def _stop(self, project_id: str, state: str) -> Project:
+    def _stop(self, project_id: str, state: str, owner: str) -> Project:
+        self.projects.store.get(project_id, owner)  # another owner's: "does not exist"
         with self._lock:
             entry = self._running.get(project_id)
         if entry is None:
@@ -113,7 +116,7 @@ class Renders:
         studio = self.projects.studio
         for row in studio.store.generations.all():
             if row.get("project_id") in known and row.get("id") not in referenced:
-                studio.delete_generation(row["id"])
+                studio.delete_generation(row["id"], owner=owner_of(row))
         return paused
 
     # ---- the worker ----------------------------------------------------------------------------
@@ -194,8 +197,8 @@ class Renders:
 
     def _render_block(self, project: Project, block: Block, stop: threading.Event) -> None:
         try:
-            take: Generation | VoiceboxError = self.projects.studio.generate(block_request(project, block),
-                                                                             cancel=stop)
+            take: Generation | VoiceboxError = self.projects.studio.generate(
+                block_request(project, block), cancel=stop, owner=project.owner)
         except Cancelled:
             raise
         except VoiceboxError as exc:  # this block cannot be made (its voice was deleted...): say so, go on
@@ -223,5 +226,5 @@ def block_request(project: Project, block: Block) -> GenerationRequest:
     return GenerationRequest(
         profile_id=block.voice or project.voice, text=block.text,
         language=block.language or (project.language if project.language != "auto" else None),
-        preset=block.preset or None, seed=block.seed, project_id=project.id,
+        preset=block.preset or None, seed=block.seed, project_id=project.id, owner=project.owner,
     )

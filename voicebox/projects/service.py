@@ -4,6 +4,10 @@ A project lives in the store's ``projects`` table as one record (its blocks insi
 atomically like every other record. Editing what a block says or who says it marks only that block
 ``stale``; a render (:mod:`.render`) then makes only stale and new blocks. Deleting a project or a
 block deletes the takes that rendered it.
+
+Every operation takes the caller's ``owner`` (:mod:`voicebox.owners`): another owner's project
+is "does not exist", a block's voice must be one of the owner's profiles, and the project's takes
+are the owner's. The render thread and start-up recovery read projects with ``owner=None``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidInput, NotFound
+from ..owners import owns
 from ..store import is_valid_id, new_id, utc_now
 from .records import DEFAULT_PAUSE, Block, Project, RenderState
 
@@ -33,16 +38,18 @@ class ProjectStore:
         self.table = studio.store.table("projects")
         self.lock = threading.RLock()  # read-modify-write of one project at a time in this process
 
-    def get(self, project_id: str) -> Project:
+    def get(self, project_id: str, owner: str | None = None) -> Project:
+        """A project; another owner's answers as a missing one (``None``: any owner's)."""
         with self.studio.store.locked():
             row = self.table.get(lambda r: r.get("id") == project_id) if is_valid_id(project_id) else None
-        if row is None:
+        if row is None or not owns(owner, row):
             raise NotFound(f"Project {project_id!r} does not exist.")
         return Project.from_dict(dict(row))
 
-    def all(self) -> list[Project]:
+    def all(self, owner: str | None = None) -> list[Project]:
+        """``owner``'s projects, most recently changed first (``None``: everyone's)."""
         with self.studio.store.locked():
-            rows = [dict(r) for r in self.table.all()]
+            rows = [dict(r) for r in self.table.all() if owns(owner, r)]
         return sorted((Project.from_dict(r) for r in rows), key=lambda p: p.updated_at, reverse=True)
 
     def put(self, project: Project) -> Project:
@@ -87,24 +94,24 @@ class Projects:
 
     # ---- projects ------------------------------------------------------------------------------
     def create(self, title: str, voice: str = "", language: str = "auto",
-               blocks: Iterable[dict[str, Any]] = ()) -> Project:
+               blocks: Iterable[dict[str, Any]] = (), *, owner: str = "") -> Project:
         now = utc_now()
-        project = Project(id=new_id(), title=self._title(title), voice=self._voice(voice),
-                          language=self._language(language), created_at=now, updated_at=now)
-        project = replace(project, blocks=tuple(self._new_block(**b) for b in blocks))
+        project = Project(id=new_id(), title=self._title(title), voice=self._voice(voice, owner),
+                          language=self._language(language), created_at=now, updated_at=now, owner=owner)
+        project = replace(project, blocks=tuple(self._new_block(owner, **b) for b in blocks))
         return self.store.put(project)
 
     def import_file(self, data: bytes | str, fmt: str, title: str = "", voice: str = "",
-                    language: str = "auto") -> Project:
+                    language: str = "auto", *, owner: str = "") -> Project:
         """A project from a text, Markdown, subtitle, CSV or dialogue file (see :mod:`.importers`),
         or from the ``project.json`` of an exported ZIP (``fmt`` ``project``)."""
         from .importers import match_voices, parse
 
         if fmt == "project":
-            return self._from_json(data, title, voice, language)
+            return self._from_json(data, title, voice, language, owner)
 
         result = parse(data, fmt)
-        names = {p.name: p.id for p in self.studio.list_profiles()["items"]}
+        names = {p.name: p.id for p in self.studio.list_profiles(owner=owner)["items"]}
         result = match_voices(result, names)
         if result.unknown_voices:
             raise InvalidInput(
@@ -117,9 +124,9 @@ class Projects:
              "language": d.language, "pause": d.pause, "chapter": d.chapter}
             for d in result.blocks
         ]
-        return self.create(title or result.title or "Imported project", voice, language, blocks)
+        return self.create(title or result.title or "Imported project", voice, language, blocks, owner=owner)
 
-    def _from_json(self, data: bytes | str, title: str, voice: str, language: str) -> Project:
+    def _from_json(self, data: bytes | str, title: str, voice: str, language: str, owner: str) -> Project:
         """A project again from its exported ``project.json``; voices that no longer exist fall
         back to the project's voice (the blocks keep their words, pauses and chapters)."""
         import json
@@ -129,22 +136,22 @@ class Projects:
             blocks = [b for b in saved["blocks"] if isinstance(b, dict)]
         except (ValueError, TypeError, KeyError):
             raise InvalidInput("This is not a voicebox project.json (from an exported ZIP).") from None
-        known = {p.id for p in self.studio.list_profiles()["items"]}
+        known = {p.id for p in self.studio.list_profiles(owner=owner)["items"]}
         keep = ("text", "voice", "language", "preset", "seed", "pause", "chapter")
         cleaned = [{k: (b.get(k) if k != "voice" or b.get("voice") in known else "") for k in keep} for b in blocks]
         default_voice = voice or (saved.get("voice") if saved.get("voice") in known else "")
         return self.create(title or saved.get("title") or "Imported project", default_voice,
-                           language if language != "auto" else saved.get("language", "auto"), cleaned)
+                           language if language != "auto" else saved.get("language", "auto"), cleaned, owner=owner)
 
-    def update(self, project_id: str, **changes: Any) -> Project:
+    def update(self, project_id: str, *, owner: str = "", **changes: Any) -> Project:
         """Title, voice or language; blocks that follow the project's voice or language go stale."""
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             updates: dict[str, Any] = {}
             if changes.get("title") is not None:
                 updates["title"] = self._title(changes["title"])
             if changes.get("voice") is not None:
-                updates["voice"] = self._voice(changes["voice"])
+                updates["voice"] = self._voice(changes["voice"], owner)
             if changes.get("language") is not None:
                 updates["language"] = self._language(changes["language"])
             voice_changed = "voice" in updates and updates["voice"] != project.voice
@@ -155,31 +162,31 @@ class Projects:
             )
             return self.store.put(replace(project, blocks=blocks, **updates))
 
-    def delete(self, project_id: str) -> None:
+    def delete(self, project_id: str, *, owner: str = "") -> None:
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             self.store.remove(project.id)
-        self._drop_takes(b.generation_id for b in project.blocks)
+        self._drop_takes(project, (b.generation_id for b in project.blocks))
 
     # ---- blocks --------------------------------------------------------------------------------
-    def add_block(self, project_id: str, position: int | None = None, **fields_: Any) -> Project:
+    def add_block(self, project_id: str, position: int | None = None, *, owner: str = "", **fields_: Any) -> Project:
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             blocks = list(project.blocks)
             at = len(blocks) if position is None else max(0, min(int(position), len(blocks)))
-            blocks.insert(at, self._new_block(**fields_))
+            blocks.insert(at, self._new_block(owner, **fields_))
             return self.store.put(replace(project, blocks=tuple(blocks)))
 
-    def update_block(self, project_id: str, block_id: str, **changes: Any) -> Project:
+    def update_block(self, project_id: str, block_id: str, *, owner: str = "", **changes: Any) -> Project:
         """Change a block; a change to what it says or who says it marks it stale."""
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             block = self._block(project, block_id)
             updated = block
             if changes.get("text") is not None:
                 updated = replace(updated, text=clean_text(changes["text"]))
             if changes.get("voice") is not None:
-                updated = replace(updated, voice=self._voice(changes["voice"]))
+                updated = replace(updated, voice=self._voice(changes["voice"], owner))
             if changes.get("language") is not None:
                 updated = replace(updated, language="" if changes["language"] in ("", None) else self._language(changes["language"]))
             for name in ("preset", "chapter"):
@@ -194,21 +201,22 @@ class Projects:
             blocks = tuple(updated if b.id == block.id else b for b in project.blocks)
             return self.store.put(replace(project, blocks=blocks))
 
-    def move_block(self, project_id: str, block_id: str, position: int) -> Project:
+    def move_block(self, project_id: str, block_id: str, position: int, *, owner: str = "") -> Project:
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             block = self._block(project, block_id)
             blocks = [b for b in project.blocks if b.id != block.id]
             blocks.insert(max(0, min(int(position), len(blocks))), block)
             return self.store.put(replace(project, blocks=tuple(blocks)))
 
-    def split_block(self, project_id: str, block_id: str, at: int, text: str | None = None) -> Project:
+    def split_block(self, project_id: str, block_id: str, at: int, text: str | None = None, *,
+                    owner: str = "") -> Project:
         """Split a block in two at character ``at`` of ``text`` (what the editor shows; the stored
         text when None). The first part keeps the block's place, voice and chapter; the second is a
         new block with the same voice, language and options, and takes the pause that followed the
         whole block. Both parts are to render again (their audio no longer matches)."""
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             block = self._block(project, block_id)
             whole = block.text if text is None else str(text)
             try:
@@ -225,15 +233,15 @@ class Projects:
             at_index = blocks.index(block)
             blocks[at_index:at_index + 1] = [head, tail]
             saved = self.store.put(replace(project, blocks=tuple(blocks)))
-        self._drop_takes([block.generation_id])
+        self._drop_takes(project, [block.generation_id])
         return saved
 
-    def merge_with_next(self, project_id: str, block_id: str) -> Project:
+    def merge_with_next(self, project_id: str, block_id: str, *, owner: str = "") -> Project:
         """Join a block and the one after it into one block (to render again): the words run on,
         the pause after is the second block's, the chapter the first's. Blocks with different
         voices or languages are refused: one block has one voice."""
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             block = self._block(project, block_id)
             at_index = project.blocks.index(block)
             if at_index + 1 >= len(project.blocks):
@@ -250,30 +258,30 @@ class Projects:
             blocks = list(project.blocks)
             blocks[at_index:at_index + 2] = [merged]
             saved = self.store.put(replace(project, blocks=tuple(blocks)))
-        self._drop_takes([block.generation_id, nxt.generation_id])
+        self._drop_takes(project, [block.generation_id, nxt.generation_id])
         return saved
 
-    def adopt_take_words(self, project_id: str, block_id: str) -> Project:
+    def adopt_take_words(self, project_id: str, block_id: str, *, owner: str = "") -> Project:
         """After a sentence of a block's take was re-made with edited words, the block says what
         its audio says: its text becomes the take's sentences, and it stays rendered."""
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             block = self._block(project, block_id)
             if not block.generation_id:
                 return project
-            take = self.studio.get_generation(block.generation_id)
+            take = self.studio.get_generation(block.generation_id, owner=owner)
             words = " ".join(c.text.strip() for c in take.chunks if c.text.strip())
             if not words or " ".join(block.text.split()) == " ".join(words.split()):
                 return project
             changed = replace(block, text=clean_text(words))
             return self.store.put(replace(project, blocks=tuple(changed if b.id == block.id else b for b in project.blocks)))
 
-    def delete_block(self, project_id: str, block_id: str) -> Project:
+    def delete_block(self, project_id: str, block_id: str, *, owner: str = "") -> Project:
         with self.store.lock:
-            project = self.store.get(project_id)
+            project = self.store.get(project_id, owner)
             block = self._block(project, block_id)
             saved = self.store.put(replace(project, blocks=tuple(b for b in project.blocks if b.id != block.id)))
-        self._drop_takes([block.generation_id])
+        self._drop_takes(project, [block.generation_id])
         return saved
 
     def set_block_result(self, project_id: str, block_id: str, spoken: Block, generation_id: str,
@@ -293,9 +301,9 @@ class Projects:
                 project = replace(project, blocks=tuple(done if b.id == block_id else b for b in project.blocks))
                 self.store.put(project)
         if not keep:
-            self._drop_takes([generation_id])
+            self._drop_takes(project, [generation_id])
         elif previous and previous != generation_id:
-            self._drop_takes([previous])
+            self._drop_takes(project, [previous])
         return keep
 
     def set_render(self, project_id: str, render: RenderState) -> Project:
@@ -304,17 +312,17 @@ class Projects:
             return self.store.put(replace(project, render=render))
 
     def export(self, project_id: str, fmt: str = "m4b", subtitles: str = "srt", level: str = "block",
-               use: str = "audiobook", step: Any = None) -> list[Any]:
+               use: str = "audiobook", step: Any = None, *, owner: str = "") -> list[Any]:
         """Files of a rendered project (see :mod:`.exporting`)."""
         from .exporting import export_project
 
-        return export_project(self, project_id, fmt, subtitles, level, use, step)
+        return export_project(self, project_id, fmt, subtitles, level, use, step, owner=owner)
 
     # ---- helpers -------------------------------------------------------------------------------
-    def _new_block(self, text: str, voice: str = "", language: str = "", preset: str = "", seed: Any = None,
-                   pause: Any = None, chapter: str = "", **_: Any) -> Block:
+    def _new_block(self, owner: str, text: str, voice: str = "", language: str = "", preset: str = "",
+                   seed: Any = None, pause: Any = None, chapter: str = "", **_: Any) -> Block:
         return Block(
-            id=new_id(), text=clean_text(text), voice=self._voice(voice) if voice else "",
+            id=new_id(), text=clean_text(text), voice=self._voice(voice, owner) if voice else "",
             language=self._language(language) if language else "", preset=str(preset or "").strip(),
             seed=None if seed in (None, "") else int(seed), pause=clean_pause(pause), chapter=str(chapter or "").strip(),
         )
@@ -339,21 +347,23 @@ class Projects:
             raise InvalidInput(f"The title has {len(value)} characters; the limit is {TITLE_MAX_CHARS}.")
         return value
 
-    def _voice(self, voice: Any) -> str:
-        """A profile id (or a name, as OpenAI-style clients write it), or "" for none yet."""
+    def _voice(self, voice: Any, owner: str) -> str:
+        """One of ``owner``'s profiles by id (or by name, as OpenAI-style clients write it), or ""
+        for none yet."""
         if voice in (None, ""):
             return ""
-        return self.studio.find_profile(str(voice)).id
+        return self.studio.find_profile(str(voice), owner=owner).id
 
     def _language(self, language: Any) -> str:
         from ..languages import choose
 
         return choose(language, self.studio.languages())
 
-    def _drop_takes(self, generation_ids: Iterable[str]) -> None:
+    def _drop_takes(self, project: Project, generation_ids: Iterable[str]) -> None:
+        """Delete takes of ``project`` (they are its owner's)."""
         for generation_id in generation_ids:
             if generation_id:
                 try:
-                    self.studio.delete_generation(generation_id)
+                    self.studio.delete_generation(generation_id, owner=project.owner)
                 except NotFound:
                     pass
