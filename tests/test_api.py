@@ -360,7 +360,7 @@ def test_malformed_json_is_a_readable_422(client: TestClient) -> None:
 def test_internal_errors_are_logged_not_shown(
     client: TestClient, studio: Studio, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken() -> dict:
+    def broken(**_: object) -> dict:
         raise RuntimeError("secret detail /srv/private")
 
     monkeypatch.setattr(studio, "history_stats", broken)

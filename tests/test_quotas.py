@@ -258,14 +258,16 @@ def test_rest_quota_refusals_are_429_with_retry_after(studio: Studio) -> None:
 
 def test_rest_quotas_are_per_account(tmp_path: Path, espeak_wav: Path) -> None:
     studio = make_studio(tmp_path / "data", users=ACCOUNTS, limits={"generations_per_hour": 1})
-    profile = studio.create_profile("Keeper", language="English")
-    studio.add_sample(profile.id, espeak_wav, SAID)
-    body = {"profile_id": profile.id, "text": "Hello.", "seed": 1}
+    bodies = []
+    for name, _ in ACCOUNTS[:2]:  # each account speaks with a profile of its own
+        profile = studio.create_profile("Keeper", language="English", owner=name)
+        studio.add_sample(profile.id, espeak_wav, SAID, owner=name)
+        bodies.append({"profile_id": profile.id, "text": "Hello.", "seed": 1})
     with TestClient(create_api_app(studio, studio.settings)) as client:
-        assert client.post("/generate", json=body, headers=basic(*ACCOUNTS[0])).status_code == 201
-        refused = client.post("/generate", json=body, headers=basic(*ACCOUNTS[0]))
+        assert client.post("/generate", json=bodies[0], headers=basic(*ACCOUNTS[0])).status_code == 201
+        refused = client.post("/generate", json=bodies[0], headers=basic(*ACCOUNTS[0]))
         assert refused.status_code == 429 and "retry-after" in refused.headers
-        assert client.post("/generate", json=body, headers=basic(*ACCOUNTS[1])).status_code == 201
+        assert client.post("/generate", json=bodies[1], headers=basic(*ACCOUNTS[1])).status_code == 201
     assert studio.quotas.remaining("alice").takes == studio.quotas.remaining("bob").takes == 0
     assert studio.quotas.remaining("carol").takes == 1
 

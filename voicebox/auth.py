@@ -9,6 +9,11 @@ means the same person in both.
 
 With nothing configured there is one user and no login, as before: every check passes and
 :func:`resolve` answers ``None`` ("no accounts"). Nothing here logs or echoes a credential.
+
+Whose data an account sees (:func:`owner_for`, :mod:`voicebox.owners`): its own, under its name,
+except the original single login (``VOICEBOX_AUTH``) and the shared ``VOICEBOX_API_TOKEN``, which
+*are* the local user (owner ``""``): a server that had one login before accounts existed keeps
+showing that person the data it always showed them, and adding accounts later does not hide it.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from .config import Settings
 from .users import User, Users
 
 __all__ = [
-    "REALM", "auth_required", "challenge", "check_credentials", "check_login", "gradio_auth",
-    "has_login", "parse_basic", "registry", "resolve",
+    "LOCAL_SOURCES", "REALM", "auth_required", "challenge", "check_credentials", "check_login", "gradio_auth",
+    "has_login", "login_owner", "owner_for", "parse_basic", "registry", "resolve",
 ]
 
 REALM = "voicebox"
+#: Where an account comes from when it is the one local user of a server from before accounts.
+LOCAL_SOURCES = frozenset({"VOICEBOX_AUTH", "VOICEBOX_API_TOKEN"})
 
 
 @lru_cache(maxsize=64)
@@ -108,3 +115,22 @@ def gradio_auth(settings: Settings) -> Callable[[str, str], bool] | None:
         return users.verify(username or "", password or "") is not None
 
     return login
+
+
+def owner_for(user: User | None) -> str:
+    """The owner (:mod:`voicebox.owners`) whose data ``user``'s requests read and change: ``""``
+    without accounts and for the original single login or shared token (see the module
+    docstring), else the account's name."""
+    if user is None or user.source in LOCAL_SOURCES:
+        return ""
+    return user.name
+
+
+def login_owner(settings: Settings, username: str | None) -> str:
+    """:func:`owner_for` of a UI login (Gradio's ``request.username``; ``None`` without a login).
+    A name the registry no longer knows (removed while logged in) keeps its own, now empty,
+    space rather than falling back to the local user's."""
+    if not username:
+        return ""
+    user = registry(settings).get(username)
+    return owner_for(user) if user is not None else username

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..batch import MAX_ITEMS, BatchState
+from .guards import request_owner
 from .routes import caller, check_id
 from .schemas import error_responses
 
@@ -52,7 +53,7 @@ class BatchOut(BaseModel):
 
 
 def batch_out(state: BatchState) -> dict[str, Any]:
-    out = state.to_dict()
+    out = {k: v for k, v in state.to_dict().items() if k != "owner"}
     out["download_url"] = f"/batch/{state.id}/download" if state.zip_ready else None
     return out
 
@@ -74,24 +75,24 @@ def add_batch_routes(router: APIRouter, studio: Studio) -> None:
         items = [item.model_dump() for item in body.items]
         reservation = studio.quotas.reserve_take(caller(studio, request), *(item["text"] for item in items))
         try:
-            return batch_out(batches.start(items, body.quality))
+            return batch_out(batches.start(items, body.quality, owner=request_owner(request)))
         except BaseException:
             reservation.release()
             raise
 
     @router.get("/batch/{batch_id}", response_model=BatchOut, tags=tags, responses=error_responses(404),
                 summary="A batch's progress")
-    def get(batch_id: BatchId) -> dict[str, Any]:
-        return batch_out(batches.get(bid(batch_id)))
+    def get(batch_id: BatchId, request: Request) -> dict[str, Any]:
+        return batch_out(batches.get(bid(batch_id), owner=request_owner(request)))
 
     @router.get("/batch/{batch_id}/download", response_class=FileResponse, tags=tags,
                 responses=error_responses(404, 409), summary="The finished batch as a ZIP")
-    def download(batch_id: BatchId) -> FileResponse:
+    def download(batch_id: BatchId, request: Request) -> FileResponse:
         """One WAV per item made (`001-<slug>.wav`) and `batch.json` (items, generation ids, seeds)."""
-        path = batches.zip_path(bid(batch_id))
+        path = batches.zip_path(bid(batch_id), owner=request_owner(request))
         return FileResponse(path, media_type="application/zip", filename=f"batch-{batch_id[:8]}.zip")
 
     @router.delete("/batch/{batch_id}", response_model=BatchOut, tags=tags, responses=error_responses(404),
                    summary="Cancel a running batch")
-    def cancel(batch_id: BatchId) -> dict[str, Any]:
-        return batch_out(batches.cancel(bid(batch_id)))
+    def cancel(batch_id: BatchId, request: Request) -> dict[str, Any]:
+        return batch_out(batches.cancel(bid(batch_id), owner=request_owner(request)))

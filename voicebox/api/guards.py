@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from ..auth import auth_required, challenge, check_credentials, resolve
+from ..auth import auth_required, challenge, check_credentials, owner_for, resolve
 from ..config import Settings
 from ..users import User
 from .errors import error_json, error_response
@@ -44,6 +44,12 @@ UNAUTHENTICATED = "Authentication required: HTTP Basic with an account name and 
 def current_user(request: Request) -> User | None:
     """Who made ``request``: the account its credentials proved, or ``None`` without accounts."""
     return getattr(request.state, "user", None)
+
+
+def request_owner(request: Request) -> str:
+    """Whose data ``request`` reads and changes (:func:`voicebox.auth.owner_for`): its account's,
+    or ``""``, the one local user. Every route that touches a record passes it to the studio."""
+    return owner_for(current_user(request))
 
 
 def declared_length(request: Request) -> int | None:

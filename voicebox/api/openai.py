@@ -33,6 +33,7 @@ from .. import audio
 from ..errors import Cancelled, InvalidInput
 from ..jobs import Job, JobAudio, JobDone, JobFailed
 from ..records import GenerationRequest
+from .guards import request_owner
 from .routes import caller
 from .schemas import OpenAIErrorBody, SpeechRequest, error_responses
 
@@ -106,14 +107,14 @@ class CancellingStreamingResponse(StreamingResponse):
 
 
 def stream_speech(studio: "Studio", request: GenerationRequest, fmt: str,
-                  user: str | None = None) -> Response:
-    """Start a streamed take (for ``user``, see ``Studio.start_generation``); errors before the
-    first audio still get a JSON status."""
+                  user: str | None = None, owner: str = "") -> Response:
+    """Start a streamed take (for ``owner`` and ``user``, see ``Studio.start_generation``); errors
+    before the first audio still get a JSON status."""
     if fmt not in STREAM_FORMATS:
         raise InvalidInput(
             f"Streaming supports response_format wav or pcm, not {fmt!r}; or set stream to false."
         )
-    job = studio.start_generation(request, stream=True, user=user)
+    job = studio.start_generation(request, stream=True, owner=owner, user=user)
     first = next_audible(job)  # blocks this worker thread until the first audio (or an error)
     if isinstance(first, JobFailed):
         raise first.error
@@ -169,9 +170,11 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
     )
     def speech(body: SpeechRequest, http: Request) -> Response:
         """Works with OpenAI's SDKs: point ``base_url`` at ``http://host:port/v1``. The take is
-        also saved to the history (at speed 1.0)."""
+        also saved to the history (at speed 1.0). ``voice`` is looked up in the caller's own
+        profiles only."""
         size = speech_size(studio, body.model)
-        profile = studio.find_profile(body.voice)
+        owner = request_owner(http)
+        profile = studio.find_profile(body.voice, owner=owner)
         request = GenerationRequest(profile_id=profile.id, text=body.input, model_size=size)
         user = caller(studio, http)
         if body.stream:
@@ -179,12 +182,12 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
                 raise InvalidInput(
                     "speed other than 1.0 is not supported when streaming; set stream to false."
                 )
-            return stream_speech(studio, request, body.response_format, user)
-        record = studio.generate(request, user=user)
+            return stream_speech(studio, request, body.response_format, user, owner)
+        record = studio.generate(request, owner=owner, user=user)
         if body.speed == 1.0:
-            data, mime = studio.generation_audio(record.id, body.response_format)
+            data, mime = studio.generation_audio(record.id, body.response_format, owner=owner)
         else:
-            samples = audio.load_mono(studio.generation_path(record.id), SAMPLE_RATE)
+            samples = audio.load_mono(studio.generation_path(record.id, owner=owner), SAMPLE_RATE)
             data, mime = audio.encode(time_stretch(samples, body.speed), SAMPLE_RATE, body.response_format)
         return Response(
             data, media_type=mime, headers={"X-Generation-Id": record.id, MODEL_HEADER: record.size}

@@ -8,6 +8,8 @@ and the API share one store, one model lock and one set of rules. Two choices wo
   serialise model use with one lock, so parallel requests queue instead of colliding.
 * **Ids are validated at the edge**: anything but 32 lowercase hex digits is a 404, so path
   tricks (``../``, absolute paths, encoded separators) never reach the file system.
+* **Every route is its caller's** (:func:`~voicebox.api.guards.request_owner`): it passes the
+  caller's owner to the studio, which answers another person's id exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..quotas import address_of
 from ..records import Generation as GenerationRecord
 from ..records import Profile as ProfileRecord
 from ..records import Sample as SampleRecord
-from .guards import current_user
+from .guards import current_user, request_owner
 from .schemas import (
     EXAMPLE_ID,
     AudioFormat,
@@ -139,19 +141,19 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         summary="Create a voice profile",
     )
     def create_profile(body: ProfileCreate, request: Request) -> dict[str, Any]:
-        return profile_out(
-            studio.create_profile(body.name, body.description, body.language, user=caller(studio, request))
-        )
+        return profile_out(studio.create_profile(body.name, body.description, body.language,
+                                                 owner=request_owner(request), user=caller(studio, request)))
 
     @router.get(
         "/profiles", response_model=ProfileList, tags=["profiles"], summary="List and search profiles"
     )
     def list_profiles(
+        request: Request,
         search: Annotated[str | None, Query(description="Part of the name or description.")] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        page = studio.list_profiles(search, limit, offset)
+        page = studio.list_profiles(search, limit, offset, owner=request_owner(request))
         return {"items": [profile_out(p) for p in page["items"]], "total": page["total"]}
 
     @router.get(
@@ -161,8 +163,9 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="A profile with its samples",
     )
-    def get_profile(profile_id: ProfileId) -> dict[str, Any]:
-        return profile_out(studio.get_profile(check_id(profile_id, "Profile")), with_samples=True)
+    def get_profile(profile_id: ProfileId, request: Request) -> dict[str, Any]:
+        profile = studio.get_profile(check_id(profile_id, "Profile"), owner=request_owner(request))
+        return profile_out(profile, with_samples=True)
 
     @router.put(
         "/profiles/{profile_id}",
@@ -171,10 +174,9 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404, 409, 422),
         summary="Change a profile (only the fields given)",
     )
-    def update_profile(profile_id: ProfileId, body: ProfileUpdate) -> dict[str, Any]:
-        return profile_out(
-            studio.update_profile(check_id(profile_id, "Profile"), **body.model_dump(exclude_unset=True))
-        )
+    def update_profile(profile_id: ProfileId, body: ProfileUpdate, request: Request) -> dict[str, Any]:
+        return profile_out(studio.update_profile(check_id(profile_id, "Profile"), owner=request_owner(request),
+                                                 **body.model_dump(exclude_unset=True)))
 
     @router.delete(
         "/profiles/{profile_id}",
@@ -184,8 +186,8 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="Delete a profile and its samples (history stays)",
     )
-    def delete_profile(profile_id: ProfileId) -> Response:
-        studio.delete_profile(check_id(profile_id, "Profile"))
+    def delete_profile(profile_id: ProfileId, request: Request) -> Response:
+        studio.delete_profile(check_id(profile_id, "Profile"), owner=request_owner(request))
         return Response(status_code=204)
 
 
@@ -210,7 +212,8 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
     ) -> dict[str, Any]:
         check_id(profile_id, "Profile")
         user = caller(studio, request)
-        return sample_out(studio.add_sample(profile_id, read_upload(file), reference_text, user=user))
+        return sample_out(studio.add_sample(profile_id, read_upload(file), reference_text,
+                                            owner=request_owner(request), user=user))
 
     @router.get(
         "/profiles/{profile_id}/samples",
@@ -219,8 +222,9 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="A profile's samples",
     )
-    def list_samples(profile_id: ProfileId) -> list[dict[str, Any]]:
-        return [sample_out(s) for s in studio.list_samples(check_id(profile_id, "Profile"))]
+    def list_samples(profile_id: ProfileId, request: Request) -> list[dict[str, Any]]:
+        samples = studio.list_samples(check_id(profile_id, "Profile"), owner=request_owner(request))
+        return [sample_out(s) for s in samples]
 
     @router.put(
         "/profiles/samples/{sample_id}",
@@ -229,8 +233,9 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="Correct a sample's reference text",
     )
-    def update_sample(sample_id: SampleId, body: SampleUpdate) -> dict[str, Any]:
-        return sample_out(studio.update_sample_text(check_id(sample_id, "Sample"), body.reference_text))
+    def update_sample(sample_id: SampleId, body: SampleUpdate, request: Request) -> dict[str, Any]:
+        return sample_out(studio.update_sample_text(check_id(sample_id, "Sample"), body.reference_text,
+                                                    owner=request_owner(request)))
 
     @router.delete(
         "/profiles/samples/{sample_id}",
@@ -240,8 +245,8 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="Delete a sample and its audio",
     )
-    def delete_sample(sample_id: SampleId) -> Response:
-        studio.delete_sample(check_id(sample_id, "Sample"))
+    def delete_sample(sample_id: SampleId, request: Request) -> Response:
+        studio.delete_sample(check_id(sample_id, "Sample"), owner=request_owner(request))
         return Response(status_code=204)
 
     @router.get(
@@ -251,8 +256,8 @@ def add_sample_routes(router: APIRouter, studio: "Studio") -> None:
         responses={200: {"content": {"audio/wav": {}}}, **error_responses(404)},
         summary="A sample's cleaned audio",
     )
-    def sample_audio(sample_id: SampleId) -> FileResponse:
-        path = studio.sample_path(check_id(sample_id, "Sample"))
+    def sample_audio(sample_id: SampleId, request: Request) -> FileResponse:
+        path = studio.sample_path(check_id(sample_id, "Sample"), owner=request_owner(request))
         return FileResponse(
             path, media_type="audio/wav", filename=f"{sample_id}.wav", content_disposition_type="inline"
         )
@@ -269,23 +274,25 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
     )
     def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
         """Blocks until the audio is saved; the record's ``audio_url`` serves it."""
-        return generation_out(studio.generate(body.request(), user=caller(studio, request)))
+        return generation_out(studio.generate(body.request(), owner=request_owner(request),
+                                              user=caller(studio, request)))
 
     @router.get(
         "/history", response_model=GenerationList, tags=["history"], summary="Saved generations, newest first"
     )
     def list_history(
+        request: Request,
         search: Annotated[str | None, Query(description="Part of the text or profile name.")] = None,
         profile_id: Annotated[str | None, Query(description="Only this profile's generations.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        page = studio.list_history(search, profile_id, limit, offset)
+        page = studio.list_history(search, profile_id, limit, offset, owner=request_owner(request))
         return {"items": [generation_out(r) for r in page["items"]], "total": page["total"]}
 
     @router.get("/history/stats", response_model=HistoryStats, tags=["history"], summary="Counts and seconds")
-    def history_stats() -> dict[str, Any]:
-        return studio.history_stats()
+    def history_stats(request: Request) -> dict[str, Any]:
+        return studio.history_stats(owner=request_owner(request))
 
     @router.get(
         "/history/{generation_id}",
@@ -294,8 +301,9 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="One generation",
     )
-    def get_generation(generation_id: GenerationId) -> dict[str, Any]:
-        return generation_out(studio.get_generation(check_id(generation_id, "Generation")))
+    def get_generation(generation_id: GenerationId, request: Request) -> dict[str, Any]:
+        return generation_out(studio.get_generation(check_id(generation_id, "Generation"),
+                                                    owner=request_owner(request)))
 
     @router.delete(
         "/history/{generation_id}",
@@ -305,8 +313,8 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404),
         summary="Delete a generation and its audio",
     )
-    def delete_generation(generation_id: GenerationId) -> Response:
-        studio.delete_generation(check_id(generation_id, "Generation"))
+    def delete_generation(generation_id: GenerationId, request: Request) -> Response:
+        studio.delete_generation(check_id(generation_id, "Generation"), owner=request_owner(request))
         return Response(status_code=204)
 
     @router.get(
@@ -321,19 +329,21 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
     )
     def generation_audio(
         generation_id: GenerationId,
+        request: Request,
         fmt: Annotated[
             AudioFormat, Query(alias="format", description="Stored as WAV; others are converted.")
         ] = "wav",
     ) -> Response:
         check_id(generation_id, "Generation")
+        owner = request_owner(request)
         if fmt == "wav":  # served from disk, with HTTP range support for seeking players
             return FileResponse(
-                studio.generation_path(generation_id),
+                studio.generation_path(generation_id, owner=owner),
                 media_type="audio/wav",
                 filename=f"{generation_id}.wav",
                 content_disposition_type="inline",
             )
-        data, mime = studio.generation_audio(generation_id, fmt)
+        data, mime = studio.generation_audio(generation_id, fmt, owner=owner)
         return Response(
             data,
             media_type=mime,

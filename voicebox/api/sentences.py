@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
+from .guards import request_owner
 from .routes import GenerationId, check_id, generation_out, read_upload
 from .schemas import Generation, ScoreOut, error_responses
 
@@ -47,11 +48,13 @@ def add_sentence_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404, 422, 503),
         summary="Make a new take of one sentence",
     )
-    def retake(generation_id: GenerationId, index: SentenceIndex, body: SentenceRetake | None = None) -> dict[str, Any]:
+    def retake(generation_id: GenerationId, index: SentenceIndex, request: Request,
+               body: SentenceRetake | None = None) -> dict[str, Any]:
         """The new take is used at once; the other sentences' audio is unchanged, and every earlier
         take stays in `takes` (choose it again with `PUT /history/{id}/chunks/{index}`)."""
         options = (body or SentenceRetake()).model_dump(exclude_none=True)
-        record = studio.retake_sentence(check_id(generation_id, "Generation"), index, **options)
+        record = studio.retake_sentence(check_id(generation_id, "Generation"), index, owner=request_owner(request),
+                                        **options)
         return generation_out(record)
 
     @router.put(
@@ -61,8 +64,9 @@ def add_sentence_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404, 422),
         summary="Choose which take of a sentence is used",
     )
-    def choose(generation_id: GenerationId, index: SentenceIndex, body: TakeChoice) -> dict[str, Any]:
-        return generation_out(studio.choose_take(check_id(generation_id, "Generation"), index, body.take))
+    def choose(generation_id: GenerationId, index: SentenceIndex, body: TakeChoice, request: Request) -> dict[str, Any]:
+        return generation_out(studio.choose_take(check_id(generation_id, "Generation"), index, body.take,
+                                                 owner=request_owner(request)))
 
     @router.post(
         "/score",
@@ -72,6 +76,7 @@ def add_sentence_routes(router: APIRouter, studio: "Studio") -> None:
         summary="Check any clip the way each sentence of a take is checked",
     )
     def score(
+        request: Request,
         file: Annotated[UploadFile, File(description="Any supported audio format.")],
         text: Annotated[str, Form(description="The words the clip should say.")],
         profile_id: Annotated[str | None, Form(description="Also compare the voice with this profile's.")] = None,
@@ -79,4 +84,5 @@ def add_sentence_routes(router: APIRouter, studio: "Studio") -> None:
     ) -> dict[str, Any]:
         if profile_id:
             check_id(profile_id, "Profile")
-        return studio.score_clip(read_upload(file), text, profile_id or None, language or None)
+        return studio.score_clip(read_upload(file), text, profile_id or None, language or None,
+                                 owner=request_owner(request))
