@@ -32,6 +32,7 @@ from ..config import Settings
 from ..rate_limits import RateLimits
 from .batch import add_batch_routes
 from .guards import DocsGuard, credentials_dependency, route_class
+from .my_data import add_my_data_routes
 from .openai import add_openai_routes
 from .projects import add_project_routes
 from .sentences import add_sentence_routes
@@ -99,6 +100,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_sentence_routes(protected, studio)
     add_project_routes(protected, studio)
     add_batch_routes(protected, studio)
+    add_my_data_routes(protected, studio)
     add_openai_routes(protected, studio)
     add_split_id_routes(protected, route_class(settings, protected=True))
     router = APIRouter()
