@@ -94,8 +94,9 @@ def test_takes_history_and_stats_are_the_owners_alone(studio: Studio, espeak_wav
     take = studio.generate(GenerationRequest(ana, "Ana's secret words."), owner="ana")
     assert take.owner == "ana"
     same_as_missing(ana, lambda i: studio.generate(GenerationRequest(i, "Borrowed voice."), owner="bo"))
-    same_as_missing(ana, lambda i: studio.check_generation(GenerationRequest(i, "Borrowed voice."), owner="bo"))
-    same_as_missing(ana, lambda i: studio.start_generation(GenerationRequest(i, "Borrowed voice."), owner="bo"))
+    borrowed = "Borrowed voice."
+    same_as_missing(ana, lambda i: studio.check_generation(GenerationRequest(i, borrowed), owner="bo"))
+    same_as_missing(ana, lambda i: studio.start_generation(GenerationRequest(i, borrowed), owner="bo"))
 
     assert [r.id for r in studio.list_history(owner="ana")["items"]] == [take.id]
     for owner in ("bo", ""):
@@ -236,3 +237,32 @@ def test_projects_exports_and_batches_are_the_owners_alone(studio: Studio, espea
     assert again.projects.store.get(book.id, "ana").render.state == "done"
     projects.delete(book.id, owner="ana")
     same_as_missing(take.id, lambda i: studio.get_generation(i, owner="ana"))
+
+
+def test_the_ledger_of_served_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """voicebox.ui.files: a temp folder handed to one owner is refused to others; unknown folders
+    and byte-identical files follow Gradio's own rules; cleaned-away folders leave the ledger."""
+    from voicebox.ui.files import ServedFiles, folder_key
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    ledger = ServedFiles()
+    take = tmp_path / "copy" / "take.wav"
+    take.parent.mkdir()
+    take.write_bytes(b"RIFF ana's take")
+    ledger.handed(take, "ana")
+    from gradio.processing_utils import hash_file
+
+    key = hash_file(take)  # the folder Gradio will copy it to
+    assert ledger.allowed(key, "ana") and not ledger.allowed(key, "bo") and not ledger.allowed(key, "")
+    same = tmp_path / "other" / "same.wav"
+    same.parent.mkdir()
+    same.write_bytes(take.read_bytes())
+    ledger.handed(same, "bo")  # the very same bytes, made by bo too: his as well
+    assert ledger.allowed(key, "bo")
+    ledger.uploaded(tmp_path / "upload-folder" / "mine.wav", "ana")
+    assert folder_key(tmp_path / "upload-folder" / "mine.wav") == "upload-folder"
+    assert not ledger.allowed("upload-folder", "bo") and ledger.allowed("never-handed", "bo")
+    assert folder_key("/etc/passwd") is None and ledger.allowed(None, "bo")
+    ledger.PRUNE_EVERY, ledger.GRACE = 1, 0.0
+    ledger.record("fresh", "ana")  # prunes: neither key's folder exists in the temp folder
+    assert ledger.allowed(key, "carl") and ledger.allowed("upload-folder", "carl")

@@ -28,8 +28,8 @@ from voicebox.users import Users
 WORDS = "The quick brown fox jumps over the lazy dog near the river bank."
 SECRET = "Ana's secret line about the lighthouse."
 #: Path parameters the walk fills in, and which of ana's records each names.
-PATH_IDS = {"profile_id": "profile", "sample_id": "sample", "generation_id": "generation", "project_id": "project",
-            "block_id": "block", "job_id": "job", "batch_id": "batch"}
+PATH_IDS = {"profile_id": "profile", "sample_id": "sample", "generation_id": "generation",
+            "project_id": "project", "block_id": "block", "job_id": "job", "batch_id": "batch"}
 #: Other path parameters: a value that is valid for ana's records.
 PATH_OTHER = {"index": "0"}
 WAV_PART = ("clip.wav", b"", "audio/wav")  # replaced by real audio in the test
@@ -51,10 +51,12 @@ NAMED_FIELDS: dict[tuple[str, str], Callable[[str], dict[str, Any]]] = {
 }
 #: Fields that name a profile; a route whose schema has one (at any depth) must be in NAMED_FIELDS.
 NAMING = {"profile_id", "voice"}
+#: The app's client and each account's headers.
+Server = tuple[TestClient, dict[str, dict[str, str]]]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, shared_asr: Any) -> tuple[TestClient, dict[str, dict[str, str]]]:
+def server(tmp_path_factory: pytest.TempPathFactory, shared_asr: Any) -> Server:
     data = tmp_path_factory.mktemp("isolation") / "data"
     settings = Settings(data_dir=data, quality="off", quotas="off", rate_limit="off")
     registry = Users(settings.users_path)
@@ -67,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_asr: Any) -> tuple[T
 
 
 @pytest.fixture(scope="module")
-def ana(server: tuple[TestClient, dict[str, dict[str, str]]], espeak_wav: Path) -> dict[str, str]:
+def ana(server: Server, espeak_wav: Path) -> dict[str, str]:
     """Ana's records, made through REST as ana; bo has a profile of the same name."""
     client, headers = server
     as_ana = headers["ana"]
@@ -75,8 +77,8 @@ def ana(server: tuple[TestClient, dict[str, dict[str, str]]], espeak_wav: Path) 
     assert profile.status_code == 201, profile.text
     ids = {"profile": profile.json()["id"], "name": "Ana Voice"}
     with espeak_wav.open("rb") as handle:
-        sample = client.post(f"/profiles/{ids['profile']}/samples", files={"file": ("a.wav", handle, "audio/wav")},
-                             data={"reference_text": WORDS}, headers=as_ana)
+        sample = client.post(f"/profiles/{ids['profile']}/samples", data={"reference_text": WORDS},
+                             files={"file": ("a.wav", handle, "audio/wav")}, headers=as_ana)
     assert sample.status_code == 201, sample.text
     ids["sample"] = sample.json()["id"]
     take = client.post("/generate", json={"profile_id": ids["profile"], "text": SECRET}, headers=as_ana)
@@ -88,11 +90,12 @@ def ana(server: tuple[TestClient, dict[str, dict[str, str]]], espeak_wav: Path) 
     assert project.status_code == 201, project.text
     ids["project"], ids["block"] = project.json()["id"], project.json()["blocks"][0]["id"]
     assert client.post(f"/projects/{ids['project']}/render", headers=as_ana).status_code == 200
-    until(lambda: client.get(f"/projects/{ids['project']}", headers=as_ana).json()["render"]["state"] == "done")
+    project_url = f"/projects/{ids['project']}"
+    until(lambda: client.get(project_url, headers=as_ana).json()["render"]["state"] == "done")
     export = client.post(f"/projects/{ids['project']}/export", json={"format": "wav"}, headers=as_ana)
     assert export.status_code == 202, export.text
     ids["job"] = export.json()["id"]
-    until(lambda: client.get(f"/projects/{ids['project']}/export/{ids['job']}", headers=as_ana).json()["state"] == "done")
+    until(lambda: client.get(f"{project_url}/export/{ids['job']}", headers=as_ana).json()["state"] == "done")
     batch = client.post("/batch", json={"items": [{"text": "A line of ana's batch.", "voice": "Ana Voice"}]},
                         headers=as_ana)
     assert batch.status_code == 202, batch.text
@@ -105,12 +108,13 @@ def ana(server: tuple[TestClient, dict[str, dict[str, str]]], espeak_wav: Path) 
 
 
 @pytest.fixture(scope="module")
-def bo(server: tuple[TestClient, dict[str, dict[str, str]]], espeak_wav: Path) -> dict[str, str]:
+def bo(server: Server, espeak_wav: Path) -> dict[str, str]:
     """Bo's own voice and project (with a block), for the routes that also take a path id."""
     client, headers = server
-    profile = client.post("/profiles", json={"name": "Bo Voice", "language": "English"}, headers=headers["bo"])
+    as_bo = headers["bo"]
+    profile = client.post("/profiles", json={"name": "Bo Voice", "language": "English"}, headers=as_bo)
     project = client.post("/projects", json={"title": "Bo's book", "voice": profile.json()["id"],
-                                             "blocks": [{"text": "Bo's block."}]}, headers=headers["bo"])
+                                             "blocks": [{"text": "Bo's block."}]}, headers=as_bo)
     assert project.status_code == 201, project.text
     return {"profile_id": profile.json()["id"], "project_id": project.json()["id"],
             "block_id": project.json()["blocks"][0]["id"]}
@@ -190,7 +194,7 @@ def shows(response: Any, ana: dict[str, str]) -> list[str]:
 
 # ---- the walk --------------------------------------------------------------------------------
 def test_every_route_with_an_id_answers_bo_as_if_anas_did_not_exist(
-    server: tuple[TestClient, dict[str, dict[str, str]]], ana: dict[str, str], espeak_wav: Path
+    server: Server, ana: dict[str, str], espeak_wav: Path
 ) -> None:
     client, headers = server
     spec = client.get("/openapi.json", headers=headers["bo"]).json()
@@ -230,7 +234,7 @@ def owned_urls(ana: dict[str, str]) -> dict[str, str]:
             "batch zip": f"/batch/{ana['batch']}/download"}
 
 
-def test_ana_herself_gets_her_records(server: tuple[TestClient, dict[str, dict[str, str]]], ana: dict[str, str]) -> None:
+def test_ana_herself_gets_her_records(server: Server, ana: dict[str, str]) -> None:
     client, headers = server
     for url in owned_urls(ana).values():
         assert client.get(url, headers=headers["ana"]).status_code == 200, url
@@ -250,7 +254,7 @@ def field_names(schema: dict[str, Any], spec: dict[str, Any], seen: frozenset[st
 
 
 def test_fields_naming_a_profile_answer_bo_as_if_anas_did_not_exist(
-    server: tuple[TestClient, dict[str, dict[str, str]]], ana: dict[str, str], bo: dict[str, str], espeak_wav: Path
+    server: Server, ana: dict[str, str], bo: dict[str, str], espeak_wav: Path
 ) -> None:
     client, headers = server
     spec = client.get("/openapi.json", headers=headers["bo"]).json()
@@ -260,7 +264,8 @@ def test_fields_naming_a_profile_answer_bo_as_if_anas_did_not_exist(
             for content in op.get("requestBody", {}).get("content", {}).values():
                 fields |= field_names(content["schema"], spec)
             if NAMING & fields:
-                assert (method.upper(), path) in NAMED_FIELDS, f"{method.upper()} {path} names a profile: cover it"
+                route = (method.upper(), path)
+                assert route in NAMED_FIELDS, f"{route} names a profile: add it to NAMED_FIELDS"
     wav = ("clip.wav", espeak_wav.read_bytes(), "audio/wav")
     for (method, path), build in NAMED_FIELDS.items():
         url = path.format(**bo)
@@ -281,7 +286,7 @@ def test_fields_naming_a_profile_answer_bo_as_if_anas_did_not_exist(
             assert not shows(got, {k: v for k, v in ana.items() if v != theirs}), (method, path)
 
 
-def test_bo_lists_and_searches_none_of_anas(server: tuple[TestClient, dict[str, dict[str, str]]], ana: dict[str, str]) -> None:
+def test_bo_lists_and_searches_none_of_anas(server: Server, ana: dict[str, str]) -> None:
     client, headers = server
     for url in ("/profiles", "/profiles?search=Ana", "/history", "/history?search=secret",
                 f"/history?profile_id={ana['profile']}", "/history/stats", "/projects"):
@@ -311,5 +316,5 @@ def test_the_original_single_login_is_the_local_user(tmp_path: Path, shared_asr:
     ana = basic("ana", "ana-password-1")
     assert client.get("/profiles", headers=ana).json() == {"items": [], "total": 0}
     assert client.get(f"/profiles/{before.id}", headers=ana).status_code == 404
-    assert (login_owner(settings, "me"), login_owner(settings, "ana"), login_owner(settings, None)) == ("", "ana", "")
+    assert [login_owner(settings, name) for name in ("me", "ana", None)] == ["", "ana", ""]
     assert login_owner(settings, "gone") == "gone"  # removed while logged in: never the local user's data

@@ -303,13 +303,15 @@ def test_rate_limit_modes() -> None:
 
 
 # ---- the UI ----------------------------------------------------------------------------------------
-def test_generate_tab_says_what_is_left_and_refuses_over_quota(studio: Studio) -> None:
+def test_generate_tab_says_what_is_left_and_refuses_over_quota(studio: Studio, espeak_wav: Path) -> None:
     ctx = UIContext(studio, studio.settings, TempAudio(studio.settings.data_dir.parent / "ui"))
     handlers = GenerateHandlers(ctx)
     alice = types.SimpleNamespace(username="alice", session_hash="s1", client=None)
     assert handlers.left(alice) == gr.update(value="1 take left this hour", visible=True)
     studio.quotas.reserve_take("alice", "x")
-    args = (keeper(studio), "Hello.", "profile", "0.6B", "Balanced", "", 0.9, 50, 1.0, 1.05)
+    mine = studio.create_profile("Keeper", language="English", owner="alice")  # her page: her voices
+    studio.add_sample(mine.id, espeak_wav, SAID, owner="alice")
+    args = (mine.id, "Hello.", "profile", "0.6B", "Balanced", "", 0.9, 50, 1.0, 1.05)
     with pytest.raises(gr.Error, match="1 take this hour, the limit"):
         handlers.check(*args, alice)
     assert handlers.left(alice)["value"] == "0 takes left this hour"

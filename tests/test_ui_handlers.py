@@ -401,7 +401,8 @@ class _WaitingStudio:
     def __init__(self) -> None:
         self.lock = threading.RLock()
 
-    def start_generation(self, request: GenerationRequest, stream: bool = True, cancel: Any = None) -> Job:
+    def start_generation(self, request: GenerationRequest, stream: bool = True, cancel: Any = None,
+                         owner: str = "") -> Job:
         def work(cancelled: threading.Event) -> Iterator[Any]:
             with self.lock:  # held by the job's own thread, like the model lock
                 yield JobProgress("generating", 0, 3)

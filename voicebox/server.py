@@ -7,7 +7,8 @@ routes).
 Hardening, all here so it is in one place: Gradio is mounted with ``show_error=False`` (internals
 never reach a browser), analytics off, the monitoring dashboard off, the data dir in
 ``blocked_paths`` (and never in ``allowed_paths``), an upload size limit, and Gradio's temp files
-in a private (0700) directory that Gradio cleans as it goes (``delete_cache`` in the UI).
+in a private (0700) directory that Gradio cleans as it goes (``delete_cache`` in the UI), each
+served only to the person it was made for (:mod:`voicebox.ui.files`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
     import gradio as gr
 
     from .api import install_api, new_app
-    from .auth import gradio_auth
+    from .auth import gradio_auth, login_owner
     from .services import Studio
     from .ui import appearance, build_ui
+    from .ui.files import install as guard_files
 
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_TEMP_DIR"] = private_temp_dir()
@@ -44,7 +46,7 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
     studio = studio if studio is not None else Studio(settings)
     install_api(app, studio, settings)  # before the mount at "/", which would hide later routes
     demo = build_ui(studio, settings, rest_api=True)
-    return gr.mount_gradio_app(
+    app = gr.mount_gradio_app(
         app,
         demo,
         path="/",
@@ -57,6 +59,8 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
         enable_monitoring=False,
         **appearance(),  # Gradio 6 takes theme and CSS at mount time
     )
+    guard_files(app, demo.voicebox_context.temp.served, lambda name: login_owner(settings, name))
+    return app
 
 
 def private_temp_dir() -> str:

@@ -151,13 +151,15 @@ def add_project_routes(router: APIRouter, studio: "Studio") -> None:
 
     @router.post("/projects/{project_id}/blocks", status_code=201, response_model=ProjectOut, tags=tags,
                  responses=error_responses(404, 422), summary="Add a block (at the end, or at `position`)")
-    def add_block(project_id: ProjectId, body: BlockIn, request: Request, position: int | None = None) -> dict[str, Any]:
+    def add_block(project_id: ProjectId, body: BlockIn, request: Request,
+                  position: int | None = None) -> dict[str, Any]:
         return project_out(projects.add_block(pid(project_id), position, owner=request_owner(request),
                                               **body.model_dump()))
 
     @router.put("/projects/{project_id}/blocks/{block_id}", response_model=ProjectOut, tags=tags,
                 responses=error_responses(404, 422), summary="Change or move a block")
-    def update_block(project_id: ProjectId, block_id: BlockId, body: BlockChange, request: Request) -> dict[str, Any]:
+    def update_block(project_id: ProjectId, block_id: BlockId, body: BlockChange,
+                     request: Request) -> dict[str, Any]:
         changes = body.model_dump(exclude_unset=True)
         position = changes.pop("position", None)
         owner = request_owner(request)
@@ -174,8 +176,10 @@ def add_project_routes(router: APIRouter, studio: "Studio") -> None:
 
     @router.post("/projects/{project_id}/blocks/{block_id}/split", response_model=ProjectOut, tags=tags,
                  responses=error_responses(404, 422), summary="Split a block in two at a character index")
-    def split_block(project_id: ProjectId, block_id: BlockId, body: SplitIn, request: Request) -> dict[str, Any]:
-        return project_out(projects.split_block(pid(project_id), check_id(block_id, "Block"), body.at, body.text,
+    def split_block(project_id: ProjectId, block_id: BlockId, body: SplitIn,
+                    request: Request) -> dict[str, Any]:
+        block = check_id(block_id, "Block")
+        return project_out(projects.split_block(pid(project_id), block, body.at, body.text,
                                                 owner=request_owner(request)))
 
     @router.post("/projects/{project_id}/blocks/{block_id}/merge", response_model=ProjectOut, tags=tags,
@@ -210,14 +214,17 @@ def add_project_routes(router: APIRouter, studio: "Studio") -> None:
 
     @router.get("/projects/{project_id}/export/{job_id}", tags=tags, responses=error_responses(404),
                 summary="An export's state: running (with its step), done (with its files) or failed")
-    def export_state(project_id: ProjectId, job_id: Annotated[str, Path()], request: Request) -> dict[str, Any]:
-        return studio.exports.get(pid(project_id), check_id(job_id, "Export"), owner=request_owner(request)).to_dict()
+    def export_state(project_id: ProjectId, job_id: Annotated[str, Path()],
+                     request: Request) -> dict[str, Any]:
+        job = studio.exports.get(pid(project_id), check_id(job_id, "Export"), owner=request_owner(request))
+        return job.to_dict()
 
     @router.get("/projects/{project_id}/export/{job_id}/file", response_class=FileResponse, tags=tags,
                 responses=error_responses(404, 422), summary="Download an export's file")
     def export_file(project_id: ProjectId, job_id: Annotated[str, Path()], request: Request,
                     index: int = 0) -> FileResponse:
-        path = studio.exports.file(pid(project_id), check_id(job_id, "Export"), index, owner=request_owner(request))
+        job = check_id(job_id, "Export")
+        path = studio.exports.file(pid(project_id), job, index, owner=request_owner(request))
         media = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".m4b": "audio/mp4",
                  ".zip": "application/zip", ".srt": "application/x-subrip", ".vtt": "text/vtt"}
         return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"), filename=path.name)

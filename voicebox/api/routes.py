@@ -175,8 +175,9 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
         summary="Change a profile (only the fields given)",
     )
     def update_profile(profile_id: ProfileId, body: ProfileUpdate, request: Request) -> dict[str, Any]:
-        return profile_out(studio.update_profile(check_id(profile_id, "Profile"), owner=request_owner(request),
-                                                 **body.model_dump(exclude_unset=True)))
+        changes = body.model_dump(exclude_unset=True)
+        owner = request_owner(request)
+        return profile_out(studio.update_profile(check_id(profile_id, "Profile"), owner=owner, **changes))
 
     @router.delete(
         "/profiles/{profile_id}",

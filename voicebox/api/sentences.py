@@ -53,8 +53,8 @@ def add_sentence_routes(router: APIRouter, studio: "Studio") -> None:
         """The new take is used at once; the other sentences' audio is unchanged, and every earlier
         take stays in `takes` (choose it again with `PUT /history/{id}/chunks/{index}`)."""
         options = (body or SentenceRetake()).model_dump(exclude_none=True)
-        record = studio.retake_sentence(check_id(generation_id, "Generation"), index, owner=request_owner(request),
-                                        **options)
+        record = studio.retake_sentence(check_id(generation_id, "Generation"), index,
+                                        owner=request_owner(request), **options)
         return generation_out(record)
 
     @router.put(
@@ -64,7 +64,8 @@ def add_sentence_routes(router: APIRouter, studio: "Studio") -> None:
         responses=error_responses(404, 422),
         summary="Choose which take of a sentence is used",
     )
-    def choose(generation_id: GenerationId, index: SentenceIndex, body: TakeChoice, request: Request) -> dict[str, Any]:
+    def choose(generation_id: GenerationId, index: SentenceIndex, body: TakeChoice,
+               request: Request) -> dict[str, Any]:
         return generation_out(studio.choose_take(check_id(generation_id, "Generation"), index, body.take,
                                                  owner=request_owner(request)))
 

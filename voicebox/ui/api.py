@@ -42,25 +42,28 @@ ENDPOINTS = (
 
 
 def build(ctx: UIContext) -> None:
-    """Register every public endpoint inside the current ``gr.Blocks``."""
-    studio = ctx.studio
+    """Register every public endpoint inside the current ``gr.Blocks``.
+
+    Each endpoint reads and changes the data of the caller's login (:meth:`UIContext.owner`, from
+    the request Gradio runs the endpoint for), so its parameters stay what clients send."""
+    studio, owner = ctx.studio, ctx.owner
 
     # ---- profiles -----------------------------------------------------------------------------
     @guarded
     def list_profiles(search: str = "") -> dict[str, Any]:
         """Profiles whose name or description contains ``search`` (all when empty), by name."""
-        page = studio.list_profiles(search=search or None)
+        page = studio.list_profiles(search=search or None, owner=owner())
         return {"items": [profile.to_dict() for profile in page["items"]], "total": page["total"]}
 
     @guarded
     def get_profile(profile_id: str) -> dict[str, Any]:
         """One profile with its samples."""
-        return studio.get_profile(profile_id).to_dict()
+        return studio.get_profile(profile_id, owner=owner()).to_dict()
 
     @guarded
     def create_profile(name: str, description: str = "", language: str = "Auto") -> dict[str, Any]:
         """Create a voice profile; add samples with /add_sample."""
-        return studio.create_profile(name, description, language).to_dict()
+        return studio.create_profile(name, description, language, owner=owner()).to_dict()
 
     @guarded
     def update_profile(
@@ -68,23 +71,24 @@ def build(ctx: UIContext) -> None:
     ) -> dict[str, Any]:
         """Change a profile; fields left out (None) keep their value, "" clears the description."""
         changes = {"name": name or None, "description": description, "language": language or None}
-        return studio.update_profile(profile_id, **{k: v for k, v in changes.items() if v is not None}).to_dict()
+        kept = {k: v for k, v in changes.items() if v is not None}
+        return studio.update_profile(profile_id, owner=owner(), **kept).to_dict()
 
     @guarded
     def delete_profile(profile_id: str) -> dict[str, Any]:
         """Delete a profile, its samples and cached voices; history keeps the name."""
-        studio.delete_profile(profile_id)
+        studio.delete_profile(profile_id, owner=owner())
         return {"deleted": profile_id}
 
     @guarded
     def update_sample_text(sample_id: str, reference_text: str) -> dict[str, Any]:
         """Correct a sample's transcript (empty means timbre-only)."""
-        return studio.update_sample_text(sample_id, reference_text).to_dict()
+        return studio.update_sample_text(sample_id, reference_text, owner=owner()).to_dict()
 
     @guarded
     def delete_sample(sample_id: str) -> dict[str, Any]:
         """Delete one sample and the cached voices built from it."""
-        studio.delete_sample(sample_id)
+        studio.delete_sample(sample_id, owner=owner())
         return {"deleted": sample_id}
 
     # ---- history ------------------------------------------------------------------------------
@@ -93,24 +97,24 @@ def build(ctx: UIContext) -> None:
         search: str = "", profile_id: str = "", limit: int = 50, offset: int = 0
     ) -> dict[str, Any]:
         """Saved takes, newest first; ``search`` matches text and profile name."""
-        page = studio.list_history(search or None, profile_id or None, int(limit), int(offset))
+        page = studio.list_history(search or None, profile_id or None, int(limit), int(offset), owner=owner())
         return {"items": [record.to_dict() for record in page["items"]], "total": page["total"]}
 
     @guarded
     def get_generation(generation_id: str) -> dict[str, Any]:
         """One take's record: text, profile, seed, parameters, timings."""
-        return studio.get_generation(generation_id).to_dict()
+        return studio.get_generation(generation_id, owner=owner()).to_dict()
 
     @guarded
     def delete_generation(generation_id: str) -> dict[str, Any]:
         """Delete a take and its audio."""
-        studio.delete_generation(generation_id)
+        studio.delete_generation(generation_id, owner=owner())
         return {"deleted": generation_id}
 
     @guarded
     def history_stats() -> dict[str, Any]:
         """Count, total seconds, and the same per profile."""
-        return studio.history_stats()
+        return studio.history_stats(owner=owner())
 
     @guarded
     def model_status() -> dict[str, Any]:
@@ -138,7 +142,7 @@ def build(ctx: UIContext) -> None:
     def add_sample(profile_id: str, audio: str | None, reference_text: str) -> dict[str, Any]:
         """Add a voice sample (any common format); a blank transcript is filled in by Whisper."""
         path = check_upload(audio, ctx.settings)
-        return studio.add_sample(profile_id, path, reference_text or None).to_dict()
+        return studio.add_sample(profile_id, path, reference_text or None, owner=owner()).to_dict()
 
     @guarded
     def generate(
@@ -157,8 +161,10 @@ def build(ctx: UIContext) -> None:
         request = generation_request(
             profile_id, text, language, model_size, preset, seed, temperature, top_k, top_p, repetition_penalty
         )
-        record = studio.generate(request)
-        return ctx.temp.copy(studio.generation_path(record.id), download_name(record)), record.to_dict()
+        mine = owner()
+        record = studio.generate(request, owner=mine)
+        path = ctx.temp.copy(studio.generation_path(record.id, owner=mine), download_name(record), mine)
+        return path, record.to_dict()
 
     @guarded
     def transcribe(audio: str | None, language: str) -> dict[str, Any]:
@@ -169,8 +175,9 @@ def build(ctx: UIContext) -> None:
     @guarded
     def generation_audio(generation_id: str) -> str:
         """A take's WAV file."""
-        record = studio.get_generation(generation_id)
-        return ctx.temp.copy(studio.generation_path(generation_id), download_name(record))
+        mine = owner()
+        record = studio.get_generation(generation_id, owner=mine)
+        return ctx.temp.copy(studio.generation_path(generation_id, owner=mine), download_name(record), mine)
 
     with gr.Column(visible=False, elem_id="api-endpoints"):
         profile_id = gr.Textbox(label="profile_id")

@@ -186,7 +186,7 @@ class BatchHandlers:
             raise InvalidInput("There are no voice profiles yet: create one on the Profiles tab first.")
         lines = read_file(file, voices) if file else parse_lines(text, voices)
         try:
-            state = self.batches.start([line.item() for line in lines])
+            state = self.batches.start([line.item() for line in lines], owner=self.ctx.owner())
         except InvalidInput as error:  # the service counts items; a person counts lines
             message = _ITEM.sub(lambda m: f"Line {lines[int(m.group(1)) - 1].line}: ", error.message)
             raise InvalidInput(message) from None
@@ -199,7 +199,7 @@ class BatchHandlers:
         if not batch_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
         try:
-            state = self.batches.get(batch_id)
+            state = self.batches.get(batch_id, owner=self.ctx.owner())
         except NotFound:
             return (status_html("This batch is gone.", "error"), gr.update(visible=False), gr.skip(),
                     gr.Timer(active=False))
@@ -217,18 +217,19 @@ class BatchHandlers:
         """Ask the batch to stop; the timer's next ticks show it ending (the clip being made is dropped)."""
         if not batch_id or not self._running(batch_id):
             raise InvalidInput("No batch is running.")
-        self.batches.cancel(batch_id)
+        self.batches.cancel(batch_id, owner=self.ctx.owner())
         return status_html("Cancelling: the clip being made is dropped…", "warn"), gr.update(interactive=False)
 
     def _download(self, state: BatchState) -> Any:
         if not state.zip_ready:
             return gr.update(visible=False, value=None)
-        copy = self.ctx.temp.copy(self.batches.zip_path(state.id), f"voicebox-batch-{state.id[:8]}.zip")
+        zipped = self.batches.zip_path(state.id, owner=state.owner)
+        copy = self.ctx.temp.copy(zipped, f"voicebox-batch-{state.id[:8]}.zip", state.owner)
         return gr.update(value=copy, visible=True)
 
     def _running(self, batch_id: str) -> bool:
         try:
-            return self.batches.get(batch_id).state == "running"
+            return self.batches.get(batch_id, owner=self.ctx.owner()).state == "running"
         except NotFound:
             return False
 

@@ -6,9 +6,12 @@ Why these exist:
   becomes a generic "Error" (or, with ``show_error=True``, a leaked message). :func:`guarded`
   turns :class:`~voicebox.errors.VoiceboxError` into a toast carrying its (escaped) message and
   any other exception into one generic sentence, logging the traceback on the server only.
-* **Files.** Whatever a handler returns as a file is served to anyone holding the URL, and the
-  data directory is never in ``allowed_paths`` (it is in ``blocked_paths``). :class:`TempAudio`
-  hands out copies from a private (0700) temp folder instead and prunes them.
+* **Files.** Whatever a handler returns as a file is served to anyone logged in who holds the URL,
+  and the data directory is never in ``allowed_paths`` (it is in ``blocked_paths``).
+  :class:`TempAudio` hands out copies from a private (0700) temp folder instead, prunes them, and
+  records whom each was made for, so :mod:`voicebox.ui.files` refuses it to anyone else.
+* **Whose data.** Every handler reads and changes the data of :meth:`UIContext.owner`: the
+  login's (:func:`voicebox.auth.login_owner`), or the local user's without a login.
 * **Queue.** Every model call shares one concurrency group so the UI never runs two model jobs
   at once; light reads of the store run in parallel.
 """
@@ -35,8 +38,10 @@ from typing import Any, Callable, TypeVar
 import gradio as gr
 
 from ..audio import check_upload_size
+from ..auth import login_owner
 from ..config import Settings
 from ..errors import InvalidInput, VoiceboxError
+from .files import ServedFiles
 
 log = logging.getLogger("voicebox.ui")
 
@@ -190,10 +195,12 @@ class TempAudio:
     One 0700 folder per process under the system temp dir (which Gradio may serve from). Each
     copy lives in its own random sub-folder, so the download keeps a friendly file name without
     two copies colliding. Copies older than ``max_age`` seconds are pruned as new ones are made;
-    Gradio has its own copy by then.
+    Gradio has its own copy by then. Each copy is recorded in :attr:`served` for the owner it is
+    made for (:mod:`voicebox.ui.files`).
     """
 
     def __init__(self, root: Path | None = None, max_age: float = 3600.0) -> None:
+        self.served = ServedFiles()
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="voicebox-ui-"))
             atexit.register(shutil.rmtree, root, True)  # our own folder: gone with the process
@@ -204,14 +211,16 @@ class TempAudio:
         self._lock = threading.Lock()
         self._last_prune = 0.0
 
-    def copy(self, source: Path, name: str | None = None) -> str:
-        """Copy ``source`` into a fresh private folder; returns the copy's path."""
+    def copy(self, source: Path, name: str | None = None, owner: str = "") -> str:
+        """Copy ``source`` into a fresh private folder for ``owner``'s page; returns the copy's path."""
         target = self._new_dir() / safe_filename(name or source.name)
         shutil.copyfile(source, target)
+        self.served.handed(target, owner)
         return str(target)
 
-    def cached_copy(self, source: Path, key: str, name: str | None = None) -> str:
-        """A copy reused while it exists, for immutable files (samples, keyed by their hash)."""
+    def cached_copy(self, source: Path, key: str, name: str | None = None, owner: str = "") -> str:
+        """A copy reused while it exists, for immutable files (samples, keyed by their hash: the
+        same bytes for whoever has them)."""
         folder = self.root / f"k-{re.sub(r'[^0-9a-zA-Z]', '', key)[:40]}"
         target = folder / safe_filename(name or source.name)
         if not target.is_file():
@@ -221,12 +230,14 @@ class TempAudio:
             os.replace(partial, target)
         else:
             os.utime(folder)
+        self.served.handed(target, owner)
         return str(target)
 
-    def write(self, data: bytes, name: str) -> str:
-        """Write ``data`` as a new private file; returns its path."""
+    def write(self, data: bytes, name: str, owner: str = "") -> str:
+        """Write ``data`` as a new private file for ``owner``'s page; returns its path."""
         target = self._new_dir() / safe_filename(name)
         target.write_bytes(data)
+        self.served.handed(target, owner)
         return str(target)
 
     def _new_dir(self) -> Path:
@@ -339,6 +350,23 @@ class UIContext:
         """Configured TTS model sizes, e.g. ``["0.6B", "1.7B"]``."""
         return self.studio.model_sizes()
 
-    def profile_choices(self) -> list[tuple[str, str]]:
-        """``(name, id)`` pairs for pickers, sorted by name."""
-        return [(p.name, p.id) for p in self.studio.list_profiles()["items"]]
+    def owner(self, request: Any = None) -> str:
+        """Whose data the current UI event reads and changes (:mod:`voicebox.owners`): the login's
+        (``request.username``, through :func:`voicebox.auth.login_owner`), ``""`` without one.
+
+        ``request`` is the handler's ``gr.Request`` when it takes one; otherwise Gradio's own
+        request of the event being run (``LocalContext.request``, set around every handler call
+        and every step of a generator), which also reaches ``gr.render`` functions, whose
+        signature Gradio does not inspect for ``gr.Request``. Outside an event (a test calling a
+        handler directly) there is none: the local user.
+        """
+        if request is None:
+            from gradio.context import LocalContext
+
+            request = LocalContext.request.get(None)
+        return login_owner(self.settings, getattr(request, "username", None))
+
+    def profile_choices(self, owner: str | None = None) -> list[tuple[str, str]]:
+        """``(name, id)`` pairs of the owner's profiles (default: :meth:`owner`) for pickers."""
+        owner = self.owner() if owner is None else owner
+        return [(p.name, p.id) for p in self.studio.list_profiles(owner=owner)["items"]]

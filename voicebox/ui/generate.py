@@ -131,7 +131,8 @@ class GenerateHandlers:
         take = take_request(profile_id, text, language, size, preset, seed, temperature, top_k, top_p,
                             repetition_penalty)
         user = page_caller(self.ctx.studio, request)
-        self.ctx.studio.check_generation(take, **({} if user is None else {"user": user}))
+        self.ctx.studio.check_generation(take, owner=self.ctx.owner(request),
+                                         **({} if user is None else {"user": user}))
 
     def left(self, request: gr.Request) -> Any:
         """The line under Generate: what the person's quotas leave; hidden where none is set."""
@@ -140,11 +141,11 @@ class GenerateHandlers:
         return gr.update(value=line, visible=bool(line))
 
     def _studio_for(self, request: Any) -> Any:
-        """The studio as :class:`GenerationJobs` calls it, with the take's person added."""
+        """The studio as :class:`GenerationJobs` calls it, with the take's person added: whose
+        profile it speaks with and whose take it becomes, and whose quotas it uses."""
         user = page_caller(self.ctx.studio, request)
-        if user is None:
-            return self.ctx.studio
-        start = functools.partial(self.ctx.studio.start_generation, user=user)
+        quota = {} if user is None else {"user": user}
+        start = functools.partial(self.ctx.studio.start_generation, owner=self.ctx.owner(request), **quota)
         return types.SimpleNamespace(start_generation=start)
 
     def start(self, request: gr.Request) -> tuple[Any, ...]:
@@ -203,7 +204,9 @@ class GenerateHandlers:
                     record = message.generation
             if record is None:  # the service always ends with a record; be explicit if it did not
                 raise RuntimeError("generation ended without a saved record")
-            final = self.ctx.temp.copy(self.ctx.studio.generation_path(record.id), download_name(record))
+            owner = self.ctx.owner(request)
+            saved = self.ctx.studio.generation_path(record.id, owner=owner)
+            final = self.ctx.temp.copy(saved, download_name(record), owner)
         except Cancelled:
             if self.jobs.is_superseded(key, ticket):  # a newer take of this page owns the page now
                 yield gr.skip()

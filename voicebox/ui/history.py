@@ -89,21 +89,21 @@ class HistoryHandlers:
         Returns:
             (table, ids, page, page_label, prev, next, empty, stats, filter)
         """
-        studio = self.ctx.studio
-        stats = studio.history_stats()
+        studio, owner = self.ctx.studio, self.ctx.owner()
+        stats = studio.history_stats(owner=owner)
         choices = filter_choices(stats)
         if profile_id not in [value for _, value in choices]:
             profile_id = ALL_PROFILES
         page = max(0, int(page or 0))
         listing = studio.list_history(
-            search or None, profile_id or None, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+            search or None, profile_id or None, limit=PAGE_SIZE, offset=page * PAGE_SIZE, owner=owner
         )
         total = int(listing["total"])
         pages = max(1, -(-total // PAGE_SIZE))
         if page >= pages:  # e.g. the last row of the last page was deleted
             page = pages - 1
             listing = studio.list_history(
-                search or None, profile_id or None, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+                search or None, profile_id or None, limit=PAGE_SIZE, offset=page * PAGE_SIZE, owner=owner
             )
         items = listing["items"]
         filtered = bool((search or "").strip() or profile_id)
@@ -135,8 +135,10 @@ class HistoryHandlers:
         Returns:
             (selected id, detail panel, player, info, download, delete confirmation hidden)
         """
-        record = self.ctx.studio.get_generation(generation_id)
-        path = self.ctx.temp.copy(self.ctx.studio.generation_path(generation_id), download_name(record))
+        owner = self.ctx.owner()
+        record = self.ctx.studio.get_generation(generation_id, owner=owner)
+        saved = self.ctx.studio.generation_path(generation_id, owner=owner)
+        path = self.ctx.temp.copy(saved, download_name(record), owner)
         info = take_info(record)
         return generation_id, gr.update(visible=True), path, info, gr.update(value=path), gr.update(visible=False)
 
@@ -145,7 +147,7 @@ class HistoryHandlers:
         """Delete the open take; returns (selected id, detail hidden, player cleared, confirm hidden)."""
         if not generation_id:
             return "", gr.update(visible=False), None, gr.update(visible=False)
-        self.ctx.studio.delete_generation(generation_id)
+        self.ctx.studio.delete_generation(generation_id, owner=self.ctx.owner())
         gr.Info("The take was deleted.")
         return "", gr.update(visible=False), None, gr.update(visible=False)
 
@@ -159,7 +161,7 @@ class HistoryHandlers:
         """
         if not generation_id:
             return (gr.update(),) + (gr.update(),) * 10
-        record = self.ctx.studio.get_generation(generation_id)
+        record = self.ctx.studio.get_generation(generation_id, owner=self.ctx.owner())
         params = record.params or {}
         base = PRESETS[DEFAULT_PRESET]
         choices = self.ctx.profile_choices()

@@ -63,7 +63,8 @@ class ProfileHandlers:
         return self._list(search, selected)
 
     def _list(self, search: str | None, selected: str | None) -> tuple[Any, Any]:
-        items = self.ctx.studio.list_profiles(search=(search or "").strip() or None)["items"]
+        wanted = (search or "").strip() or None
+        items = self.ctx.studio.list_profiles(search=wanted, owner=self.ctx.owner())["items"]
         choices = [(profile_label(p), p.id) for p in items]
         value = selected if any(p.id == selected for p in items) else None
         if items:
@@ -109,7 +110,7 @@ class ProfileHandlers:
         """Open a profile from the list (or the empty form when the selection is cleared)."""
         if not profile_id:
             return self._editor(None)
-        return self._editor(self.ctx.studio.get_profile(profile_id))
+        return self._editor(self.ctx.studio.get_profile(profile_id, owner=self.ctx.owner()))
 
     @refusing
     def new(self) -> tuple[Any, ...]:
@@ -120,10 +121,12 @@ class ProfileHandlers:
     def create(self, name: str, description: str, language: str, search: str | None,
                request: gr.Request | None = None) -> tuple[Any, ...]:
         """Create a profile and open it. Returns the list outputs followed by the editor outputs."""
-        user = page_caller(self.ctx.studio, request)
-        profile = self.ctx.studio.create_profile(name, description or "", language or "Auto", user=user)
+        user, owner = page_caller(self.ctx.studio, request), self.ctx.owner(request)
+        profile = self.ctx.studio.create_profile(name, description or "", language or "Auto", owner=owner,
+                                                 user=user)
         gr.Info(f"Profile {escape(profile.name)} created. Now add a sample of the voice.")
-        return (*self._list(search, profile.id), *self._editor(self.ctx.studio.get_profile(profile.id)))
+        opened = self.ctx.studio.get_profile(profile.id, owner=owner)
+        return (*self._list(search, profile.id), *self._editor(opened))
 
     @refusing
     def save(
@@ -133,16 +136,18 @@ class ProfileHandlers:
         """Save name, description and language of the open profile."""
         if not profile_id:
             return self.create(name, description, language, search, request)
+        owner = self.ctx.owner(request)
         profile = self.ctx.studio.update_profile(
-            profile_id, name=name, description=description or "", language=language or "Auto"
+            profile_id, owner=owner, name=name, description=description or "", language=language or "Auto"
         )
         gr.Info("Changes saved.")
-        return (*self._list(search, profile_id), *self._editor(self.ctx.studio.get_profile(profile.id)))
+        opened = self.ctx.studio.get_profile(profile.id, owner=owner)
+        return (*self._list(search, profile_id), *self._editor(opened))
 
     @refusing
     def ask_delete(self, profile_id: str) -> tuple[Any, Any]:
         """Show the confirmation row, saying exactly what will be removed."""
-        profile = self.ctx.studio.get_profile(profile_id)
+        profile = self.ctx.studio.get_profile(profile_id, owner=self.ctx.owner())
         count = len(profile.samples)
         text = (
             f"**Delete {md(profile.name)}?** Its {count} sample{'s' if count != 1 else ''} and "
@@ -153,8 +158,9 @@ class ProfileHandlers:
     @refusing
     def confirm_delete(self, profile_id: str, search: str | None) -> tuple[Any, ...]:
         """Delete the profile and return to the empty form."""
-        profile = self.ctx.studio.get_profile(profile_id)
-        self.ctx.studio.delete_profile(profile_id)
+        owner = self.ctx.owner()
+        profile = self.ctx.studio.get_profile(profile_id, owner=owner)
+        self.ctx.studio.delete_profile(profile_id, owner=owner)
         gr.Info(f"Profile {escape(profile.name)} deleted.")
         return (*self._list(search, None), *self._editor(None))
 
@@ -172,7 +178,8 @@ class ProfileHandlers:
         paths = [Path(getattr(f, "name", f)) for f in (files or [])]
         if not paths:
             return "", version, gr.update(), gr.update()
-        added, failures = self._add_many(profile_id, paths, page_caller(self.ctx.studio, request))
+        added, failures = self._add_many(profile_id, paths, page_caller(self.ctx.studio, request),
+                                         self.ctx.owner(request))
         for name, exc in failures:
             gr.Warning(f"{escape(name)}: {escape(message_of(exc))}")
         if failures and not added:
@@ -194,16 +201,17 @@ class ProfileHandlers:
         """Add the microphone recording as a sample. Returns (status line, version, list, empty)."""
         if not recording:
             raise InvalidInput("The recording did not arrive; press Record, speak, then Stop again.")
-        self._add_one(profile_id, Path(recording), page_caller(self.ctx.studio, request))
+        user, owner = page_caller(self.ctx.studio, request), self.ctx.owner(request)
+        self._add_one(profile_id, Path(recording), user, owner)
         gr.Info("Recording added.")
         return ("Recording added.", version + 1, *self._list(search, profile_id))
 
-    def _add_many(self, profile_id: str, paths: list[Path],
-                  user: str | None = None) -> tuple[int, list[tuple[str, Exception]]]:
+    def _add_many(self, profile_id: str, paths: list[Path], user: str | None = None,
+                  owner: str = "") -> tuple[int, list[tuple[str, Exception]]]:
         added, failures = 0, []
         for path in paths:
             try:
-                self._add_one(profile_id, path, user)
+                self._add_one(profile_id, path, user, owner)
                 added += 1
             except VoiceboxError as exc:
                 failures.append((path.name, exc))
@@ -212,17 +220,18 @@ class ProfileHandlers:
                 failures.append((path.name, exc))
         return added, failures
 
-    def _add_one(self, profile_id: str, path: Path, user: str | None = None) -> Sample:
+    def _add_one(self, profile_id: str, path: Path, user: str | None = None, owner: str = "") -> Sample:
         if not profile_id:
             raise InvalidInput("Create or choose a profile first.")
-        sample = self.ctx.studio.add_sample(profile_id, check_upload(path, self.ctx.settings), user=user)
+        upload = check_upload(path, self.ctx.settings)
+        sample = self.ctx.studio.add_sample(profile_id, upload, owner=owner, user=user)
         for note in sample.warnings:
             gr.Warning(escape(note))
         return sample
 
     @refusing
     def save_transcript(self, sample_id: str, text: str) -> None:
-        self.ctx.studio.update_sample_text(sample_id, text or "")
+        self.ctx.studio.update_sample_text(sample_id, text or "", owner=self.ctx.owner())
         gr.Info(
             "Transcript saved."
             if (text or "").strip()
@@ -234,17 +243,18 @@ class ProfileHandlers:
         self, sample_id: str, version: int, profile_id: str, search: str | None
     ) -> tuple[Any, ...]:
         """Delete one sample. Returns (version, profile list, empty)."""
-        self.ctx.studio.delete_sample(sample_id)
+        self.ctx.studio.delete_sample(sample_id, owner=self.ctx.owner())
         gr.Info("Sample deleted.")
         return (version + 1, *self._list(search, profile_id))
 
     def sample_audio(self, sample: Sample, index: int) -> str | None:
         """A private temp copy of a sample for its player (keyed by content, so it is reused)."""
+        owner = self.ctx.owner()
         try:
-            source = self.ctx.studio.sample_path(sample.id)
+            source = self.ctx.studio.sample_path(sample.id, owner=owner)
         except VoiceboxError:
             return None
-        return self.ctx.temp.cached_copy(source, sample.sha256, f"sample-{index}.wav")
+        return self.ctx.temp.cached_copy(source, sample.sha256, f"sample-{index}.wav", owner)
 
 
 def message_of(exc: BaseException) -> str:
@@ -350,8 +360,8 @@ def build(ctx: UIContext) -> ProfilesTab:
                         """One card per sample (re-rendered when samples change)."""
                         if not profile_id:
                             return
-                        try:
-                            samples = ctx.studio.list_samples(profile_id)
+                        try:  # the owner of the event that renders (gr.render takes no gr.Request)
+                            samples = ctx.studio.list_samples(profile_id, owner=ctx.owner())
                         except VoiceboxError:
                             return
                         if not samples:

@@ -88,8 +88,8 @@ class BlockHandlers:
         words, kind = block_state(project, block)
         player = None
         if block.status == "rendered" and block.generation_id:
-            path = self.ctx.studio.generation_path(block.generation_id)
-            player = self.ctx.temp.copy(path, f"block-{number}.wav")
+            path = self.ctx.studio.generation_path(block.generation_id, owner=project.owner)
+            player = self.ctx.temp.copy(path, f"block-{number}.wav", project.owner)
         take = block.generation_id if block.status == "rendered" else ""
         return (block.id, gr.update(visible=True), f"#### Block {number} of {len(project.blocks)}",
                 block.text, block.voice, block.pause, block.chapter, status_html(words, kind),
@@ -97,7 +97,7 @@ class BlockHandlers:
 
     def both(self, project_id: str, block_id: str, page: int | None = None) -> tuple[Any, ...]:
         """The tab's view on the page that shows ``block_id`` (or ``page``), then the editor."""
-        project = self.projects.store.get(project_id)
+        project = self.projects.store.get(project_id, self.ctx.owner())
         return (*self.tab.view(project_id, page, focus=block_id), *self.editor(project, block_id))
 
     @refusing
@@ -105,13 +105,14 @@ class BlockHandlers:
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if not ids or index is None or not 0 <= int(index) < len(ids):
             return self.closed()
-        return self.editor(self.projects.store.get(project_id), ids[int(index)])
+        return self.editor(self.projects.store.get(project_id, self.ctx.owner()), ids[int(index)])
 
     @refusing
     def save(self, project_id: str, block_id: str, text: str, voice: str | None, pause: Any, chapter: str,
              page: int) -> tuple[Any, ...]:
         self._need(block_id)
-        self.projects.update_block(project_id, block_id, text=text, voice=voice or "", pause=pause, chapter=chapter or "")
+        self.projects.update_block(project_id, block_id, owner=self.ctx.owner(), text=text, voice=voice or "",
+                                   pause=pause, chapter=chapter or "")
         gr.Info("Block saved.")
         return self.both(project_id, block_id, page)
 
@@ -119,7 +120,8 @@ class BlockHandlers:
     def split(self, project_id: str, block_id: str, text: str, cursor: Any, page: int) -> tuple[Any, ...]:
         """Split at the cursor in the text box (what is typed there, saved or not)."""
         self._need(block_id)
-        project = self.projects.split_block(project_id, block_id, -1 if cursor in (None, "") else int(cursor), text)
+        at = -1 if cursor in (None, "") else int(cursor)
+        project = self.projects.split_block(project_id, block_id, at, text, owner=self.ctx.owner())
         number = next(i for i, b in enumerate(project.blocks) if b.id == block_id) + 1
         gr.Info(f"Split into blocks {number} and {number + 1}; both are to render.")
         return self.both(project_id, block_id, page)
@@ -127,7 +129,7 @@ class BlockHandlers:
     @refusing
     def merge(self, project_id: str, block_id: str, page: int) -> tuple[Any, ...]:
         self._need(block_id)
-        self.projects.merge_with_next(project_id, block_id)
+        self.projects.merge_with_next(project_id, block_id, owner=self.ctx.owner())
         gr.Info("Merged with the next block; it is to render.")
         return self.both(project_id, block_id, page)
 
@@ -135,20 +137,20 @@ class BlockHandlers:
     def move(self, project_id: str, block_id: str, step: int) -> tuple[Any, ...]:
         """One place up (-1) or down (+1); the table turns to the page where the block now is."""
         self._need(block_id)
-        project = self.projects.store.get(project_id)
+        project = self.projects.store.get(project_id, self.ctx.owner())
         index = next((i for i, b in enumerate(project.blocks) if b.id == block_id), None)
         if index is None:
             raise InvalidInput("This block is gone; pick another one.")
         target = index + step
         if not 0 <= target < len(project.blocks):
             raise InvalidInput("This block is already the first." if step < 0 else "This block is already the last.")
-        self.projects.move_block(project_id, block_id, target)
+        self.projects.move_block(project_id, block_id, target, owner=self.ctx.owner())
         return self.both(project_id, block_id)
 
     @refusing
     def delete(self, project_id: str, block_id: str, page: int) -> tuple[Any, ...]:
         self._need(block_id)
-        self.projects.delete_block(project_id, block_id)
+        self.projects.delete_block(project_id, block_id, owner=self.ctx.owner())
         gr.Info("Block deleted.")
         return (*self.tab.view(project_id, page), *self.closed())
 
@@ -157,14 +159,14 @@ class BlockHandlers:
         """A new block at the end, opened in the editor: ("", view..., editor...)."""
         if not project_id:
             raise InvalidInput("Create or open a project first.")
-        project = self.projects.add_block(project_id, None, text=text)
+        project = self.projects.add_block(project_id, None, owner=self.ctx.owner(), text=text)
         return ("", *self.both(project_id, project.blocks[-1].id))
 
     def after_sentence(self, project_id: str, block_id: str, page: int) -> tuple[Any, ...]:
         """After a sentence of the block's take changed: the block says what its audio says now."""
         if project_id and block_id:
-            self.projects.adopt_take_words(project_id, block_id)
-            project = self.projects.store.get(project_id)
+            self.projects.adopt_take_words(project_id, block_id, owner=self.ctx.owner())
+            project = self.projects.store.get(project_id, self.ctx.owner())
             block = project.block(block_id)
             if block is not None:
                 words, kind = block_state(project, block)

@@ -33,7 +33,8 @@ class ExportHandlers:
 
         if not project_id:
             raise InvalidInput("Create or open a project first.")
-        job = self.ctx.studio.exports.start(project_id, fmt, subtitles or "none", level or "block", use or "audiobook")
+        job = self.ctx.studio.exports.start(project_id, fmt, subtitles or "none", level or "block",
+                                           use or "audiobook", owner=self.ctx.owner())
         return (job.id, status_html("Exporting: starting…"), gr.update(visible=False, value=None),
                 gr.update(visible=False, value=None))
 
@@ -42,16 +43,17 @@ class ExportHandlers:
         ends; nothing changes when no export is running."""
         if not project_id or not job_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        exports = self.ctx.studio.exports
+        exports, owner = self.ctx.studio.exports, self.ctx.owner()
         try:
-            job = exports.get(project_id, job_id)
+            job = exports.get(project_id, job_id, owner=owner)
         except VoiceboxError:  # another project was opened, or the server restarted
             return "", "", gr.update(visible=False), gr.update(visible=False)
         if job.state == "running":
             return gr.skip(), status_html(f"Exporting: {job.step}…"), gr.skip(), gr.skip()
         if job.state == "failed":
             return "", status_html(job.message or "The export failed.", "error"), gr.skip(), gr.skip()
-        copies = [self.ctx.temp.copy(exports.file(project_id, job_id, i)) for i in range(len(job.files))]
+        copies = [self.ctx.temp.copy(exports.file(project_id, job_id, i, owner=owner), owner=owner)
+                  for i in range(len(job.files))]
         audio = gr.update(value=copies[0], visible=True, label=f"Download {job.files[0]}")
         subs = (gr.update(value=copies[1], visible=True, label=f"Download {job.files[1]}") if len(copies) > 1
                 else gr.update(visible=False, value=None))

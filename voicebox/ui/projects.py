@@ -69,7 +69,7 @@ class ProjectHandlers:
         return self.ctx.studio.projects
 
     def choices(self, selected: str | None = None) -> Any:
-        items = self.projects.store.all()
+        items = self.projects.store.all(self.ctx.owner())
         options = [(f"{p.title} · {len(p.blocks)} blocks", p.id) for p in items]
         value = selected if any(v == selected for _, v in options) else None
         return gr.update(choices=options, value=value)
@@ -83,7 +83,7 @@ class ProjectHandlers:
         if not project_id:
             return (gr.update(visible=False), "", "", gr.update(value=[]), [], 0, "", gr.update(interactive=False),
                     gr.update(interactive=False), gr.update(interactive=False), gr.update(interactive=False))
-        project = self.projects.store.get(project_id)
+        project = self.projects.store.get(project_id, self.ctx.owner())
         names = {pid: name for name, pid in self.ctx.profile_choices()}
         pages = max(1, -(-len(project.blocks) // PAGE_SIZE))
         at = next((i for i, b in enumerate(project.blocks) if b.id == focus), None) if focus else None
@@ -107,7 +107,7 @@ class ProjectHandlers:
 
     @refusing
     def create(self, title: str, voice: str | None, language: str | None, blocks: BlockHandlers) -> tuple[Any, ...]:
-        project = self.projects.create(title, voice or "", language or "auto")
+        project = self.projects.create(title, voice or "", language or "auto", owner=self.ctx.owner())
         gr.Info(f"Project {escape(project.title)} created. Add blocks, or import a file.")
         return self.opened(project, blocks)
 
@@ -119,7 +119,8 @@ class ProjectHandlers:
         fmt = fmt or ("project" if path.lower().endswith(".json") else guess_format(Path(path).name))
         if not fmt:
             raise InvalidInput("Choose the file's format (text, Markdown, SRT, WebVTT, CSV or dialogue).")
-        project = self.projects.import_file(Path(path).read_bytes(), fmt, "", voice or "", language or "auto")
+        project = self.projects.import_file(Path(path).read_bytes(), fmt, "", voice or "", language or "auto",
+                                            owner=self.ctx.owner())
         gr.Info(f"Imported {len(project.blocks)} blocks into {escape(project.title)}.")
         return self.opened(project, blocks)
 
@@ -127,7 +128,7 @@ class ProjectHandlers:
     def open(self, project_id: str | None, blocks: BlockHandlers) -> tuple[Any, ...]:
         if not project_id:
             return (gr.skip(), "", *self.view(None), *blocks.closed())
-        return self.opened(self.projects.store.get(project_id), blocks)
+        return self.opened(self.projects.store.get(project_id, self.ctx.owner()), blocks)
 
     @refusing
     def turn(self, project_id: str, page: int, step: int) -> tuple[Any, ...]:
@@ -136,7 +137,7 @@ class ProjectHandlers:
     @refusing
     def render(self, project_id: str, page: int) -> tuple[Any, ...]:
         self._need(project_id)
-        self.ctx.studio.renders.start(project_id)
+        self.ctx.studio.renders.start(project_id, owner=self.ctx.owner())
         return self.view(project_id, page)
 
     @refusing
@@ -144,7 +145,8 @@ class ProjectHandlers:
         """Pause (resumable with Render) or cancel: both stop after the block being made."""
         self._need(project_id)
         renders = self.ctx.studio.renders
-        renders.pause(project_id) if how == "pause" else renders.cancel(project_id)
+        owner = self.ctx.owner()
+        renders.pause(project_id, owner=owner) if how == "pause" else renders.cancel(project_id, owner=owner)
         return self.view(project_id, page)
 
     def tick(self, project_id: str, page: int, watching: bool) -> tuple[Any, ...]:

@@ -50,7 +50,7 @@ class SentenceHandlers:
         """The editor for a newly opened take: (box, sentence picker, player, takes, words, seed)."""
         if not generation_id:
             return gr.update(visible=False), gr.update(choices=[], value=None), None, gr.update(choices=[]), "", ""
-        record = self.ctx.studio.get_generation(generation_id)
+        record = self.ctx.studio.get_generation(generation_id, owner=self.ctx.owner())
         choices = sentence_choices(record)
         if not choices:
             return gr.update(visible=False), gr.update(choices=[], value=None), None, gr.update(choices=[]), "", ""
@@ -62,7 +62,8 @@ class SentenceHandlers:
         chunk = record.chunks[int(index)]
         take = chunk.takes[chunk.used_take]
         name = f"{download_name(record)[:-4]}-sentence-{chunk.index + 1}.wav"
-        path = self.ctx.temp.copy(self.ctx.studio.store.resolve_file(take.file), name)
+        source = self.ctx.studio.store.resolve_file(take.file, record.owner)
+        path = self.ctx.temp.copy(source, name, record.owner)
         return path, gr.update(choices=take_choices(chunk), value=chunk.used_take), chunk.text, ""
 
     @refusing
@@ -72,15 +73,17 @@ class SentenceHandlers:
         seed typed in between (seen under load: the re-take then used a random seed)."""
         if not generation_id or index in (None, ""):
             return gr.skip(), gr.skip(), gr.skip()
-        return self._sentence(self.ctx.studio.get_generation(generation_id), index)[:3]
+        record = self.ctx.studio.get_generation(generation_id, owner=self.ctx.owner())
+        return self._sentence(record, index)[:3]
 
     @refusing
     def choose(self, generation_id: str | None, index: Any, take: Any) -> tuple[Any, ...]:
         """Use the picked take: (take player, details[, download], sentence player, takes, words, seed)."""
-        record = self.ctx.studio.get_generation(self._id(generation_id))
+        owner = self.ctx.owner()
+        record = self.ctx.studio.get_generation(self._id(generation_id), owner=owner)
         if take in (None, "") or int(take) == record.chunks[int(index)].used_take:
             return (gr.skip(),) * (7 if self.with_download else 6)
-        record = self.ctx.studio.choose_take(record.id, index, take)
+        record = self.ctx.studio.choose_take(record.id, index, take, owner=owner)
         gr.Info(f"Sentence {int(index) + 1} now uses take {int(take) + 1}.")
         return (*self._take(record), *self._sentence(record, index))
 
@@ -96,7 +99,8 @@ class SentenceHandlers:
                 seed_value = int(str(seed).strip())
             except ValueError:
                 raise InvalidInput("The seed must be a whole number, or empty for a new one.") from None
-        record = self.ctx.studio.retake_sentence(generation_id, index, text=words, seed=seed_value)
+        record = self.ctx.studio.retake_sentence(generation_id, index, text=words, seed=seed_value,
+                                                 owner=self.ctx.owner())
         take = record.chunks[int(index)].takes[-1]
         verdict = {True: "It passed the checks.", False: "It did not pass the checks.", None: ""}[take.passed]
         gr.Info(f"Sentence {int(index) + 1}: take {len(record.chunks[int(index)].takes)} is in use. {verdict}")
@@ -106,7 +110,8 @@ class SentenceHandlers:
         """The whole take's player, details (and download) after a change."""
         from .takes import details_html
 
-        path = self.ctx.temp.copy(self.ctx.studio.generation_path(record.id), download_name(record))
+        saved = self.ctx.studio.generation_path(record.id, owner=record.owner)
+        path = self.ctx.temp.copy(saved, download_name(record), record.owner)
         details = self.info(record) if self.info is not None else details_html(record)
         return (path, details, gr.update(value=path))[: 3 if self.with_download else 2]
 
