@@ -56,8 +56,8 @@ from voicebox.engines.whisper_models import (
     DEFAULT_CUDA_MODEL,
     FALLBACK_MODEL_NAME,
     SAMPLE_RATE,
-    VAD_PARAMETERS,
     Resolved,
+    decode,
     has_speech,
     load_model,
     normalise_language,
@@ -417,22 +417,8 @@ def _run_words(model: Any, samples: np.ndarray, hint: str | None, beam_size: int
     Raises:
         ModelUnavailable: out of memory.
     """
-    try:
-        segments_iter, _ = model.transcribe(
-            samples,
-            language=hint,
-            task="transcribe",
-            beam_size=beam_size,
-            vad_filter=True,
-            vad_parameters=dict(VAD_PARAMETERS),
-            condition_on_previous_text=False,
-            word_timestamps=True,
-            log_progress=False,
-        )
-        raw = list(segments_iter)  # decoding is lazy: consume it under the caller's lock
-    except MemoryError:
-        message = "Not enough memory to time the words of this clip; try a shorter one."
-        raise ModelUnavailable(message) from None
+    message = "Not enough memory to time the words of this clip; try a shorter one."
+    raw, _ = decode(model, samples, hint, beam_size, words=True, memory_message=message)
     words = []
     for segment in raw:
         for word in segment.words or ():

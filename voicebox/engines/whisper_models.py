@@ -315,14 +315,16 @@ def load_model(
     )
 
 
-def run_model(model: Any, samples: np.ndarray, hint: str | None, beam_size: int, name: str) -> Transcription:
-    """One real Whisper call on 16 kHz samples, credited to model ``name``.
+def decode(model: Any, samples: np.ndarray, hint: str | None, beam_size: int, *, words: bool = False,
+           memory_message: str = "Not enough memory to transcribe this clip; try a shorter one.") -> tuple[list[Any], Any]:
+    """One Whisper pass on 16 kHz samples: (segments, info), with word times when ``words``.
 
     The segment generator is consumed here, so the caller's lock covers all of the work
-    (faster-whisper decodes lazily as segments are iterated).
+    (faster-whisper decodes lazily as segments are iterated). Each 30 s window is decoded on its
+    own: a hallucination or a language switch in one window cannot derail the rest of a long file.
 
     Raises:
-        ModelUnavailable: out of memory.
+        ModelUnavailable: out of memory (``memory_message``).
     """
     try:
         segments_iter, info = model.transcribe(
@@ -332,14 +334,22 @@ def run_model(model: Any, samples: np.ndarray, hint: str | None, beam_size: int,
             beam_size=beam_size,
             vad_filter=True,
             vad_parameters=dict(VAD_PARAMETERS),
-            # Each 30 s window is decoded on its own: a hallucination or a language switch in
-            # one window cannot derail the rest of a long file.
             condition_on_previous_text=False,
+            word_timestamps=words,
             log_progress=False,
         )
-        raw = list(segments_iter)
+        return list(segments_iter), info
     except MemoryError:
-        raise ModelUnavailable("Not enough memory to transcribe this clip; try a shorter one.") from None
+        raise ModelUnavailable(memory_message) from None
+
+
+def run_model(model: Any, samples: np.ndarray, hint: str | None, beam_size: int, name: str) -> Transcription:
+    """One real Whisper call on 16 kHz samples, credited to model ``name`` (see :func:`decode`).
+
+    Raises:
+        ModelUnavailable: out of memory.
+    """
+    raw, info = decode(model, samples, hint, beam_size)
     segments = [
         Segment(start=round(float(s.start), 3), end=round(float(s.end), 3), text=s.text.strip())
         for s in raw
