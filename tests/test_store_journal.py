@@ -209,13 +209,13 @@ def test_writes_during_compaction_stay_in_the_journal_tail(
 ) -> None:
     store = busy_store(tmp_path, random.Random(7))
     during: list[dict[str, Any]] = []
-    real_write_temp = json_storage._write_temp
+    real_write_temp = json_storage.write_temp
 
     def write_temp_while_others_write(path: Path, payload: bytes) -> Path:
         during.append(store.add_generation(gen("written while compacting")))
         return real_write_temp(path, payload)
 
-    monkeypatch.setattr(json_storage, "_write_temp", write_temp_while_others_write)
+    monkeypatch.setattr(json_storage, "write_temp", write_temp_while_others_write)
     expected_ids = {r["id"] for r in history(store)}
     assert store.compact()
     journal = journal_path(tmp_path / "voicebox.json").read_bytes()

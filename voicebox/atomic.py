@@ -27,22 +27,37 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o600) -> P
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = write_temp(target, data, mode=mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
+        os.replace(tmp, target)
     except BaseException:
         try:
-            os.unlink(tmp_name)
+            os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
     fsync_directory(target.parent)
     return target
+
+
+def write_temp(path: Path, data: bytes, *, mode: int = 0o600) -> Path:
+    """``data`` in a fsynced temp file beside ``path``, ready for ``os.replace``: the slow half of
+    an atomic write, for callers that must install it later (the store's compaction writes it
+    outside its lock and renames it under the lock)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, mode)
+    except BaseException:
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+        raise
+    return Path(name)
 
 
 def fsync_directory(directory: Path) -> None:

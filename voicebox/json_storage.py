@@ -29,7 +29,6 @@ import gc
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -40,7 +39,7 @@ from typing import Any, Protocol
 import orjson
 from tinydb.storages import Storage
 
-from .atomic import atomic_write_bytes, fsync_directory
+from .atomic import atomic_write_bytes, fsync_directory, write_temp
 from .store_journal import Change, JournalFile, Tables, apply_change, encode_line, journal_path, replay
 
 log = logging.getLogger(__name__)
@@ -310,7 +309,7 @@ class JournalStorage(Storage):
                 return False
             payload = orjson.dumps(self._data)  # a consistent cut: nothing changes under the lock
             upto, stamp = self._journal_bytes, self._stamp
-        tmp = _write_temp(self.path, payload)  # the slow part; writes go on into the journal
+        tmp = write_temp(self.path, payload)  # the slow part; writes go on into the journal
         try:
             with self.locked():
                 moved = self._current_stamp() != self._stamp or self._stamp[0] != stamp[0]
@@ -379,22 +378,6 @@ def _remove_temps(path: Path) -> None:
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # the journal's temps match too
         with contextlib.suppress(OSError):
             leftover.unlink()
-
-
-def _write_temp(path: Path, payload: bytes) -> Path:
-    """``payload`` in a fsynced, private temp file beside ``path``, ready for ``os.replace``."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, 0o600)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        raise
-    return Path(name)
 
 
 def check_database_file(path: Path) -> str | None:
