@@ -15,7 +15,8 @@ login, is never limited unless a variable says so.
 studio's methods take ``user=None`` for work that is not a caller's own request (a project's
 blocks, a batch's items: the batch route counts its items when it accepts them).
 
-**A ledger of its own.** Records do not yet say who made them, so the quotas keep each caller's
+**A ledger of its own.** The quota caller is not always a data owner (a guest is
+``guest:<address>`` while its data is the local user's), so the quotas keep each caller's
 use in the store's ``quota_usage`` table: the takes of the last 24 hours (start time, seconds of
 audio, id), the profiles they made and the bytes of their takes' files. Windows slide ("this
 hour" is the last 60 minutes, "today" the last 24 hours), so nothing resets all at once at
@@ -23,7 +24,7 @@ midnight and the reset time is exact. A take is counted when it starts (with an 
 seconds), so parallel requests cannot slip past a limit together; when it is saved the estimate
 becomes its real seconds; a take that fails or is cancelled is not counted. Storage counts the
 files of the caller's takes and the samples of the profiles they made; batch items, project
-renders and sentence re-takes are not counted yet (TODO once records carry an owner).
+renders and sentence re-takes are not counted yet (they could be, per owner, from the records).
 """
 
 from __future__ import annotations
