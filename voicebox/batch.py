@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write_bytes
 from .errors import Cancelled, Conflict, InvalidInput, NotFound, VoiceboxError
+from .ids import new_id, utc_now
 from .owners import OWNERS_DIR
 from .owners import root as owner_root
 from .projects.exporting import slug
 from .records import GenerationRequest
-from .store import new_id, utc_now
 
 if TYPE_CHECKING:
     from .services import Studio

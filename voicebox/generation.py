@@ -25,13 +25,13 @@ from .engines.device import resolve_device
 from .engines.params import check_text, make_params
 from .engines.text_split import chunk_text
 from .errors import Cancelled, InvalidInput, VoiceboxError
+from .ids import new_id
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
 from .owners import relative as owned_path
 from .owners import root as owner_root
 from .records import Chunk, ChunkTake, Generation, GenerationRequest, Profile
 from .retakes import QUALITY_MODES, Retaker, SentenceTakes
 from .speech import ChunkResult, Progress, SpeechDone, SpeechRequest, VoiceSample, batch_rows
-from .store import new_id
 
 if TYPE_CHECKING:
     from .quality import ChunkScore, VoiceRef

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .atomic import remove_quietly
 from .errors import Conflict, NotFound
+from .ids import utc_now
 from .owners import owner_of
 from .owners import root as owner_root
-from .store import utc_now
 
 if TYPE_CHECKING:
     from .services import Studio

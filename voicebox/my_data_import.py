@@ -30,12 +30,12 @@ import soundfile as sf
 from . import audio
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .errors import InvalidInput, NotFound, PayloadTooLarge, VoiceboxError
+from .ids import NAME_MAX_CHARS, new_id
 from .my_data import FORMAT, FORMAT_VERSION, MANIFEST
 from .owners import relative as owned_path
 from .owners import root as owner_root
 from .quotas import STORAGE
 from .records import Generation
-from .store import NAME_MAX_CHARS, new_id
 
 if TYPE_CHECKING:
     from .services import Studio

@@ -21,11 +21,11 @@ from .atomic import atomic_write_bytes, remove_quietly
 from .engines.params import check_text, make_params
 from .errors import InvalidInput, NotFound
 from .generation import chunk_status, take_record, take_status, voice_ref
+from .ids import new_id
 from .owners import relative as owned_path
 from .records import Chunk, Generation
 from .retakes import matched
 from .speech import ChunkResult, SpeechRequest
-from .store import new_id
 
 if TYPE_CHECKING:
     from .services import Studio

@@ -34,19 +34,20 @@ from .engines.model_lock import FairLock
 from .engines.prompt_cache import PromptCache
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
 from .generation import Takes, voice_ref
+from .ids import new_id
 from .jobs import Job
 from .languages import choose as choose_language
 from .languages import whisper_code
 from .owners import relative as owned_path
 from .owners import root as owner_root
-from .records import Generation, GenerationRequest, Profile, Sample
 from .projects.export_jobs import ExportJobs
 from .projects.render import Renders
 from .projects.service import Projects
 from .quotas import SAMPLES, STORAGE, Quotas
+from .records import Generation, GenerationRequest, Profile, Sample
 from .sentences import SentenceEditor
 from .speech import SpeechBackend, VoiceSample, model_sizes
-from .store import Store, new_id
+from .store import Store
 
 log = logging.getLogger(__name__)
 

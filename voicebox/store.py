@@ -31,17 +31,14 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import threading
-import unicodedata
-import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .atomic import remove_quietly
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
+from .ids import is_valid_id, name_key, new_id, normalise_name, utc_now
 from .json_storage import JournalStorage, check_database_file
 from .owners import OWNERS_DIR, owner_of, owns
 from .owners import root as owner_root
@@ -51,45 +48,12 @@ from .store_table import JournalDB
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-NAME_MAX_CHARS = 100
-_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 class StoreError(VoiceboxError):
     """The database file cannot be used (e.g. written by a newer voicebox)."""
 
     status_code = 500
-
-
-def new_id() -> str:
-    """A fresh UUID4 in hex: safe as a file name and in URLs."""
-    return uuid.uuid4().hex
-
-
-def utc_now() -> str:
-    """Current UTC time as ISO-8601 with an explicit offset."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def is_valid_id(value: object) -> bool:
-    """True for the 32-hex-digit ids voicebox issues (anything else can never match a record)."""
-    return isinstance(value, str) and bool(_ID_RE.match(value))
-
-
-def normalise_name(name: object) -> str:
-    """Trim and NFC-normalise a profile name; enforce 1-100 characters."""
-    if not isinstance(name, str):
-        raise InvalidInput("Profile name must be text.")
-    cleaned = unicodedata.normalize("NFC", " ".join(name.split()))
-    if not cleaned:
-        raise InvalidInput("Give the profile a name (1 to 100 characters).")
-    if len(cleaned) > NAME_MAX_CHARS:
-        raise InvalidInput(f"Profile name is {len(cleaned)} characters; use at most {NAME_MAX_CHARS}.")
-    return cleaned
-
-
-def _name_key(name: str) -> str:
-    return unicodedata.normalize("NFC", name).casefold()
 
 
 class Store:
@@ -231,9 +195,9 @@ class Store:
     # ---- profiles --------------------------------------------------------------------------
     def _ensure_unique_name(self, name: str, owner: str, exclude_id: str | None = None) -> None:
         """Names are unique per owner: two people may each have a "Narrator"."""
-        key = _name_key(name)
+        key = name_key(name)
         clash = self.profiles.get(
-            lambda r: _name_key(r.get("name", "")) == key and r.get("id") != exclude_id and owner_of(r) == owner
+            lambda r: name_key(r.get("name", "")) == key and r.get("id") != exclude_id and owner_of(r) == owner
         )
         if clash is not None:
             raise Conflict(f"A profile named {clash['name']!r} already exists; choose another name.")
@@ -269,8 +233,8 @@ class Store:
                 found = self.profiles.get(doc_id=doc_id)
                 if found is not None and owns(owner, found):
                     return dict(found)
-            key = _name_key(" ".join(str(id_or_name).split()))
-            found = self.profiles.get(lambda r: _name_key(r.get("name", "")) == key and owns(owner, r))
+            key = name_key(" ".join(str(id_or_name).split()))
+            found = self.profiles.get(lambda r: name_key(r.get("name", "")) == key and owns(owner, r))
             if found is None:
                 raise NotFound(f"No voice profile named or with id {id_or_name!r}.")
             return dict(found)

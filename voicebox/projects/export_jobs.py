@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound, VoiceboxError
-from ..store import new_id
+from ..ids import new_id
 
 if TYPE_CHECKING:
     from .service import Projects

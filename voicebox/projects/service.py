@@ -17,8 +17,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidInput, NotFound
+from ..ids import is_valid_id, new_id, utc_now
 from ..owners import owns
-from ..store import is_valid_id, new_id, utc_now
 from .records import DEFAULT_PAUSE, Block, Project, RenderState
 
 if TYPE_CHECKING:
