@@ -20,19 +20,16 @@ from ..errors import InvalidInput, VoiceboxError
 from ..quotas import page_caller
 from ..records import Profile, Sample
 from .common import (
-    GENERIC_ERROR,
     LIGHT_QUEUE,
     MODEL_QUEUE,
     UIContext,
-    check_upload,
     escape,
     language_label,
-    log,
     md,
     refusing,
     ui_event,
 )
-from .samples import sample_card
+from .samples import add_file, add_files, failure_message, sample_card
 
 NO_PROFILES = (
     "**No profiles yet — create one to start.** Give it a name, then add a few seconds of the voice."
@@ -178,10 +175,10 @@ class ProfileHandlers:
         paths = [Path(getattr(f, "name", f)) for f in (files or [])]
         if not paths:
             return "", version, gr.update(), gr.update()
-        added, failures = self._add_many(profile_id, paths, page_caller(self.ctx.studio, request),
+        added, failures = add_files(self.ctx, profile_id, paths, page_caller(self.ctx.studio, request),
                                          self.ctx.owner(request))
         for name, exc in failures:
-            gr.Warning(f"{escape(name)}: {escape(message_of(exc))}")
+            gr.Warning(f"{escape(name)}: {escape(failure_message(exc))}")
         if failures and not added:
             status = "No sample was added: " + (
                 "the file could not be used." if len(failures) == 1 else "none of the files could be used."
@@ -202,32 +199,9 @@ class ProfileHandlers:
         if not recording:
             raise InvalidInput("The recording did not arrive; press Record, speak, then Stop again.")
         user, owner = page_caller(self.ctx.studio, request), self.ctx.owner(request)
-        self._add_one(profile_id, Path(recording), user, owner)
+        add_file(self.ctx, profile_id, Path(recording), user, owner)
         gr.Info("Recording added.")
         return ("Recording added.", version + 1, *self._list(search, profile_id))
-
-    def _add_many(self, profile_id: str, paths: list[Path], user: str | None = None,
-                  owner: str = "") -> tuple[int, list[tuple[str, Exception]]]:
-        added, failures = 0, []
-        for path in paths:
-            try:
-                self._add_one(profile_id, path, user, owner)
-                added += 1
-            except VoiceboxError as exc:
-                failures.append((path.name, exc))
-            except Exception as exc:  # logged; the user sees the generic message for that file
-                log.error("adding sample %s failed", path.name, exc_info=exc)
-                failures.append((path.name, exc))
-        return added, failures
-
-    def _add_one(self, profile_id: str, path: Path, user: str | None = None, owner: str = "") -> Sample:
-        if not profile_id:
-            raise InvalidInput("Create or choose a profile first.")
-        upload = check_upload(path, self.ctx.settings)
-        sample = self.ctx.studio.add_sample(profile_id, upload, owner=owner, user=user)
-        for note in sample.warnings:
-            gr.Warning(escape(note))
-        return sample
 
     @refusing
     def save_transcript(self, sample_id: str, text: str) -> None:
@@ -255,11 +229,6 @@ class ProfileHandlers:
         except VoiceboxError:
             return None
         return self.ctx.temp.cached_copy(source, sample.sha256, f"sample-{index}.wav", owner)
-
-
-def message_of(exc: BaseException) -> str:
-    """What the user reads for a failed file (internal errors were logged, not shown)."""
-    return exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
 
 
 @dataclass

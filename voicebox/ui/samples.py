@@ -6,15 +6,62 @@ the tab's layout and wiring (:mod:`voicebox.ui.profiles`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from ..errors import InvalidInput, VoiceboxError
 from ..records import Sample
-from .common import LIGHT_QUEUE, fmt_seconds, md, show_panel_on, ui_event
+from .common import (
+    GENERIC_ERROR,
+    LIGHT_QUEUE,
+    UIContext,
+    check_upload,
+    escape,
+    fmt_seconds,
+    log,
+    md,
+    show_panel_on,
+    ui_event,
+)
 
 if TYPE_CHECKING:
     from .profiles import ProfileHandlers
+
+
+def add_file(ctx: UIContext, profile_id: str, path: Path, user: str | None = None, owner: str = "") -> Sample:
+    """One uploaded or recorded file as a sample of ``profile_id`` (size checked first); the
+    cleaning notes ("trimmed 2 s of silence") become toasts."""
+    if not profile_id:
+        raise InvalidInput("Create or choose a profile first.")
+    upload = check_upload(path, ctx.settings)
+    sample = ctx.studio.add_sample(profile_id, upload, owner=owner, user=user)
+    for note in sample.warnings:
+        gr.Warning(escape(note))
+    return sample
+
+
+def add_files(ctx: UIContext, profile_id: str, paths: list[Path], user: str | None = None,
+              owner: str = "") -> tuple[int, list[tuple[str, Exception]]]:
+    """Add each file; a bad one is collected with its error and does not stop the others.
+    Returns (how many were added, [(file name, error)])."""
+    added, failures = 0, []
+    for path in paths:
+        try:
+            add_file(ctx, profile_id, path, user, owner)
+            added += 1
+        except VoiceboxError as exc:
+            failures.append((path.name, exc))
+        except Exception as exc:  # logged; the user sees the generic message for that file
+            log.error("adding sample %s failed", path.name, exc_info=exc)
+            failures.append((path.name, exc))
+    return added, failures
+
+
+def failure_message(exc: BaseException) -> str:
+    """What the user reads for a failed file (internal errors were logged, not shown)."""
+    return exc.message if isinstance(exc, VoiceboxError) else GENERIC_ERROR
 
 
 def sample_label(index: int, sample: Sample) -> str:
