@@ -21,14 +21,23 @@ import gradio as gr
 
 from .. import audio
 from ..engines.params import DEFAULT_PRESET, PRESETS, SEED_MAX, TEXT_MAX_CHARS
-from ..engines.text_split import first_part
-from ..errors import Cancelled, InvalidInput
+from ..errors import Cancelled
 from ..quotas import page_caller
 from ..records import Generation
 from . import sentences as sentence_ui
-from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, escape, fmt_seconds, guarded, refusing, ui_event
-from .common import warn
+from .common import (
+    LIGHT_QUEUE,
+    MODEL_QUEUE,
+    UIContext,
+    escape,
+    fmt_seconds,
+    guarded,
+    refusing,
+    ui_event,
+    warn,
+)
 from .jobs import GenerationJobs, JobAudio, JobDone, JobProgress
+from .long_text import LongTextHandlers
 from .takes import (  # noqa: F401 - history.py, api.py and the tests import these from here
     CANCELLED,
     EXAMPLES_FILE,
@@ -53,7 +62,7 @@ from .takes import (  # noqa: F401 - history.py, api.py and the tests import the
 )
 
 
-class GenerateHandlers:
+class GenerateHandlers(LongTextHandlers):
     """Callbacks of the Generate tab; each one is a thin call into ``Studio``.
 
     A take goes through four events: :meth:`check` refuses a mistake at once (no outputs, so no
@@ -81,31 +90,6 @@ class GenerateHandlers:
         """Move the Advanced sliders to the preset's values."""
         values = PRESETS.get(preset) or PRESETS[DEFAULT_PRESET]
         return (values["temperature"], values["top_k"], values["top_p"], values["repetition_penalty"])
-
-    # ---- long text ----------------------------------------------------------------------------
-    def length_notice(self, text: str | None) -> Any:
-        """Show the "split it" panel while the text is longer than one take."""
-        return gr.update(visible=len(text or "") > TEXT_MAX_CHARS)
-
-    @refusing
-    def split(self, text: str | None, waiting: str | None) -> tuple[Any, Any, Any, Any]:
-        """Keep the first part in the box; the rest goes before anything already waiting.
-
-        Returns:
-            (text, waiting text, split panel, waiting panel)
-        """
-        first, rest = first_part(text or "", TEXT_MAX_CHARS)
-        queued = "\n\n".join(part for part in (rest, (waiting or "").strip()) if part)
-        gr.Info(f"Split: {len(first):,} characters to generate now, {len(queued):,} waiting below.")
-        return first, queued, gr.update(visible=False), gr.update(visible=bool(queued))
-
-    @refusing
-    def next_part(self, waiting: str | None) -> tuple[Any, Any, Any]:
-        """Move the next part of the waiting text into the box. Returns (text, waiting, panel)."""
-        first, rest = first_part(waiting or "", TEXT_MAX_CHARS)
-        if not first:
-            raise InvalidInput("Nothing is waiting: every part has been moved up.")
-        return first, rest, gr.update(visible=bool(rest))
 
     # ---- one take -----------------------------------------------------------------------------
     @guarded
