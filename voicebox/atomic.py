@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -58,6 +60,26 @@ def write_temp(path: Path, data: bytes, *, mode: int = 0o600) -> Path:
             pass
         raise
     return Path(name)
+
+
+@contextmanager
+def replacing(out: Path) -> Iterator[Path]:
+    """A temporary path beside ``out`` for a writer that needs a path (a ZIP, an encoder); on
+    success it is fsynced and renamed over ``out``, on failure removed. The atomic write of a
+    file too large to hold in memory."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(out.parent)
 
 
 def fsync_directory(directory: Path) -> None:

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, replacing
 from .errors import Cancelled, Conflict, InvalidInput, NotFound, VoiceboxError
 from .ids import new_id, utc_now
 from .owners import OWNERS_DIR
@@ -260,22 +258,12 @@ class Batches:
         folder = self.folder(state.owner)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{state.id}.zip"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-                    for item in state.items:
-                        if item.status == "done":
-                            archive.write(self.studio.generation_path(item.generation_id, owner=state.owner),
-                                          item.file_name)
-                    archive.writestr("batch.json", json.dumps(summary, indent=2, ensure_ascii=False),
-                                     compress_type=zipfile.ZIP_DEFLATED)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            for item in state.items:
+                if item.status == "done":
+                    archive.write(self.studio.generation_path(item.generation_id, owner=state.owner), item.file_name)
+            archive.writestr("batch.json", json.dumps(summary, indent=2, ensure_ascii=False),
+                             compress_type=zipfile.ZIP_DEFLATED)
 
     # ---- persistence ---------------------------------------------------------------------------
     def _save(self, state: BatchState) -> None:

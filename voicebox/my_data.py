@@ -22,10 +22,8 @@ written to a temporary name and renamed, so a half-written export is never serve
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterable
@@ -35,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .atomic import remove_quietly
+from .atomic import remove_quietly, replacing
 from .errors import Conflict, NotFound
 from .ids import utc_now
 from .owners import owner_of
@@ -202,23 +200,13 @@ def export_library(studio: Studio, owner: str, out: Path | None = None) -> Path:
             if old != out:
                 remove_quietly(old)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-                for path, name in copies:
-                    # audio barely deflates: stored is as small and much faster
-                    archive.write(path, name, compress_type=zipfile.ZIP_STORED)
-                for name, data in documents.items():
-                    archive.writestr(name, data)
-                archive.writestr(MANIFEST, _json(manifest))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
+    with replacing(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, name in copies:
+            # audio barely deflates: stored is as small and much faster
+            archive.write(path, name, compress_type=zipfile.ZIP_STORED)
+        for name, data in documents.items():
+            archive.writestr(name, data)
+        archive.writestr(MANIFEST, _json(manifest))
     return out
 
 

@@ -25,7 +25,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,8 +32,7 @@ import tempfile
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -43,7 +41,7 @@ import numpy as np
 import soundfile as sf
 
 from .. import audio
-from ..atomic import fsync_directory
+from ..atomic import replacing
 from ..errors import InvalidInput, ModelUnavailable
 from .subtitles import subtitles
 
@@ -218,7 +216,7 @@ def export_audio(
     if not samples.size or rate <= 0:
         raise InvalidInput("There is no audio to export; render the project first.")
     out = Path(out)
-    with _replacing(out) as tmp:
+    with replacing(out) as tmp:
         if fmt in ("m4b", "m4a"):
             _write_m4b(samples, rate, timeline.chapters, tmp, title)
         else:
@@ -327,7 +325,7 @@ def export_zip(
     captions = subtitles(blocks, timeline, subtitle_fmt, subtitle_level) if subtitle_fmt else None
     document = json.dumps(project_json, ensure_ascii=False, indent=2)
     out = Path(out)
-    with _replacing(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+    with replacing(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for block in blocks:
             if not Path(block.audio).is_file():
                 raise InvalidInput(f"Block {block.index + 1} has no rendered audio; render it first.")
@@ -378,21 +376,3 @@ def _read_block(block: RenderedBlock) -> tuple[np.ndarray, int]:
             f"Block {block.index + 1}'s audio cannot be read ({block.audio}); render it again."
         ) from exc
     return audio.to_mono(samples), int(rate)
-
-
-@contextmanager
-def _replacing(out: Path) -> Iterator[Path]:
-    """A temporary path beside ``out``; on success it is fsynced and renamed over ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(out.parent)
