@@ -32,7 +32,7 @@ from .errors import Cancelled, Conflict, InvalidInput, NotFound, VoiceboxError
 from .ids import new_id, utc_now
 from .owners import OWNERS_DIR
 from .owners import root as owner_root
-from .projects.exporting import slug
+from .projects.export import slug
 from .records import GenerationRequest
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class BatchItem:
 
     @property
     def file_name(self) -> str:
-        return f"{self.index:03d}-{slug(self.text) or 'item'}.wav"
+        return f"{self.index:03d}-{slug(self.text, fallback='item')}.wav"
 
 
 @dataclass

@@ -22,9 +22,7 @@ written to a temporary name and renamed, so a half-written export is never serve
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import unicodedata
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from .errors import Conflict, NotFound
 from .ids import utc_now
 from .owners import owner_of
 from .owners import root as owner_root
+from .projects.export import slug
 
 if TYPE_CHECKING:
     from .services import Studio
@@ -51,12 +50,6 @@ EXPORT_FOLDER = "exports/my-data"
 #: live under ``owners/``).
 LOCAL_FOLDERS = ("samples", "generations", "exports", "batches")
 STOP_FIRST = "stop it first (pause or cancel it), then delete everything again."
-
-
-def slug(text: str, fallback: str, limit: int = 40) -> str:
-    """Lower-case ASCII words joined by ``-`` (``fallback`` when nothing is left)."""
-    ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
-    return "-".join(re.findall(r"[a-z0-9]+", ascii_text))[:limit].strip("-") or fallback
 
 
 class _Names:
@@ -115,7 +108,7 @@ def library(studio: Studio, owner: str) -> tuple[dict[str, Any], list[tuple[Path
     profiles = []
     for item in studio.list_profiles(owner=owner)["items"]:
         profile = studio.get_profile(item.id, owner=owner)
-        folder = "profiles/" + names(slug(profile.name, "profile"))
+        folder = "profiles/" + names(slug(profile.name, fallback="profile"))
         entry = _public(profile.to_dict())
         samples = []
         for number, sample in enumerate(profile.samples, 1):
@@ -137,7 +130,7 @@ def library(studio: Studio, owner: str) -> tuple[dict[str, Any], list[tuple[Path
     history = []
     rows, _ = studio.store.list_generations(None, None, None, 0, owner=owner)
     for row in rows:
-        base = f"history/{(row.get('created_at') or '')[:10] or 'undated'}-{slug(row.get('text', ''), 'take', 30)}-{row['id'][:8]}"
+        base = f"history/{(row.get('created_at') or '')[:10] or 'undated'}-{slug(row.get('text', ''), 30, 'take')}-{row['id'][:8]}"
         record, files = _take_files(studio, row, owner, base)
         if record["file"]:
             history.append(record)
@@ -146,7 +139,7 @@ def library(studio: Studio, owner: str) -> tuple[dict[str, Any], list[tuple[Path
 
     projects = []
     for project in studio.projects.store.all(owner):
-        folder = "projects/" + names(slug(project.title, "project"))
+        folder = "projects/" + names(slug(project.title, fallback="project"))
         data = _public(project.to_dict())
         takes = []
         for index, block in enumerate(project.blocks):
@@ -156,7 +149,7 @@ def library(studio: Studio, owner: str) -> tuple[dict[str, Any], list[tuple[Path
                 row = studio.store.get_generation(block.generation_id, owner)
             except NotFound:
                 continue
-            record, files = _take_files(studio, row, owner, f"{folder}/blocks/{index + 1:03d}-{slug(block.text, 'block', 30)}")
+            record, files = _take_files(studio, row, owner, f"{folder}/blocks/{index + 1:03d}-{slug(block.text, 30)}")
             if record["file"]:
                 takes.append(dict(record, block_index=index))
                 copies += files

@@ -342,17 +342,18 @@ def block_filename(block: RenderedBlock) -> str:
     return f"{block.index + 1:03d}-{slug(block.text)}.wav"
 
 
-def slug(text: str, limit: int = 40) -> str:
+def slug(text: str, limit: int = 40, fallback: str = "block") -> str:
     """Lower-case ASCII words of ``text`` joined by "-", whole words only, at most ``limit``
-    characters ("block" when nothing is left, e.g. text in a non-Latin script)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    characters (``fallback`` when nothing is left, e.g. text in a non-Latin script). The one
+    file-name rule for blocks, project exports, batch items and the my-data ZIP."""
+    ascii_text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
     out = ""
     for word in re.findall(r"[a-z0-9]+", ascii_text):
         candidate = f"{out}-{word}" if out else word[:limit]
         if len(candidate) > limit:
             break
         out = candidate
-    return out or "block"
+    return out or fallback
 
 
 # ---- helpers ----------------------------------------------------------------------------------

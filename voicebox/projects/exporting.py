@@ -10,14 +10,13 @@ replaced by the next export of that kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..owners import root as owner_root
-from .export import RenderedBlock, assemble, export_audio, export_zip
+from .export import RenderedBlock, assemble, export_audio, export_zip, slug
 from .subtitles import LEVELS, subtitles
 from .word_timings import time_words
 
@@ -78,7 +77,7 @@ def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtit
         blocks = time_words(studio.asr, blocks, languages, say)
     folder = owner_root(studio.settings.data_dir, owner) / "exports" / project.id
     folder.mkdir(parents=True, exist_ok=True)
-    name = slug(project.title) or "project"
+    name = slug(project.title, fallback="project")
     say("levelling the loudness")
     samples, rate, timeline = assemble(blocks, target_lufs=TARGETS[use])
     say("writing the zip" if fmt == "zip" else f"encoding {fmt}")
@@ -94,8 +93,3 @@ def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtit
         atomic_write_bytes(path, subtitles(blocks, timeline, subtitle_fmt, level).encode("utf-8"))
         written.append(path)
     return written
-
-
-def slug(text: str, limit: int = 40) -> str:
-    words = re.findall(r"[a-z0-9]+", text.lower().encode("ascii", "ignore").decode())
-    return "-".join(words)[:limit].strip("-")
