@@ -113,6 +113,8 @@ class Renders:
                 self.projects.set_render(project.id, replace(project.render, state="paused", current="",
                                                              seconds_left=None, message=INTERRUPTED))
                 paused.append(project.id)
+        if not known:  # no project: no take can be a project's orphan, and the history need not be read
+            return paused
         studio = self.projects.studio
         for row in studio.store.generations.all():
             if row.get("project_id") in known and row.get("id") not in referenced:
