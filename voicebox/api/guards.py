@@ -141,8 +141,8 @@ def credentials_dependency(settings: Settings) -> Callable[..., None]:
         _basic: None = Depends(_DocumentedBasic(auto_error=False, realm="voicebox")),
         _bearer: None = Depends(_DocumentedBearer(auto_error=False)),
     ) -> None:
-        if not auth_required(settings):
-            return
+        if not auth_required(settings) or getattr(request.state, "user", None) is not None:
+            return  # the route class resolved this request's user already: one check per request
         user = resolve(settings, request.headers.get("authorization"))  # a sync dependency: in the pool
         if user is None:
             raise HTTPException(401, UNAUTHENTICATED, headers=challenge(settings))
