@@ -382,6 +382,11 @@ class Studio:
     def generation_path(self, generation_id: str, *, owner: str = "") -> Path:
         return self._existing_file(self.store.get_generation(generation_id, owner)["file"], owner)
 
+    def take_file(self, record: Generation) -> Path:
+        """The audio of a take already read (its owner's folder, checked as
+        :meth:`generation_path` checks it), without reading the record again."""
+        return self._existing_file(record.file, record.owner)
+
     def generation_audio(self, generation_id: str, fmt: str = "wav", *, owner: str = "") -> tuple[bytes, str]:
         """A generation's audio in ``fmt`` (wav is served as stored)."""
         path = self.generation_path(generation_id, owner=owner)

@@ -187,7 +187,7 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         if body.speed == 1.0:
             data, mime = studio.generation_audio(record.id, body.response_format, owner=owner)
         else:
-            samples = audio.load_mono(studio.generation_path(record.id, owner=owner), SAMPLE_RATE)
+            samples = audio.load_mono(studio.take_file(record), SAMPLE_RATE)
             data, mime = audio.encode(time_stretch(samples, body.speed), SAMPLE_RATE, body.response_format)
         return Response(
             data, media_type=mime, headers={"X-Generation-Id": record.id, MODEL_HEADER: record.size}

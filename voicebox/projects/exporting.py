@@ -70,7 +70,7 @@ def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtit
     for index, block in enumerate(project.blocks):
         take = studio.get_generation(block.generation_id, owner=owner)
         sentences = tuple((c.text, c.offset, round(c.offset + c.duration, 3)) for c in take.chunks)
-        blocks.append(RenderedBlock(index, block.text, studio.generation_path(take.id, owner=owner), block.pause,
+        blocks.append(RenderedBlock(index, block.text, studio.take_file(take), block.pause,
                                     block.chapter, sentences))
     if level == "word" and subtitle_fmt != "none":
         languages = [block.language or project.language for block in project.blocks]

@@ -163,7 +163,7 @@ def build(ctx: UIContext) -> None:
         )
         mine = owner()
         record = studio.generate(request, owner=mine)
-        path = ctx.temp.copy(studio.generation_path(record.id, owner=mine), download_name(record), mine)
+        path = ctx.temp.copy(studio.take_file(record), download_name(record), mine)
         return path, record.to_dict()
 
     @guarded
@@ -177,7 +177,7 @@ def build(ctx: UIContext) -> None:
         """A take's WAV file."""
         mine = owner()
         record = studio.get_generation(generation_id, owner=mine)
-        return ctx.temp.copy(studio.generation_path(generation_id, owner=mine), download_name(record), mine)
+        return ctx.temp.copy(studio.take_file(record), download_name(record), mine)
 
     with gr.Column(visible=False, elem_id="api-endpoints"):
         profile_id = gr.Textbox(label="profile_id")

@@ -189,7 +189,7 @@ class GenerateHandlers(LongTextHandlers):
             if record is None:  # the service always ends with a record; be explicit if it did not
                 raise RuntimeError("generation ended without a saved record")
             owner = self.ctx.owner(request)
-            saved = self.ctx.studio.generation_path(record.id, owner=owner)
+            saved = self.ctx.studio.take_file(record)
             final = self.ctx.temp.copy(saved, download_name(record), owner)
         except Cancelled:
             if self.jobs.is_superseded(key, ticket):  # a newer take of this page owns the page now

@@ -137,7 +137,7 @@ class HistoryHandlers:
         """
         owner = self.ctx.owner()
         record = self.ctx.studio.get_generation(generation_id, owner=owner)
-        saved = self.ctx.studio.generation_path(generation_id, owner=owner)
+        saved = self.ctx.studio.take_file(record)
         path = self.ctx.temp.copy(saved, download_name(record), owner)
         info = take_info(record)
         return generation_id, gr.update(visible=True), path, info, gr.update(value=path), gr.update(visible=False)

@@ -110,7 +110,7 @@ class SentenceHandlers:
         """The whole take's player, details (and download) after a change."""
         from .takes import details_html
 
-        saved = self.ctx.studio.generation_path(record.id, owner=record.owner)
+        saved = self.ctx.studio.take_file(record)
         path = self.ctx.temp.copy(saved, download_name(record), record.owner)
         details = self.info(record) if self.info is not None else details_html(record)
         return (path, details, gr.update(value=path))[: 3 if self.with_download else 2]
