@@ -205,11 +205,10 @@ def export_library(studio: Studio, owner: str, out: Path | None = None) -> Path:
 
 def counts(studio: Studio, owner: str) -> dict[str, int]:
     """How many records ``owner`` has, by kind (``GET /me``)."""
-    with studio.store.locked():
-        takes = [r for r in studio.store.generations.all() if owner_of(r) == owner]
     profiles = studio.list_profiles(owner=owner)["items"]
+    history = studio.store.list_generations(limit=0, owner=owner)[1]  # the index: project takes are not history
     return {"profiles": len(profiles), "samples": sum(p.sample_count for p in profiles),
-            "history": sum(1 for r in takes if not r.get("project_id")),
+            "history": history,
             "projects": len(studio.projects.store.all(owner)),
             "batches": len(_owner_batches(studio, owner))}
 
