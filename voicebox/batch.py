@@ -94,6 +94,11 @@ class BatchState:
         return cls(**{**data, "items": items})
 
 
+def _copy(state: BatchState) -> BatchState:
+    """A copy a caller may read while the batch's thread goes on changing the original."""
+    return BatchState.from_dict(json.loads(json.dumps(state.to_dict())))
+
+
 class Batches:
     """Every batch of this server: start, progress, cancel, and the finished ZIP."""
 
@@ -137,7 +142,22 @@ class Batches:
             state = self._batches.get(batch_id)
             if state is None or state.owner != owner:
                 raise NotFound(f"Batch {batch_id!r} does not exist.")
-            return BatchState.from_dict(json.loads(json.dumps(state.to_dict())))  # a copy
+            return _copy(state)
+
+    def of_owner(self, owner: str) -> list[BatchState]:
+        """Copies of ``owner``'s batches (their library: counts, export, delete)."""
+        with self._lock:
+            return [_copy(state) for state in self._batches.values() if state.owner == owner]
+
+    def forget(self, owner: str) -> int:
+        """Drop ``owner``'s batches from memory (their files go with the owner's folders);
+        returns how many. Used when a person deletes everything."""
+        with self._lock:
+            mine = [bid for bid, state in self._batches.items() if state.owner == owner]
+            for bid in mine:
+                for table in (self._batches, self._stops, self._threads):
+                    table.pop(bid, None)
+        return len(mine)
 
     def cancel(self, batch_id: str, *, owner: str = "") -> BatchState:
         """Stop a running batch (the item being made is abandoned); a finished one is left as it is."""

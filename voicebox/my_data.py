@@ -157,7 +157,7 @@ def library(studio: Studio, owner: str) -> tuple[dict[str, Any], list[tuple[Path
         projects.append({"folder": folder, "file": f"{folder}/project.json", "project": data, "takes": takes})
 
     batches = []
-    for state in _owner_batches(studio, owner):
+    for state in studio.batches.of_owner(owner):
         path = studio.batches.folder(owner) / f"{state.id}.zip"
         if state.zip_ready and path.is_file():
             name = f"batches/{state.id[:8]}.zip"
@@ -210,7 +210,7 @@ def counts(studio: Studio, owner: str) -> dict[str, int]:
     return {"profiles": len(profiles), "samples": sum(p.sample_count for p in profiles),
             "history": history,
             "projects": len(studio.projects.store.all(owner)),
-            "batches": len(_owner_batches(studio, owner))}
+            "batches": len(studio.batches.of_owner(owner))}
 
 
 # ---- delete everything ---------------------------------------------------------------------
@@ -231,24 +231,16 @@ class Deleted:
                 "projects": self.projects, "batches": self.batches, "files": self.files}
 
 
-def _owner_batches(studio: Studio, owner: str) -> list[Any]:
-    batches = studio.batches
-    with batches._lock:
-        return [state for state in batches._batches.values() if state.owner == owner]
-
-
 def busy(studio: Studio, owner: str) -> str:
     """Why ``owner``'s data cannot be deleted now ("" when it can): a render, batch or export runs."""
     for project in studio.projects.store.all(owner):
         if studio.renders.is_running(project.id):
             return f"The project {project.title!r} is rendering: {STOP_FIRST}"
-    for state in _owner_batches(studio, owner):
+    for state in studio.batches.of_owner(owner):
         if state.state == "running":
             return f"A batch is running ({state.done} of {state.total} done): {STOP_FIRST}"
-    exports = studio.exports
-    with exports._lock:
-        if any(job.owner == owner and job.state == "running" for job in exports._jobs.values()):
-            return "A project export is being written: wait until it is done, then delete everything again."
+    if studio.exports.running_for(owner):
+        return "A project export is being written: wait until it is done, then delete everything again."
     return ""
 
 
@@ -295,31 +287,12 @@ def delete_everything(studio: Studio, owner: str) -> Deleted:
                 studio.store.samples.remove(lambda r: owner_of(r) == owner)
         studio.store._delete_files(strays)
         done.samples += len(strays)
-    done.batches = _forget_batches(studio, owner)
-    _forget_export_jobs(studio, owner)
+    done.batches = studio.batches.forget(owner)
+    studio.exports.forget(owner)
     _forget_quota_files(studio, owner)
     done.files, done.folders = _remove_folders(studio, owner)
     studio.store.compact()  # the journal, too, forgets the removed records now
     return done
-
-
-def _forget_batches(studio: Studio, owner: str) -> int:
-    batches = studio.batches
-    with batches._lock:
-        mine = [bid for bid, state in batches._batches.items() if state.owner == owner]
-        for bid in mine:
-            for table in (batches._batches, batches._stops, batches._threads):
-                table.pop(bid, None)
-    return len(mine)
-
-
-def _forget_export_jobs(studio: Studio, owner: str) -> None:
-    exports = studio.exports
-    with exports._lock:
-        mine = [jid for jid, job in exports._jobs.items() if job.owner == owner]
-        for jid in mine:
-            exports._jobs.pop(jid, None)
-            exports._paths.pop(jid, None)
 
 
 def _forget_quota_files(studio: Studio, owner: str) -> None:

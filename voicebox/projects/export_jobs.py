@@ -87,6 +87,18 @@ class ExportJobs:
             job = self.get(project_id, job_id, owner=owner)
         return job
 
+    def running_for(self, owner: str) -> bool:
+        """Whether an export of ``owner``'s is being written."""
+        with self._lock:
+            return any(job.owner == owner and job.state == "running" for job in self._jobs.values())
+
+    def forget(self, owner: str) -> None:
+        """Drop ``owner``'s finished jobs (their files go with the owner's folders)."""
+        with self._lock:
+            for job_id in [jid for jid, job in self._jobs.items() if job.owner == owner]:
+                self._jobs.pop(job_id, None)
+                self._paths.pop(job_id, None)
+
     def _set(self, job: ExportJob) -> None:
         with self._lock:
             self._jobs[job.id] = job
