@@ -631,3 +631,20 @@ def test_messages_never_show_server_paths() -> None:
         warn(InvalidInput("Audio file not found: /var/tmp/voicebox-gradio-x/abc/clip.flac"))
     assert str(shown[0].message) == "Audio file not found: clip.flac"
     assert "/srv" not in to_gr_error(InvalidInput("bad /srv/data/voicebox.json")).message
+
+
+def test_the_projects_timers_run_only_while_something_does(ctx: UIContext) -> None:
+    """An idle Projects page asks the server nothing: the render and export timers start with a
+    render or an export and stop on the tick that sees the end."""
+    from voicebox.ui.project_blocks import BlockHandlers
+    from voicebox.ui.project_export import ExportHandlers
+    from voicebox.ui.projects import ProjectHandlers
+
+    handlers = ProjectHandlers(ctx)
+    project = ctx.studio.projects.create("Idle", blocks=[{"text": "One."}])
+    opened = handlers.opened(project, BlockHandlers(ctx, handlers))
+    assert isinstance(opened[-1], gr.Timer) and opened[-1].active is False  # nothing renders
+    *_, render_timer = handlers.tick(project.id, 0)
+    assert render_timer.active is False  # the tick that sees no render stops its timer
+    *_, export_timer = ExportHandlers(ctx).poll(project.id, "")
+    assert export_timer.active is False

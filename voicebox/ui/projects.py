@@ -102,8 +102,11 @@ class ProjectHandlers:
         return gr.update(interactive=running), gr.update(interactive=running)
 
     def opened(self, project: Project, blocks: BlockHandlers) -> tuple[Any, ...]:
-        """A project just created, imported or picked: (picker, id, view..., editor closed...)."""
-        return (self.choices(project.id), project.id, *self.view(project.id), *blocks.closed())
+        """A project just created, imported or picked: (picker, id, view..., editor closed...,
+        render timer: on when the project is already rendering, e.g. started over REST)."""
+        running = self.ctx.studio.renders.is_running(project.id)
+        return (self.choices(project.id), project.id, *self.view(project.id), *blocks.closed(),
+                gr.Timer(active=running))
 
     @refusing
     def create(self, title: str, voice: str | None, language: str | None, blocks: BlockHandlers) -> tuple[Any, ...]:
@@ -127,7 +130,7 @@ class ProjectHandlers:
     @refusing
     def open(self, project_id: str | None, blocks: BlockHandlers) -> tuple[Any, ...]:
         if not project_id:
-            return (gr.skip(), "", *self.view(None), *blocks.closed())
+            return (gr.skip(), "", *self.view(None), *blocks.closed(), gr.Timer(active=False))
         return self.opened(self.projects.store.get(project_id, self.ctx.owner()), blocks)
 
     @refusing
@@ -138,7 +141,7 @@ class ProjectHandlers:
     def render(self, project_id: str, page: int) -> tuple[Any, ...]:
         self._need(project_id)
         self.ctx.studio.renders.start(project_id, owner=self.ctx.owner())
-        return self.view(project_id, page)
+        return (*self.view(project_id, page), gr.Timer(active=True))
 
     @refusing
     def stop(self, project_id: str, page: int, how: str) -> tuple[Any, ...]:
@@ -149,14 +152,15 @@ class ProjectHandlers:
         renders.pause(project_id, owner=owner) if how == "pause" else renders.cancel(project_id, owner=owner)
         return self.view(project_id, page)
 
-    def tick(self, project_id: str, page: int, watching: bool) -> tuple[Any, ...]:
-        """While a render runs, and once more when it ends: the status line, the page in view and
-        the stop buttons (and whether to keep watching); otherwise nothing changes."""
+    def tick(self, project_id: str, page: int) -> tuple[Any, ...]:
+        """The render timer runs only while a render is watched: each tick refreshes the status
+        line, the page in view and the stop buttons; the tick that sees the end refreshes them
+        once more and stops the timer, so an idle page asks the server nothing."""
         running = bool(project_id) and self.ctx.studio.renders.is_running(project_id)
-        if not running and not watching:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), False
+        if not project_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
         view = self.view(project_id, page)
-        return view[2], view[3], view[9], view[10], running
+        return view[2], view[3], view[9], view[10], gr.Timer(active=running)
 
     @staticmethod
     def _need(project_id: str | None) -> None:
@@ -170,7 +174,6 @@ def build(ctx: UIContext) -> Any:
     x = ExportHandlers(ctx)
     with gr.Tab("Projects", id="projects") as tab:
         selected, ids, page = gr.State(""), gr.State([]), gr.State(0)
-        watching = gr.State(False)  # a render was seen running: refresh once more when it ends
         export_job = gr.State("")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=260):
@@ -239,7 +242,8 @@ def build(ctx: UIContext) -> Any:
                     with gr.Row():
                         download = gr.DownloadButton("Download", visible=False, elem_id="project-download")
                         download_subs = gr.DownloadButton("Subtitles", visible=False, elem_id="project-download-subs")
-        timer = gr.Timer(2.0)
+        render_timer = gr.Timer(2.0, active=False)  # on only while a render is watched
+        export_timer = gr.Timer(1.0, active=False)  # on only while an export is written
 
     view = [panel, heading, status, table, ids, page, label, prev, nxt, pause, cancel]
     parts = EditorParts(block_id, editor, block_title, text, block_voice, pause_s, chapter, block_state, player, take_id)
@@ -252,11 +256,12 @@ def build(ctx: UIContext) -> Any:
 
     tab.select(lambda s: (h.choices(s), h.voices(), h.voices()), inputs=selected, outputs=[picker, voice, block_voice],
                **ui_event("projects_refresh"), **light)
-    create.click(lambda *a: h.create(*a, b), inputs=[title, voice, language], outputs=[picker, selected, *both],
+    create.click(lambda *a: h.create(*a, b), inputs=[title, voice, language],
+                 outputs=[picker, selected, *both, render_timer],
                  **ui_event("project_create"), **light)
     do_import.click(lambda *a: h.import_file(*a, b), inputs=[upload, fmt, voice, language],
-                    outputs=[picker, selected, *both], **ui_event("project_import"), **light)
-    picker.input(lambda p: h.open(p, b), inputs=picker, outputs=[picker, selected, *both],
+                    outputs=[picker, selected, *both, render_timer], **ui_event("project_import"), **light)
+    picker.input(lambda p: h.open(p, b), inputs=picker, outputs=[picker, selected, *both, render_timer],
                  **ui_event("project_open"), **light)
     prev.click(lambda p, n: h.turn(p, n, -1), inputs=[selected, page], outputs=view, **ui_event("project_prev"), **light)
     nxt.click(lambda p, n: h.turn(p, n, 1), inputs=[selected, page], outputs=view, **ui_event("project_next"), **light)
@@ -276,16 +281,15 @@ def build(ctx: UIContext) -> Any:
     for event in changed:
         event.success(b.after_sentence, inputs=[selected, block_id, page], outputs=[*view, text, block_state],
                       **ui_event("block_words"), **light)
-    render.click(h.render, inputs=[selected, page], outputs=view, **ui_event("project_render"), **light).success(
-        lambda: True, outputs=watching, **ui_event("project_watch"), **light)
+    render.click(h.render, inputs=[selected, page], outputs=[*view, render_timer], **ui_event("project_render"), **light)
     pause.click(lambda p, n: h.stop(p, n, "pause"), inputs=[selected, page], outputs=view, **ui_event("project_pause"), **light)
     cancel.click(lambda p, n: h.stop(p, n, "cancel"), inputs=[selected, page], outputs=view,
                  **ui_event("project_cancel"), **light)
-    timer.tick(h.tick, inputs=[selected, page, watching], outputs=[status, table, pause, cancel, watching],
+    render_timer.tick(h.tick, inputs=[selected, page], outputs=[status, table, pause, cancel, render_timer],
                **ui_event("project_tick"), **light, show_progress="hidden")
     export_outputs = [export_job, export_line, download, download_subs]
-    export.click(x.start, inputs=[selected, export_fmt, subs, level, use], outputs=export_outputs,
+    export.click(x.start, inputs=[selected, export_fmt, subs, level, use], outputs=[*export_outputs, export_timer],
                  **ui_event("project_export"), **light)
-    timer.tick(x.poll, inputs=[selected, export_job], outputs=export_outputs,
+    export_timer.tick(x.poll, inputs=[selected, export_job], outputs=[*export_outputs, export_timer],
                **ui_event("project_export_poll"), **light, show_progress="hidden")
     return tab
