@@ -117,7 +117,10 @@ class Takes:
     def events(self, request: GenerationRequest, stream: bool = False,
                cancel: threading.Event | None = None) -> Iterator[JobEvent]:
         """Make and save one take, as job events (the last one :class:`JobDone`)."""
-        plan = self.plan(request, stream)
+        yield from self.make(self.plan(request, stream), stream, cancel)
+
+    def make(self, plan: Plan, stream: bool = False, cancel: threading.Event | None = None) -> Iterator[JobEvent]:
+        """Make and save the take of a plan already checked (see :meth:`events`)."""
         if cancel is not None and cancel.is_set():
             raise Cancelled("Generation cancelled.")
         assembler = TakeAssembler()
@@ -170,9 +173,10 @@ class Takes:
         return self.save(plan, assembler, sentences)
 
     def start(self, request: GenerationRequest, stream: bool = True, cancel: threading.Event | None = None) -> Job:
-        """Start a take on a thread of its own; validation errors are raised here, at once."""
-        self.plan(request, stream)
-        return Job(lambda event: self.events(request, stream, event), cancel)
+        """Start a take on a thread of its own; validation errors are raised here, at once, and the
+        job makes the plan checked here (it is not planned a second time on the job's thread)."""
+        plan = self.plan(request, stream)
+        return Job(lambda event: self.make(plan, stream, event), cancel)
 
     def run(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Generation:
         """Make a take on the caller's thread and return the saved record."""

@@ -281,9 +281,9 @@ class Studio:
         request = request.with_changes(owner=owner)
         if user is None:
             return self.takes.start(request, stream, cancel)
-        self.takes.plan(request, stream)  # a mistake is refused before it is counted
+        plan = self.takes.plan(request, stream)  # a mistake is refused before it is counted
         reservation = self.quotas.reserve_take(user, request.text)
-        return Job(lambda event: reservation.events(self.takes.events(request, stream, event)), cancel)
+        return Job(lambda event: reservation.events(self.takes.make(plan, stream, event)), cancel)
 
     def references(self, profile_id: str, *, owner: str = "") -> list[VoiceSample]:
         """One of ``owner``'s profiles' samples in stable order, as a speech backend needs them."""
