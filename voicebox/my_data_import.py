@@ -30,7 +30,7 @@ import soundfile as sf
 from . import audio
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .errors import InvalidInput, NotFound, PayloadTooLarge, VoiceboxError
-from .ids import NAME_MAX_CHARS, new_id
+from .ids import NAME_MAX_CHARS, name_key, new_id
 from .my_data import FORMAT, FORMAT_VERSION, MANIFEST
 from .owners import relative as owned_path
 from .owners import root as owner_root
@@ -165,6 +165,7 @@ class _Importer:
         self.added_takes: list[str] = []
         self.added_projects: list[str] = []
         self.files: list[Path] = []
+        self.taken: set[str] | None = None  # the owner's profile names (name_key), read once
 
     def run(self, manifest: dict[str, Any]) -> ImportReport:
         if self.user is not None:
@@ -227,13 +228,17 @@ class _Importer:
             self.report.samples += 1
 
     def _free_name(self, wanted: str) -> str:
-        taken = {p.name.casefold() for p in self.studio.list_profiles(owner=self.owner)["items"]}
+        """``wanted``, or ``wanted (2)``... when the owner has a profile of that name (the store's
+        rule, :func:`voicebox.ids.name_key`); the names are listed once per import."""
+        if self.taken is None:
+            self.taken = {name_key(p.name) for p in self.studio.list_profiles(owner=self.owner)["items"]}
         base = " ".join(wanted.split())[:NAME_MAX_CHARS] or "Imported voice"
         name, n = base, 1
-        while name.casefold() in taken:
+        while name_key(name) in self.taken:
             n += 1
             suffix = f" ({n})"
             name = base[:NAME_MAX_CHARS - len(suffix)] + suffix
+        self.taken.add(name_key(name))
         return name
 
     def _take(self, entry: dict[str, Any], project_id: str) -> str:
