@@ -175,12 +175,24 @@ class Store:
 
     def _get(self, table: Any, record_id: str, what: str, owner: str | None = None) -> dict[str, Any]:
         """The record with this id; another owner's answers as a missing one does (same message)."""
+        return self._get_doc(table, record_id, what, owner)[1]
+
+    def _get_doc(self, table: Any, record_id: str, what: str, owner: str | None = None) -> tuple[int, dict[str, Any]]:
+        """(document id, record) of the record with this id, for a write that follows the read
+        under the same lock (the id is looked up once)."""
+        doc_id = self._found(table, record_id, owner)
+        if doc_id is None:
+            raise NotFound(f"{what} {record_id!r} does not exist.")
+        return doc_id, dict(table.get(doc_id=doc_id))
+
+    def _found(self, table: Any, record_id: str, owner: str | None) -> int | None:
+        """The document id of ``owner``'s record with this id, or None."""
         doc_id = self._doc_id(table, record_id)
         if doc_id is not None:
             found = table.get(doc_id=doc_id)
             if found is not None and owns(owner, found):
-                return dict(found)
-        raise NotFound(f"{what} {record_id!r} does not exist.")
+                return doc_id
+        return None
 
     @staticmethod
     def _page(
@@ -228,11 +240,9 @@ class Store:
         """A profile by id or by (case-insensitive) name: what API clients call a 'voice'; only
         ``owner``'s profiles are looked at."""
         with self._locked():
-            doc_id = self._doc_id(self.profiles, id_or_name)
+            doc_id = self._found(self.profiles, id_or_name, owner)
             if doc_id is not None:
-                found = self.profiles.get(doc_id=doc_id)
-                if found is not None and owns(owner, found):
-                    return dict(found)
+                return dict(self.profiles.get(doc_id=doc_id))
             key = name_key(" ".join(str(id_or_name).split()))
             found = self.profiles.get(lambda r: name_key(r.get("name", "")) == key and owns(owner, r))
             if found is None:
@@ -267,21 +277,21 @@ class Store:
         if "description" in updates:
             updates["description"] = str(updates["description"]).strip()
         with self._locked():
-            current = self._get(self.profiles, profile_id, "Profile", owner)
+            doc_id, current = self._get_doc(self.profiles, profile_id, "Profile", owner)
             if "name" in updates:
                 self._ensure_unique_name(updates["name"], owner_of(current), exclude_id=profile_id)
             updates["updated_at"] = utc_now()
-            self.profiles.update(updates, doc_ids=[self._doc_id(self.profiles, profile_id)])
+            self.profiles.update(updates, doc_ids=[doc_id])
             current.update(updates)
         return current
 
     def delete_profile(self, profile_id: str, owner: str | None = None) -> dict[str, Any]:
         """Delete a profile and its samples (records and files). History keeps the name."""
         with self._locked():
-            profile = self._get(self.profiles, profile_id, "Profile", owner)
+            doc_id, profile = self._get_doc(self.profiles, profile_id, "Profile", owner)
             samples = [dict(s) for s in self.samples.search(lambda r: r.get("profile_id") == profile_id)]
             self.samples.remove(lambda r: r.get("profile_id") == profile_id)
-            self.profiles.remove(doc_ids=[self._doc_id(self.profiles, profile_id)])
+            self.profiles.remove(doc_ids=[doc_id])
         self._delete_files(samples)
         profile["deleted_samples"] = samples
         return profile
@@ -313,9 +323,10 @@ class Store:
             "created_at": utc_now(),
         }
         with self._locked():
-            record["owner"] = owner_of(self._get(self.profiles, profile_id, "Profile", owner))
+            doc_id, profile = self._get_doc(self.profiles, profile_id, "Profile", owner)
+            record["owner"] = owner_of(profile)
             self.samples.insert(record)
-            self.profiles.update({"updated_at": record["created_at"]}, doc_ids=[self._doc_id(self.profiles, profile_id)])
+            self.profiles.update({"updated_at": record["created_at"]}, doc_ids=[doc_id])
         return record
 
     def get_sample(self, sample_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -332,16 +343,16 @@ class Store:
 
     def update_sample_text(self, sample_id: str, reference_text: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            sample = self._get(self.samples, sample_id, "Sample", owner)
+            doc_id, sample = self._get_doc(self.samples, sample_id, "Sample", owner)
             text = (reference_text or "").strip()
-            self.samples.update({"reference_text": text}, doc_ids=[self._doc_id(self.samples, sample_id)])
+            self.samples.update({"reference_text": text}, doc_ids=[doc_id])
             sample["reference_text"] = text
         return sample
 
     def delete_sample(self, sample_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            sample = self._get(self.samples, sample_id, "Sample", owner)
-            self.samples.remove(doc_ids=[self._doc_id(self.samples, sample_id)])
+            doc_id, sample = self._get_doc(self.samples, sample_id, "Sample", owner)
+            self.samples.remove(doc_ids=[doc_id])
         self._delete_files([sample])
         return sample
 
@@ -359,8 +370,8 @@ class Store:
         """Replace a generation's record (its files are already written); it must exist (as
         ``owner``'s)."""
         with self._locked():
-            self._get(self.generations, record["id"], "Generation", owner)
-            self.generations.update(dict(record), doc_ids=[self._doc_id(self.generations, record["id"])])
+            doc_id, _ = self._get_doc(self.generations, record["id"], "Generation", owner)
+            self.generations.update(dict(record), doc_ids=[doc_id])
         return dict(record)
 
     def get_generation(self, generation_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -392,8 +403,8 @@ class Store:
 
     def delete_generation(self, generation_id: str, owner: str | None = None) -> dict[str, Any]:
         with self._locked():
-            record = self._get(self.generations, generation_id, "Generation", owner)
-            self.generations.remove(doc_ids=[self._doc_id(self.generations, generation_id)])
+            doc_id, record = self._get_doc(self.generations, generation_id, "Generation", owner)
+            self.generations.remove(doc_ids=[doc_id])
         self._delete_files([record])
         return record
 
