@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from tests.support.espeak_backend import EspeakBackend
 from tests.support.rest import basic
+from tests.support.studio import account_headers
 from voicebox.api import create_api_app
 from voicebox.config import Settings
 from voicebox.services import Studio
 from voicebox.store import new_id
-from voicebox.users import Users
 
 WORDS = "The quick brown fox jumps over the lazy dog near the river bank."
 SECRET = "Ana's secret line about the lighthouse."
@@ -59,11 +59,7 @@ Server = tuple[TestClient, dict[str, dict[str, str]]]
 def server(tmp_path_factory: pytest.TempPathFactory, shared_asr: Any) -> Server:
     data = tmp_path_factory.mktemp("isolation") / "data"
     settings = Settings(data_dir=data, quality="off", quotas="off", rate_limit="off")
-    registry = Users(settings.users_path)
-    headers = {}
-    for name in ("ana", "bo"):
-        registry.add(name, f"{name}-password-1")
-        headers[name] = {"Authorization": f"Bearer {registry.issue_token(name, 'test')[1]}"}
+    headers = account_headers(settings, ("ana", "bo"))
     studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
     return TestClient(create_api_app(studio, settings)), headers
 

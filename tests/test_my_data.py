@@ -15,6 +15,7 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 
 from tests.support.espeak_backend import EspeakBackend
+from tests.support.studio import account_headers
 from tests.test_projects import make_studio
 from voicebox.api import create_api_app
 from voicebox.config import Settings
@@ -24,7 +25,6 @@ from voicebox.my_data_import import import_library
 from voicebox.owners import folder, owner_of
 from voicebox.records import GenerationRequest
 from voicebox.services import Studio
-from voicebox.users import Users
 
 WORDS = "The quick brown fox jumps over the lazy dog near the river bank."
 TAKES = ["Alice reads the first line.", "Alice reads another line."]
@@ -250,11 +250,7 @@ def test_a_failure_half_way_removes_what_the_import_added(studio: Studio, espeak
 # ---- REST --------------------------------------------------------------------------------------
 def test_rest_my_data_with_two_accounts(tmp_path: Path, shared_asr: Any, espeak_wav: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", quality="off", quotas="off", rate_limit="off")
-    registry = Users(settings.users_path)
-    headers = {}
-    for name in ("alice", "bob"):
-        registry.add(name, f"{name}-password-1")
-        headers[name] = {"Authorization": f"Bearer {registry.issue_token(name, 'test')[1]}"}
+    headers = account_headers(settings, ("alice", "bob"))
     studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
     client = TestClient(create_api_app(studio, settings))
     for name, text in (("alice", "Alice's own line."), ("bob", BOB_SECRET)):

@@ -383,8 +383,7 @@ class Studio:
         return self._existing_file(self.store.get_generation(generation_id, owner)["file"], owner)
 
     def take_file(self, record: Generation) -> Path:
-        """The audio of a take already read (its owner's folder, checked as
-        :meth:`generation_path` checks it), without reading the record again."""
+        """The audio of a take already read, checked as :meth:`generation_path` checks it."""
         return self._existing_file(record.file, record.owner)
 
     def generation_audio(self, generation_id: str, fmt: str = "wav", *, owner: str = "") -> tuple[bytes, str]:

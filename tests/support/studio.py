@@ -60,3 +60,16 @@ def serve_app(settings: Settings, studio: Studio) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def account_headers(settings: Settings, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Accounts ``names`` in the settings' users file, each with an API token; returns each
+    name's ``Authorization`` header (passwords are ``<name>-password-1``)."""
+    from voicebox.users import Users
+
+    registry = Users(settings.users_path)
+    headers = {}
+    for name in names:
+        registry.add(name, f"{name}-password-1")
+        headers[name] = {"Authorization": f"Bearer {registry.issue_token(name, 'test')[1]}"}
+    return headers
