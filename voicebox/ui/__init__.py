@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ..config import Settings
-from . import api, batch, generate, history, models, profiles, projects, transcribe
+from . import account, api, batch, generate, history, models, profiles, projects, transcribe
 from .common import TempAudio, UIContext, escape
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def build_ui(
             transcribe.build(ctx)
             models.build(ctx)
         api.build(ctx)
+        account.build(ctx, profile_tab, generate_tab)
         if rest_api:
             gr.HTML(footer_html(rest_api), elem_id="vb-footer")
         _initial_load(demo, profile_tab, generate_tab)
