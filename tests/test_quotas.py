@@ -25,7 +25,8 @@ from voicebox.api import create_api_app
 from voicebox.config import ConfigError, Settings
 from voicebox.engines.model_lock import FairLock, current_lane, lane
 from voicebox.errors import QuotaExceeded, TooManyRequests
-from voicebox.quotas import AUDIO, GENERATIONS, PROFILES, PUBLIC, SAMPLES, STORAGE, Quotas, span, when
+from voicebox.quota_words import span, when
+from voicebox.quotas import AUDIO, GENERATIONS, PROFILES, PUBLIC, SAMPLES, STORAGE, Quotas
 from voicebox.rate_limits import RateLimits
 from voicebox.records import GenerationRequest
 from voicebox.services import Studio
@@ -260,7 +261,7 @@ def test_rest_quotas_are_per_account(tmp_path: Path, espeak_wav: Path) -> None:
     studio = make_studio(tmp_path / "data", users=ACCOUNTS, limits={"generations_per_hour": 1})
     bodies = []
     for name, _ in ACCOUNTS[:2]:  # each account speaks with a profile of its own
-        profile = studio.create_profile("Keeper", language="English", owner=name)
+        profile = studio.create_profile("Keeper", language="English", owner=name, consent="2026-12-01T10:00:00Z")
         studio.add_sample(profile.id, espeak_wav, SAID, owner=name)
         bodies.append({"profile_id": profile.id, "text": "Hello.", "seed": 1})
     with TestClient(create_api_app(studio, studio.settings)) as client:
@@ -324,10 +325,10 @@ def test_profiles_tab_counts_the_logged_in_person(studio: Studio) -> None:
     ctx = UIContext(studio, studio.settings, TempAudio(studio.settings.data_dir.parent / "ui"))
     handlers = ProfileHandlers(ctx)
     alice = types.SimpleNamespace(username="alice", client=None)
-    handlers.create("A1", "", "Auto", "", alice)
-    handlers.create("A2", "", "Auto", "", alice)
+    handlers.create("A1", "", "Auto", "", request=alice)
+    handlers.create("A2", "", "Auto", "", request=alice)
     with pytest.warns(UserWarning, match="voice profiles, the limit"):
-        assert handlers.create("A3", "", "Auto", "", alice) == gr.skip()
+        assert handlers.create("A3", "", "Auto", "", request=alice) == gr.skip()
     handlers.create("Mine", "", "Auto", "")  # no login: the one user, not alice
     assert studio.quotas.remaining("alice").profiles == 0
 

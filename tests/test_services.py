@@ -15,7 +15,8 @@ from voicebox.errors import Cancelled, Conflict, InvalidInput, NotFound, Payload
 from voicebox.engines.params import chunk_seed
 from voicebox.jobs import JobAudio, JobDone, JobProgress
 from voicebox.records import GenerationRequest, Profile
-from voicebox.services import Studio, whisper_language
+from voicebox.languages import whisper_code as whisper_language
+from voicebox.services import Studio
 
 FRAMES = 8
 

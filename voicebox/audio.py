@@ -76,6 +76,19 @@ def check_upload_size(size_bytes: int, max_bytes: int) -> None:
         )
 
 
+def read_upload(data: bytes | str | Path, max_bytes: int) -> bytes:
+    """The bytes of an upload (given as bytes, or as the path of a temp file), refused over
+    ``max_bytes`` before they are read or decoded."""
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if not path.is_file():
+            raise InvalidInput("No file was uploaded.")
+        check_upload_size(path.stat().st_size, max_bytes)
+        return path.read_bytes()
+    check_upload_size(len(data), max_bytes)
+    return data
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -32,11 +32,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +42,7 @@ from .config import ConfigError, Settings
 from .engines.model_lock import lane
 from .errors import NotFound, QuotaExceeded
 from .owners import root as owner_root
+from .quota_words import estimate_seconds, megabytes, plural, when
 
 if TYPE_CHECKING:
     from .jobs import JobEvent
@@ -102,42 +101,6 @@ class Remaining:
         if self.storage_mb is not None:
             parts.append(f"{megabytes(self.storage_mb)} of storage left")
         return " · ".join(parts)
-
-
-def estimate_seconds(text: Any) -> float:
-    """About how long ``text`` takes to say: ~15 characters a second, CJK ~5 (as the engine's
-    runaway cap in :func:`voicebox.engines.tts.max_frames_for` assumes, at normal speed)."""
-    if not isinstance(text, str):
-        return 0.0
-    wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
-    return (len(text.strip()) - wide) / 15.0 + wide / 5.0
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def megabytes(value: float) -> str:
-    """"500 MB", "0.17 MB": whole megabytes from 100 up, else three figures."""
-    return f"{value:,.0f} MB" if value >= 100 else f"{value:.3g} MB"
-
-
-def span(seconds: float) -> str:
-    """A wait in words, rounded up: "40 s", "12 min", "3 h 5 min"."""
-    whole = max(1, math.ceil(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    minutes = math.ceil(whole / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-def when(reset_at: float, now: float) -> str:
-    """"14:05 UTC (in 12 min)": the clock time rounded up to the minute, so it is never early."""
-    clock = datetime.fromtimestamp(math.ceil(reset_at / 60) * 60, timezone.utc).strftime("%H:%M UTC")
-    return f"{clock} (in {span(reset_at - now)})"
 
 
 def address_of(request: Any) -> str | None:
@@ -204,10 +167,15 @@ class Quotas:
 
     # ---- who and how much ----------------------------------------------------------------
     def shared(self) -> bool:
-        """Whether the server is shared: ``public``, or ``auto`` with two or more accounts."""
+        """Whether the server is shared: ``public``, or ``auto`` with two or more accounts or
+        strangers let in (Hugging Face sign-in, anonymous libraries)."""
         if self.settings.quotas != "auto":
             return self.settings.quotas == "public"
         from .auth import registry
+        from .identity import public
+
+        if public(self.settings):
+            return True
 
         try:
             return len(registry(self.settings).all()) > 1
@@ -439,9 +407,13 @@ def _exists(store: Store, generation_id: str) -> bool:
 
 
 def page_caller(studio: Any, request: Any) -> str | None:
-    """Whose quotas a UI event uses: the login's name (Gradio's ``request.username``), a guest's
-    address on a public server, or ``""``; ``None`` for a studio without quotas (a test double)."""
+    """Whose quotas a UI event uses: the login's name, a signed-in or anonymous visitor's owner
+    (:mod:`voicebox.identity`), a guest's address on a public server, or ``""``; ``None`` for a
+    studio without quotas (a test double)."""
+    from .identity import visitor_of_request
+
     quotas = getattr(studio, "quotas", None)
     if quotas is None:
         return None
-    return quotas.caller(getattr(request, "username", None), address_of(request))
+    found = visitor_of_request(quotas.settings, request)
+    return quotas.caller(found.name if found.kind == "account" else found.owner, address_of(request))

@@ -27,7 +27,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from .errors import TooManyRequests
-from .quotas import address_of, span
+from .quota_words import span
+from .quotas import address_of
 
 #: The rate of a shared server when ``VOICEBOX_RATE_LIMIT`` is ``auto``.
 DEFAULT_RATE = "120/minute"
