@@ -54,6 +54,8 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_QUOTAS": "auto",
     **{name: "" for name in QUOTA_VARIABLES},  # empty: the preset's value
     "VOICEBOX_RATE_LIMIT": "auto",
+    "VOICEBOX_ANONYMOUS": "0",
+    "VOICEBOX_ANONYMOUS_DAYS": "30",
 }
 
 
@@ -104,6 +106,13 @@ class Settings:
     #: REST requests per user and per client address (``limits`` syntax, e.g. ``120/minute``);
     #: ``auto``: 120/minute once the server is shared, ``off``: never.
     rate_limit: str = "auto"
+    #: "Sign in with Hugging Face": on a Space whose front matter has ``hf_oauth: true`` (the
+    #: platform then sets ``OAUTH_CLIENT_ID``); see :mod:`voicebox.identity`.
+    hf_sign_in: bool = False
+    #: A private library per browser for visitors who do not sign in (``VOICEBOX_ANONYMOUS``),
+    #: erased after ``anonymous_days`` without a visit.
+    anonymous: bool = False
+    anonymous_days: float = 30.0
 
     # ---- derived data-dir layout -------------------------------------------------------
     @property
@@ -189,6 +198,9 @@ class Settings:
                 if get(name)
             ),
             rate_limit=parse_rate_limit(get("VOICEBOX_RATE_LIMIT"), "VOICEBOX_RATE_LIMIT"),
+            hf_sign_in=bool(source.get("SPACE_ID") and source.get("OAUTH_CLIENT_ID")),
+            anonymous=parse_flag(get("VOICEBOX_ANONYMOUS"), "VOICEBOX_ANONYMOUS"),
+            anonymous_days=parse_positive(get("VOICEBOX_ANONYMOUS_DAYS"), "VOICEBOX_ANONYMOUS_DAYS"),
         )
 
 
@@ -258,6 +270,16 @@ def parse_rate_limit(value: str, name: str) -> str:
     if not rates or any(rate.amount < 1 for rate in rates):
         raise ConfigError(f"{name}={value!r} is not a rate: use e.g. 120/minute, or auto or off")
     return value
+
+
+def parse_flag(value: str, name: str) -> bool:
+    """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``, in any case."""
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (on or off), not {value!r}")
 
 
 def parse_choice(value: str, allowed: tuple[str, ...], name: str) -> str:

@@ -164,6 +164,7 @@ def build_spaces_app() -> tuple[Any, dict[str, Any], Any]:
     from .auth import gradio_auth
     from .services import Studio
     from .ui import appearance, build_ui
+    from .ui.files import middleware
 
     zero_gpu = bool(os.environ.get("SPACES_ZERO_GPU"))
     settings, notice = spaces_settings(Settings.from_env(), zero_gpu or torch.cuda.is_available())
@@ -183,6 +184,8 @@ def build_spaces_app() -> tuple[Any, dict[str, Any], Any]:
         "show_error": False,
         "blocked_paths": [str(settings.data_dir.resolve())],
         "max_file_size": settings.max_upload_bytes,
+        # each person's temp files for them only, and anonymous visitors' cookie (voicebox.identity)
+        "app_kwargs": {"middleware": middleware(demo.voicebox_context.temp.served, settings)},
         **appearance(),
     }
     return demo, launch_kwargs, studio

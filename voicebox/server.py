@@ -33,10 +33,10 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
     import gradio as gr
 
     from .api import install_api, new_app
-    from .auth import gradio_auth, login_owner
+    from .auth import gradio_auth
     from .services import Studio
     from .ui import appearance, build_ui
-    from .ui.files import install as guard_files
+    from .ui.files import middleware
 
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_TEMP_DIR"] = private_temp_dir()
@@ -57,9 +57,9 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
         server_name=settings.host,
         server_port=settings.port,
         enable_monitoring=False,
+        app_kwargs={"middleware": middleware(demo.voicebox_context.temp.served, settings)},
         **appearance(),  # Gradio 6 takes theme and CSS at mount time
     )
-    guard_files(app, demo.voicebox_context.temp.served, lambda name: login_owner(settings, name))
     return app
 
 

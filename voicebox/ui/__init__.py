@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ..config import Settings
-from . import account, api, batch, generate, history, models, profiles, projects, transcribe
+from . import account, api, batch, generate, history, models, profiles, projects, sign_in, transcribe
 from .common import TempAudio, UIContext, escape
 
 log = logging.getLogger(__name__)
@@ -108,21 +108,28 @@ def build_ui(
 
         studio = Studio(settings)
     ctx = UIContext(studio, settings, temp or TempAudio())
+    if settings.anonymous:
+        from ..anonymous import AnonymousLibraries
+
+        ctx.anonymous = AnonymousLibraries(studio, settings.anonymous_days)
+        ctx.anonymous.sweep_soon()  # libraries that expired while the server was down
     with gr.Blocks(title=f"{TITLE} — voice cloning studio", delete_cache=(1800, 3600)) as demo:
         gr.HTML(header_html(notices_of(studio)), elem_id="vb-header")
-        with gr.Tabs(selected="profiles", elem_id="vb-tabs") as tabs:
-            profile_tab = profiles.build(ctx)
-            generate_tab = generate.build(ctx)
-            history.build(ctx, tabs, generate_tab)
-            projects.build(ctx)
-            batch.build(ctx)
-            transcribe.build(ctx)
-            models.build(ctx)
+        identity = sign_in.build(ctx)
+        with gr.Column(elem_id="vb-studio") as studio_column:
+            with gr.Tabs(selected="profiles", elem_id="vb-tabs") as tabs:
+                profile_tab = profiles.build(ctx)
+                generate_tab = generate.build(ctx)
+                history.build(ctx, tabs, generate_tab)
+                projects.build(ctx)
+                batch.build(ctx)
+                transcribe.build(ctx)
+                models.build(ctx)
+            account.build(ctx, profile_tab, generate_tab)
         api.build(ctx)
-        account.build(ctx, profile_tab, generate_tab)
         if rest_api:
             gr.HTML(footer_html(rest_api), elem_id="vb-footer")
-        _initial_load(demo, profile_tab, generate_tab)
+        _initial_load(ctx, demo, identity, studio_column, profile_tab, generate_tab)
     ctx.blocks = demo  # the Generate tab reads the model queue's length from it
     demo.queue(api_open=False, max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
     demo.voicebox_context = ctx  # type: ignore[attr-defined]  # tests reach the handlers through it
@@ -130,19 +137,29 @@ def build_ui(
 
 
 def _initial_load(
-    demo: gr.Blocks, profile_tab: profiles.ProfilesTab, generate_tab: generate.GenerateTab
+    ctx: UIContext,
+    demo: gr.Blocks,
+    identity: sign_in.SignIn,
+    studio_column: gr.Column,
+    profile_tab: profiles.ProfilesTab,
+    generate_tab: generate.GenerateTab,
 ) -> None:
-    """Fill the profile list and pickers when a page opens (never stale from build time)."""
+    """When a page opens: say who is using it, and fill the profile list and pickers (never stale
+    from build time); a visitor a public server does not know sees the sign-in note instead."""
     ptab = profile_tab.handlers
 
-    def on_load() -> tuple[Any, ...]:
+    def on_load(request: gr.Request) -> tuple[Any, ...]:
+        visitor, who, gate, studio_view = sign_in.on_page_load(ctx, request)
+        if not visitor.known:
+            return who, gate, studio_view, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         plist, empty = ptab.refresh_list("", None)
         choice, gen_empty = generate_tab.handlers.refresh(None)
-        return plist, empty, choice, gen_empty
+        return who, gate, studio_view, plist, empty, choice, gen_empty
 
     demo.load(
         on_load,
-        outputs=[profile_tab.plist, profile_tab.empty, generate_tab.profile, generate_tab.empty],
+        outputs=[identity.who, identity.gate, studio_column,
+                 profile_tab.plist, profile_tab.empty, generate_tab.profile, generate_tab.empty],
         api_name="ui_load",
         api_visibility="private",
     )

@@ -11,7 +11,8 @@ Why these exist:
   :class:`TempAudio` hands out copies from a private (0700) temp folder instead, prunes them, and
   records whom each was made for, so :mod:`voicebox.ui.files` refuses it to anyone else.
 * **Whose data.** Every handler reads and changes the data of :meth:`UIContext.owner`: the
-  login's (:func:`voicebox.auth.login_owner`), or the local user's without a login.
+  visitor's (:mod:`voicebox.identity`: a login, a Hugging Face account, an anonymous browser),
+  or the local user's on a private server.
 * **Queue.** Every model call shares one concurrency group so the UI never runs two model jobs
   at once; light reads of the store run in parallel.
 """
@@ -38,7 +39,7 @@ from typing import Any, Callable, TypeVar
 import gradio as gr
 
 from ..audio import check_upload_size
-from ..auth import login_owner
+from ..identity import Visitor, visitor_of_request
 from ..config import Settings
 from ..errors import InvalidInput, VoiceboxError
 from .files import ServedFiles
@@ -337,6 +338,8 @@ class UIContext:
     temp: TempAudio = field(default_factory=TempAudio)
     #: The app, once built (its queue tells the Generate tab how many jobs are ahead).
     blocks: Any = None
+    #: Anonymous libraries' visits and expiry (:mod:`voicebox.anonymous`), in that mode only.
+    anonymous: Any = None
 
     def languages(self) -> list[str]:
         """Language choices, ``Auto`` first (from the loaded model when there is one)."""
@@ -350,21 +353,33 @@ class UIContext:
         """Configured TTS model sizes, e.g. ``["0.6B", "1.7B"]``."""
         return self.studio.model_sizes()
 
-    def owner(self, request: Any = None) -> str:
-        """Whose data the current UI event reads and changes (:mod:`voicebox.owners`): the login's
-        (``request.username``, through :func:`voicebox.auth.login_owner`), ``""`` without one.
+    def visitor(self, request: Any = None) -> Visitor:
+        """Who the current UI event comes from (:func:`voicebox.identity.visitor`): a login, a
+        Hugging Face account, an anonymous browser, the local user, or nobody.
 
         ``request`` is the handler's ``gr.Request`` when it takes one; otherwise Gradio's own
         request of the event being run (``LocalContext.request``, set around every handler call
         and every step of a generator), which also reaches ``gr.render`` functions, whose
         signature Gradio does not inspect for ``gr.Request``. Outside an event (a test calling a
-        handler directly) there is none: the local user.
+        handler directly) there is none: the local user (nobody on a public server). A visit of
+        an anonymous browser keeps its library from expiring.
         """
         if request is None:
             from gradio.context import LocalContext
 
             request = LocalContext.request.get(None)
-        return login_owner(self.settings, getattr(request, "username", None))
+        found = visitor_of_request(self.settings, request)
+        if found.kind == "anonymous" and self.anonymous is not None:
+            self.anonymous.seen(found.owner)
+        return found
+
+    def owner(self, request: Any = None) -> str:
+        """Whose data the current UI event reads and changes (:mod:`voicebox.owners`).
+
+        Raises:
+            voicebox.identity.SignInRequired: a public server does not know this visitor.
+        """
+        return self.visitor(request).require(self.settings)
 
     def profile_choices(self, owner: str | None = None) -> list[tuple[str, str]]:
         """``(name, id)`` pairs of the owner's profiles (default: :meth:`owner`) for pickers."""

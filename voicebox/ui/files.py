@@ -31,7 +31,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,9 +101,9 @@ class ServedFiles:
     def uploaded(self, path: str | Path, owner: str) -> None:
         self.record(folder_key(path), owner)
 
-    def allowed(self, key: str | None, owner: str) -> bool:
+    def allowed(self, key: str | None, owner: str | None) -> bool:
         """Whether ``owner`` may fetch files of folder ``key``: yes unless it is recorded for
-        others only."""
+        others only (``None``, a visitor nobody knows, is nobody's: only unrecorded folders)."""
         if key is None:
             return True
         with self._lock:
@@ -115,30 +115,39 @@ class FileGuard:
     """ASGI middleware on the Gradio app: another owner's temp file is refused as a missing one;
     uploads are recorded for their uploader.
 
+    It must sit inside Gradio's session middleware (which "Sign in with Hugging Face" adds), so
+    that it can read who a request is (:func:`voicebox.identity.visitor`): :func:`middleware`
+    gives it to Gradio as an app keyword, which puts it there.
+
     Args:
         app: the Gradio app (its ``tokens`` and ``cookie_id`` say who a request's login is).
         ledger: the UI's :class:`ServedFiles`.
-        owner_of: login name (``None`` without a login) → owner (:func:`voicebox.auth.login_owner`).
+        settings: what says which kinds of visitor there are.
     """
 
-    def __init__(self, app: ASGIApp, ledger: ServedFiles, owner_of: Callable[[str | None], str]) -> None:
-        self.app, self.ledger, self.owner_of = app, ledger, owner_of
+    def __init__(self, app: ASGIApp, ledger: ServedFiles, settings: Any) -> None:
+        self.app, self.ledger, self.settings = app, ledger, settings
 
-    def username(self, scope: Scope) -> str | None:
+    def username(self, scope: Scope, cookies: dict[str, str]) -> str | None:
         """The Gradio login of a request (its cookie), ``None`` without one."""
         gradio_app = scope.get("app")
         cookie_id = getattr(gradio_app, "cookie_id", None)
         tokens = getattr(gradio_app, "tokens", None)
         if cookie_id is None or not tokens:
             return None
-        cookies: dict[str, str] = {}
-        for name, value in scope.get("headers") or []:
-            if name == b"cookie":
-                for part in value.decode("latin-1").split(";"):
-                    key, _, item = part.strip().partition("=")
-                    cookies[key] = item
         token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
         return tokens.get(token) if token else None
+
+    def owner(self, scope: Scope) -> str | None:
+        """Whose files a request may fetch; ``None`` for a visitor nobody knows (only files
+        recorded for no one)."""
+        from starlette.requests import HTTPConnection
+
+        from ..identity import visitor
+
+        cookies = dict(HTTPConnection(scope).cookies)
+        found = visitor(self.settings, self.username(scope, cookies), cookies, scope.get("session"))
+        return found.owner if found.known else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,8 +156,7 @@ class FileGuard:
         path = scope.get("path", "")
         found = FILE_ROUTE.match(path)
         if found and scope.get("method") in ("GET", "HEAD"):
-            owner = self.owner_of(self.username(scope))
-            if not self.ledger.allowed(folder_key(found.group("path")), owner):
+            if not self.ledger.allowed(folder_key(found.group("path")), self.owner(scope)):
                 # Gradio's own answer for a file it does not have (route_utils.file_fetch)
                 refusal = {"detail": f"File not allowed: {found.group('path')}."}
                 await JSONResponse(refusal, status_code=403)(scope, receive, send)
@@ -161,7 +169,7 @@ class FileGuard:
     def _recording_uploads(self, scope: Scope, send: Send) -> Send:
         """``send`` that reads the upload's answer (a JSON list of paths) and records each path."""
         body: list[bytes] = []
-        owner = self.owner_of(self.username(scope))
+        owner = self.owner(scope)
 
         async def recording(message: Message) -> None:
             if message["type"] == "http.response.body":
@@ -171,7 +179,7 @@ class FileGuard:
                         paths = json.loads(b"".join(body) or b"[]")
                     except ValueError:
                         paths = []
-                    for item in paths if isinstance(paths, list) else []:
+                    for item in paths if isinstance(paths, list) and owner is not None else []:
                         if isinstance(item, str):
                             self.ledger.uploaded(item, owner)
             await send(message)
@@ -179,13 +187,13 @@ class FileGuard:
         return recording
 
 
-def install(app: Any, ledger: ServedFiles, owner_of: Callable[[str | None], str]) -> None:
-    """Put :class:`FileGuard` in front of the Gradio app mounted in ``app`` (before it starts)."""
-    from gradio.routes import App
-    from starlette.routing import Mount
+def middleware(ledger: ServedFiles, settings: Any) -> list[Any]:
+    """The Gradio app's own middleware, for ``app_kwargs={"middleware": ...}`` of
+    ``mount_gradio_app`` or ``launch``: the anonymous visitor's cookie (when that mode is on),
+    then :class:`FileGuard`. Given this way they sit inside Gradio's session middleware."""
+    from starlette.middleware import Middleware
 
-    for route in app.routes:
-        if isinstance(route, Mount) and isinstance(route.app, App):
-            route.app.add_middleware(FileGuard, ledger=ledger, owner_of=owner_of)
-            return
-    raise RuntimeError("no Gradio app is mounted here")
+    from ..identity import AnonymousCookie
+
+    stack = [Middleware(AnonymousCookie, days=settings.anonymous_days)] if settings.anonymous else []
+    return [*stack, Middleware(FileGuard, ledger=ledger, settings=settings)]
