@@ -96,7 +96,9 @@ def run(client: httpx.Client, args: argparse.Namespace) -> None:
     profile = check(
         client.post(
             "/profiles",
-            json={"name": args.name, "description": "made by example_usage.py", "language": "English"},
+            # consent: you have the speaker's permission (a server several people use asks for it)
+            json={"name": args.name, "description": "made by example_usage.py", "language": "English",
+                  "consent": True},
         )
     ).json()
     print(f"created profile {profile['name']!r} with id {profile['id']}")

@@ -16,7 +16,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.browser import chromium, error_badges, expect, open_tab, screenshot
+from tests.support.browser import (
+    VIEWPORTS, chromium, close_toasts, error_badges, expect, field, open_tab, screenshot, toast,
+)
 from tests.support.espeak_backend import EspeakBackend
 from tests.support.studio import serve_app
 from voicebox.config import Settings
@@ -28,6 +30,7 @@ PASSWORDS = {"ana": "ana-password-1", "bo": "bo-password-22"}
 WORDS = "The quick brown fox jumps over the lazy dog near the river bank."
 SECRET = "Ana's secret line about the lighthouse."
 IDS: dict[str, str] = {}  # ana's records, filled by the app fixture
+SERVED: dict[str, Any] = {}  # the studio behind the server
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +39,17 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, shared_asr: Any, espeak_wa
     settings = Settings(data_dir=data, quality="off", quotas="off", rate_limit="off",
                         users=tuple(PASSWORDS.items()))
     studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
-    voice = studio.create_profile("Ana Voice", language="English", owner="ana")
+    voice = studio.create_profile("Ana Voice", language="English", owner="ana", consent="2026-12-01T10:00:00Z")
     studio.add_sample(voice.id, espeak_wav, WORDS, owner="ana")
     take = studio.generate(GenerationRequest(voice.id, SECRET), owner="ana")
     IDS.update(profile=voice.id, generation=take.id)
+    SERVED["studio"] = studio
     yield from serve_app(settings, studio)
 
 
-def logged_in(browser: Any, url: str, name: str) -> Any:
+def logged_in(browser: Any, url: str, name: str, viewport: str = "desktop") -> Any:
     """A browser context of its own (cookies, Gradio session) logged in as ``name``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=VIEWPORTS[viewport])
     answer = context.request.post(f"{url}login", form={"username": name, "password": PASSWORDS[name]})
     assert answer.ok, answer.text()
     page = context.new_page()
@@ -59,7 +63,10 @@ def logged_in(browser: Any, url: str, name: str) -> Any:
 def test_two_people_see_only_their_own(app_url: str, espeak_wav: Path) -> None:
     check = expect()
     with chromium() as browser:
-        ana, bo = logged_in(browser, app_url, "ana"), logged_in(browser, app_url, "bo")
+        # ana on a laptop, bo on a phone: isolation must hold at both sizes
+        ana, bo = logged_in(browser, app_url, "ana"), logged_in(browser, app_url, "bo", "phone")
+        check(ana.locator("#vb-who")).to_contain_text("Signed in as ana")
+        check(bo.locator("#vb-who")).to_contain_text("Signed in as bo")
         check(ana.locator("#profile-list")).to_contain_text("Ana Voice · 1 sample")
         check(bo.locator("#profile-empty")).to_contain_text("No profiles yet")
         check(bo.get_by_text("Ana Voice")).to_have_count(0)
@@ -108,6 +115,27 @@ def test_two_people_see_only_their_own(app_url: str, espeak_wav: Path) -> None:
             check(error_badges(page)).to_have_count(0)
         screenshot(ana, "isolation-ana")
 
+        # several people keep voices here: a new profile asks for the speaker's permission first
+        field(bo, "profile-search").fill("")
+        field(bo, "profile-name").fill("Bo Voice")
+        consent = bo.locator("#profile-consent")
+        check(consent).to_contain_text("I have the speaker's permission to clone this voice")
+        bo.locator("#profile-create").click()
+        check(toast(bo, "warning", "Confirm that you have the speaker's permission")).to_be_visible()
+        check(field(bo, "profile-name")).to_have_value("Bo Voice")  # refused: the form is as it was
+        check(bo.locator("#profile-empty")).to_contain_text("No profiles yet")
+        check(error_badges(bo)).to_have_count(0)
+        screenshot(bo, "consent-refused-phone")
+        close_toasts(bo)
+        consent.locator("input[type=checkbox]").check()
+        bo.locator("#profile-create").click()
+        check(bo.locator("#profile-list")).to_contain_text("Bo Voice")
+        check(consent).to_be_hidden()  # asked once, when the profile is made
+        studio = SERVED["studio"]
+        made = studio.list_profiles(owner="bo")["items"]
+        assert [p.name for p in made] == ["Bo Voice"] and made[0].consented_at.startswith("20")
+        studio.delete_profile(made[0].id, owner="bo")  # the API test below expects bo to have none
+
 
 def test_the_gradio_api_answers_each_login_with_its_own(app_url: str) -> None:
     from gradio_client import Client
@@ -128,6 +156,8 @@ def test_the_gradio_api_answers_each_login_with_its_own(app_url: str) -> None:
             refusals.append(str(refused.value).replace(asked, "<id>"))
         assert refusals[0] == refusals[1] and "does not exist" in refusals[0], (endpoint, refusals)
     assert ana.predict(IDS["generation"], api_name="/get_generation")["text"] == SECRET
-    mine = bo.predict("Ana Voice", "", "Auto", api_name="/create_profile")  # names are per person
+    with pytest.raises(Exception, match="speaker's permission"):  # noqa: PT011 - gradio_client's AppError
+        bo.predict("Ana Voice", "", "Auto", api_name="/create_profile")  # several people here: consent first
+    mine = bo.predict("Ana Voice", "", "Auto", True, api_name="/create_profile")  # names are per person
     assert mine["name"] == "Ana Voice" and mine["id"] != IDS["profile"]
     bo.predict(mine["id"], api_name="/delete_profile")  # the page test expects bo to have none

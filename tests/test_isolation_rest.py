@@ -69,7 +69,7 @@ def ana(server: Server, espeak_wav: Path) -> dict[str, str]:
     """Ana's records, made through REST as ana; bo has a profile of the same name."""
     client, headers = server
     as_ana = headers["ana"]
-    profile = client.post("/profiles", json={"name": "Ana Voice", "language": "English"}, headers=as_ana)
+    profile = client.post("/profiles", json={"name": "Ana Voice", "language": "English", "consent": True}, headers=as_ana)
     assert profile.status_code == 201, profile.text
     ids = {"profile": profile.json()["id"], "name": "Ana Voice"}
     with espeak_wav.open("rb") as handle:
@@ -97,7 +97,7 @@ def ana(server: Server, espeak_wav: Path) -> dict[str, str]:
     assert batch.status_code == 202, batch.text
     ids["batch"] = batch.json()["id"]
     until(lambda: client.get(f"/batch/{ids['batch']}", headers=as_ana).json()["state"] == "done")
-    bo_profile = client.post("/profiles", json={"name": "Ana Voice"}, headers=headers["bo"])
+    bo_profile = client.post("/profiles", json={"name": "Ana Voice", "consent": True}, headers=headers["bo"])
     assert bo_profile.status_code == 201, bo_profile.text  # names are unique per owner
     client.delete(f"/profiles/{bo_profile.json()['id']}", headers=headers["bo"])
     return ids
@@ -108,7 +108,7 @@ def bo(server: Server, espeak_wav: Path) -> dict[str, str]:
     """Bo's own voice and project (with a block), for the routes that also take a path id."""
     client, headers = server
     as_bo = headers["bo"]
-    profile = client.post("/profiles", json={"name": "Bo Voice", "language": "English"}, headers=as_bo)
+    profile = client.post("/profiles", json={"name": "Bo Voice", "language": "English", "consent": True}, headers=as_bo)
     project = client.post("/projects", json={"title": "Bo's book", "voice": profile.json()["id"],
                                              "blocks": [{"text": "Bo's block."}]}, headers=as_bo)
     assert project.status_code == 201, project.text
@@ -304,7 +304,7 @@ def test_the_original_single_login_is_the_local_user(tmp_path: Path, shared_asr:
                         auth=("me", "my-password-1"), api_token="shared-token-123456",
                         users=(("ana", "ana-password-1"),))
     studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
-    before = studio.create_profile("From before accounts")
+    before = studio.create_profile("From before accounts", consent="")  # made before consent was asked
     client = TestClient(create_api_app(studio, settings))
     me = basic("me", "my-password-1")
     for headers in (me, {"Authorization": "Bearer shared-token-123456"}):

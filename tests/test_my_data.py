@@ -254,7 +254,7 @@ def test_rest_my_data_with_two_accounts(tmp_path: Path, shared_asr: Any, espeak_
     studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
     client = TestClient(create_api_app(studio, settings))
     for name, text in (("alice", "Alice's own line."), ("bob", BOB_SECRET)):
-        profile = client.post("/profiles", json={"name": f"{name.title()} Voice", "language": "English"},
+        profile = client.post("/profiles", json={"name": f"{name.title()} Voice", "language": "English", "consent": True},
                               headers=headers[name]).json()
         with espeak_wav.open("rb") as handle:
             assert client.post(f"/profiles/{profile['id']}/samples", data={"reference_text": WORDS},

@@ -557,6 +557,7 @@ def test_app_wiring_queue_and_api_names(ctx: UIContext) -> None:
         "name",
         "description",
         "language",
+        "consent",
     ]
 
     assert demo.api_open is False

@@ -201,7 +201,8 @@ class _Importer:
         wanted = str(entry.get("name") or "Imported voice")
         name = self._free_name(wanted)
         profile = self.studio.create_profile(name, str(entry.get("description") or ""),
-                                             str(entry.get("language") or "auto"), owner=self.owner, user=self.user)
+                                             str(entry.get("language") or "auto"), owner=self.owner, user=self.user,
+                                             consent=str(entry.get("consented_at") or ""))  # as it was recorded
         self.added_profiles.append(profile.id)
         if name != " ".join(wanted.split()):
             self.report.renamed.append(f"profile {wanted!r} is now {name!r} (the name was taken)")

@@ -200,6 +200,9 @@ class Profile:
     sample_count: int = 0
     #: Whose voice it is (:mod:`voicebox.owners`); names are unique per owner.
     owner: str = ""
+    #: When its maker confirmed having the speaker's permission (UTC ISO time); "" where nobody was
+    #: asked (a one-person studio, or from before consent was asked).
+    consented_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -34,6 +34,7 @@ from .engines.model_lock import FairLock
 from .engines.prompt_cache import PromptCache
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
 from .generation import Takes, voice_ref
+from .identity import multi_user
 from .ids import new_id
 from .jobs import Job
 from .languages import choose as choose_language
@@ -55,8 +56,9 @@ log = logging.getLogger(__name__)
 TYPE_TRANSCRIPT = (
     "Type what the sample says in its Transcript box and save it; until then only the voice's timbre is used."
 )
-#: Kept for callers that imported it from here; :func:`voicebox.languages.whisper_code` is the one.
-whisper_language = whisper_code
+#: Why a profile cannot be made yet on a server several people use (:meth:`Studio.create_profile`).
+CONSENT_NEEDED = ("Confirm that you have the speaker's permission to clone this voice (tick the permission "
+                  "box; over the REST API send \"consent\": true). Every voice here needs its speaker's consent.")
 
 
 def local_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
@@ -116,12 +118,17 @@ class Studio:
 
     # ---- profiles --------------------------------------------------------------------------
     def create_profile(self, name: str, description: str = "", language: str = "auto", *,
-                       owner: str = "", user: str | None = None) -> Profile:
+                       owner: str = "", user: str | None = None, consent: str | None = None) -> Profile:
         """``user``: who asks (see :mod:`voicebox.quotas`): refused over their profile limit, and
-        the profile counts as theirs; ``None`` counts nothing. The name is unique per owner."""
+        the profile counts as theirs; ``None`` counts nothing. The name is unique per owner.
+        ``consent``: when the person confirmed they have the speaker's permission (recorded), ``""``
+        for a profile restored from an archive made where no one was asked; ``None`` is refused
+        where several people keep libraries (:func:`voicebox.identity.multi_user`)."""
+        if consent is None and multi_user(self.settings):
+            raise InvalidInput(CONSENT_NEEDED)
         language = self._check_language(language)
         with self.quotas.new_profile(user) as made:
-            record = self.store.create_profile(name, description, language, owner=owner)
+            record = self.store.create_profile(name, description, language, owner=owner, consented_at=consent or "")
             made.profile_id = record["id"]
         return Profile.from_dict(record)
 
@@ -175,7 +182,7 @@ class Studio:
         profile = self.store.get_profile(profile_id, owner)
         if user is not None:
             self.quotas.check(user, SAMPLES, profile_id=profile_id)
-        raw = self._read_upload(data)
+        raw = audio.read_upload(data, self.settings.max_upload_bytes)
         decoded, rate = audio.decode(raw)
         prepared = audio.prepare_reference(decoded, rate, self.settings.max_sample_seconds)
         wav = audio.wav_bytes(prepared.samples, prepared.sample_rate)
@@ -201,16 +208,6 @@ class Studio:
         except BaseException:
             remove_quietly(self.settings.data_dir / relative)  # no orphan file if the record fails
             raise
-
-    def _read_upload(self, data: bytes | str | Path) -> bytes:
-        if isinstance(data, (str, Path)):
-            path = Path(data)
-            if not path.is_file():
-                raise InvalidInput("No file was uploaded.")
-            audio.check_upload_size(path.stat().st_size, self.settings.max_upload_bytes)
-            return path.read_bytes()
-        audio.check_upload_size(len(data), self.settings.max_upload_bytes)
-        return data
 
     def _auto_transcript(self, samples_24k: np.ndarray, language: str | None) -> tuple[str, str]:
         """Whisper transcript of a cleaned sample; on failure, an empty text and a note."""
@@ -352,7 +349,7 @@ class Studio:
         ``similarity`` (only with a profile), ...), then ``checks``, ``passed``, ``score``, ``heard``."""
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("Type the words the clip should say.")
-        raw = self._read_upload(data)
+        raw = audio.read_upload(data, self.settings.max_upload_bytes)
         voice = None
         if profile_id:
             profile = self.get_profile(profile_id, owner=owner)
@@ -406,7 +403,7 @@ class Studio:
         """Whisper speech-to-text for any clip (any length, any supported format). Its cache is
         keyed by the clip's bytes, so a hit is the transcript of the caller's own upload (see
         :mod:`voicebox.owners`): it needs no owner."""
-        raw = self._read_upload(data)
+        raw = audio.read_upload(data, self.settings.max_upload_bytes)
         speech = audio.load_mono(raw, audio.WHISPER_SAMPLE_RATE)
         result = self.asr.transcribe(speech, language=whisper_code(language), sha256=audio.sha256_bytes(raw))
         return result.to_dict()

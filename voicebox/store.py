@@ -215,7 +215,7 @@ class Store:
             raise Conflict(f"A profile named {clash['name']!r} already exists; choose another name.")
 
     def create_profile(self, name: str, description: str = "", language: str = "auto",
-                       owner: str = "") -> dict[str, Any]:
+                       owner: str = "", consented_at: str = "") -> dict[str, Any]:
         name = normalise_name(name)
         now = utc_now()
         record = {
@@ -226,6 +226,7 @@ class Store:
             "created_at": now,
             "updated_at": now,
             "owner": owner,
+            **({"consented_at": consented_at} if consented_at else {}),
         }
         with self._locked():
             self._ensure_unique_name(name, owner)

@@ -70,7 +70,7 @@ def wav_frames(data: bytes) -> tuple[int, int, int]:
 def create_voice(client: TestClient, jfk_path: Path, name: str = "JFK") -> dict[str, Any]:
     """Profile ``name`` with jfk.flac uploaded without a transcript (Whisper fills it in)."""
     created = client.post(
-        "/profiles", json={"name": name, "description": "public domain", "language": "English"}
+        "/profiles", json={"name": name, "description": "public domain", "language": "English", "consent": True}
     )
     assert created.status_code == 201, created.text
     with jfk_path.open("rb") as handle:

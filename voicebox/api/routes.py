@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, Response
 from ..auth import auth_required, check_credentials
 from ..config import Settings
 from ..errors import NotFound
+from ..ids import utc_now
 from ..quotas import address_of
 from ..records import Generation as GenerationRecord
 from ..records import Profile as ProfileRecord
@@ -142,7 +143,8 @@ def add_profile_routes(router: APIRouter, studio: "Studio") -> None:
     )
     def create_profile(body: ProfileCreate, request: Request) -> dict[str, Any]:
         return profile_out(studio.create_profile(body.name, body.description, body.language,
-                                                 owner=request_owner(request), user=caller(studio, request)))
+                                                 owner=request_owner(request), user=caller(studio, request),
+                                                 consent=utc_now() if body.consent else None))
 
     @router.get(
         "/profiles", response_model=ProfileList, tags=["profiles"], summary="List and search profiles"

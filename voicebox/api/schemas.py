@@ -74,6 +74,11 @@ class ProfileCreate(BaseModel):
     name: str = Field(description="1-100 characters, unique (case-insensitive).", examples=["Narrator"])
     description: str = Field("", examples=["Warm, slow audiobook voice"])
     language: str = Field("auto", description="`auto` or a language the model speaks.", examples=["English"])
+    consent: bool = Field(
+        False,
+        description="You have the speaker's permission to clone this voice. Required (true) on a server "
+        "several people use; recorded with the time as `consented_at`.",
+    )
 
 
 class ProfileUpdate(BaseModel):
@@ -93,6 +98,8 @@ class Profile(Record):
     created_at: str | None = None
     updated_at: str | None = None
     sample_count: int | None = None
+    consented_at: str = Field("", description="When its maker confirmed the speaker's permission; empty where "
+                              "nobody was asked (a one-person studio).")
 
 
 class Sample(Record):

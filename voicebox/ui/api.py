@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from ..engines.params import DEFAULT_PRESET
+from ..ids import utc_now
 from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, check_upload, guarded
 from .generate import download_name, generation_request
 
@@ -61,9 +62,11 @@ def build(ctx: UIContext) -> None:
         return studio.get_profile(profile_id, owner=owner()).to_dict()
 
     @guarded
-    def create_profile(name: str, description: str = "", language: str = "Auto") -> dict[str, Any]:
-        """Create a voice profile; add samples with /add_sample."""
-        return studio.create_profile(name, description, language, owner=owner()).to_dict()
+    def create_profile(name: str, description: str = "", language: str = "Auto", consent: bool = False) -> dict[str, Any]:
+        """Create a voice profile; add samples with /add_sample. ``consent``: you have the speaker's
+        permission (required where several people keep libraries; recorded with the time)."""
+        return studio.create_profile(name, description, language, owner=owner(),
+                                     consent=utc_now() if consent else None).to_dict()
 
     @guarded
     def update_profile(

@@ -17,6 +17,8 @@ from typing import Any
 import gradio as gr
 
 from ..errors import InvalidInput, VoiceboxError
+from ..identity import multi_user
+from ..ids import utc_now
 from ..quotas import page_caller
 from ..records import Profile, Sample
 from .common import (
@@ -72,8 +74,9 @@ class ProfileHandlers:
 
     # ---- editor ------------------------------------------------------------------------------
     def _editor(self, profile: Profile | None) -> tuple[Any, ...]:
-        """(selected id, heading, name, description, language, create, save, delete, samples box,
-        confirm row, sample status)."""
+        """(selected id, heading, name, description, language, consent, create, save, delete,
+        samples box, confirm row, sample status). The consent box is asked for a new profile only,
+        and only where several people keep libraries."""
         if profile is None:
             return (
                 "",
@@ -81,6 +84,7 @@ class ProfileHandlers:
                 "",
                 "",
                 "Auto",
+                gr.update(visible=multi_user(self.ctx.settings), value=False),
                 gr.update(visible=True),
                 gr.update(visible=False),
                 gr.update(visible=False),
@@ -94,6 +98,7 @@ class ProfileHandlers:
             profile.name,
             profile.description,
             language_label(profile.language),
+            gr.update(visible=False, value=False),
             gr.update(visible=False),
             gr.update(visible=True),
             gr.update(visible=True),
@@ -115,12 +120,13 @@ class ProfileHandlers:
         return (gr.update(value=None), *self._editor(None))
 
     @refusing
-    def create(self, name: str, description: str, language: str, search: str | None,
+    def create(self, name: str, description: str, language: str, search: str | None, consent: bool = False,
                request: gr.Request | None = None) -> tuple[Any, ...]:
-        """Create a profile and open it. Returns the list outputs followed by the editor outputs."""
+        """Create a profile and open it. Returns the list outputs followed by the editor outputs.
+        A ticked consent box is recorded with the time (refused unticked on a shared server)."""
         user, owner = page_caller(self.ctx.studio, request), self.ctx.owner(request)
         profile = self.ctx.studio.create_profile(name, description or "", language or "Auto", owner=owner,
-                                                 user=user)
+                                                 user=user, consent=utc_now() if consent else None)
         gr.Info(f"Profile {escape(profile.name)} created. Now add a sample of the voice.")
         opened = self.ctx.studio.get_profile(profile.id, owner=owner)
         return (*self._list(search, profile.id), *self._editor(opened))
@@ -128,11 +134,11 @@ class ProfileHandlers:
     @refusing
     def save(
         self, profile_id: str, name: str, description: str, language: str, search: str | None,
-        request: gr.Request | None = None,
+        consent: bool = False, request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """Save name, description and language of the open profile."""
         if not profile_id:
-            return self.create(name, description, language, search, request)
+            return self.create(name, description, language, search, consent, request)
         owner = self.ctx.owner(request)
         profile = self.ctx.studio.update_profile(
             profile_id, owner=owner, name=name, description=description or "", language=language or "Auto"
@@ -285,6 +291,13 @@ def build(ctx: UIContext) -> ProfilesTab:
                         info="The language the voice usually speaks; Auto detects it.",
                         elem_id="profile-language",
                     )
+                    consent = gr.Checkbox(
+                        False,
+                        label="I have the speaker's permission to clone this voice",
+                        info="Asked on a shared studio; your confirmation is recorded with the time.",
+                        visible=multi_user(ctx.settings),
+                        elem_id="profile-consent",
+                    )
                 with gr.Row():
                     create_btn = gr.Button("Create profile", variant="primary", elem_id="profile-create")
                     save_btn = gr.Button(
@@ -339,8 +352,8 @@ def build(ctx: UIContext) -> ProfilesTab:
                         for index, sample in enumerate(samples, 1):
                             sample_card(h, index, sample, version, selected, search, plist, empty)
 
-    editor = [selected, heading, name, description, language, create_btn, save_btn, delete_btn, samples_box,
-              confirm_row, sample_status]
+    editor = [selected, heading, name, description, language, consent, create_btn, save_btn, delete_btn,
+              samples_box, confirm_row, sample_status]
     listing = [plist, empty]
     search.change(
         h.refresh_list,
@@ -360,21 +373,21 @@ def build(ctx: UIContext) -> ProfilesTab:
     new_btn.click(h.new, outputs=[plist, *editor], **ui_event("profiles_new"), **LIGHT_QUEUE)
     create_btn.click(
         h.create,
-        inputs=[name, description, language, search],
+        inputs=[name, description, language, search, consent],
         outputs=[*listing, *editor],
         **ui_event("profiles_create"),
         **LIGHT_QUEUE,
     )
     name.submit(
         h.save,
-        inputs=[selected, name, description, language, search],
+        inputs=[selected, name, description, language, search, consent],
         outputs=[*listing, *editor],
         **ui_event("profiles_submit"),
         **LIGHT_QUEUE,
     )
     save_btn.click(
         h.save,
-        inputs=[selected, name, description, language, search],
+        inputs=[selected, name, description, language, search, consent],
         outputs=[*listing, *editor],
         **ui_event("profiles_save"),
         **LIGHT_QUEUE,
