@@ -28,7 +28,7 @@ from .users import User, Users
 
 __all__ = [
     "LOCAL_SOURCES", "REALM", "auth_required", "challenge", "check_credentials", "check_login", "gradio_auth",
-    "has_login", "login_owner", "owner_for", "parse_basic", "registry", "resolve",
+    "has_login", "login_owner", "owner_for", "parse_basic", "public", "registry", "resolve",
 ]
 
 REALM = "voicebox"
@@ -47,9 +47,17 @@ def registry(settings: Settings) -> Users:
     return Users.from_settings(settings)
 
 
+def public(settings: Settings) -> bool:
+    """Whether strangers may reach this server without an account: "Sign in with Hugging Face" or
+    anonymous libraries are on (:mod:`voicebox.identity`). Then nobody is the local user."""
+    return settings.hf_sign_in or settings.anonymous
+
+
 def auth_required(settings: Settings) -> bool:
-    """True when requests must prove who they are (an account or a token is configured)."""
-    return registry(settings).required
+    """True when requests must prove who they are: an account or a token is configured, or the
+    server is :func:`public` (whose visitors' libraries the REST API cannot tell apart: it takes
+    an account's credentials or nothing)."""
+    return registry(settings).required or public(settings)
 
 
 def has_login(settings: Settings) -> bool:

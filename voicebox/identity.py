@@ -31,13 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .auth import LOCAL_SOURCES, login_owner, registry
+from .auth import LOCAL_SOURCES, login_owner, public, registry
 from .config import ConfigError, Settings
 from .errors import VoiceboxError
 
 __all__ = [
     "ANON_COOKIE", "AnonymousCookie", "SignInRequired", "Visitor", "anonymous_owner", "multi_user",
-    "public", "visitor", "visitor_of_request",
+    "visitor", "visitor_of_request",
 ]
 
 #: The cookie that holds an anonymous visitor's secret.
@@ -83,13 +83,6 @@ class Visitor:
         if not self.known:
             raise SignInRequired(settings)
         return self.owner
-
-
-def public(settings: Settings) -> bool:
-    """Whether strangers may reach this server without an account: Hugging Face sign-in or
-    anonymous libraries are on. Then an unknown visitor is :data:`nobody <Kind>`, never the
-    local user."""
-    return settings.hf_sign_in or settings.anonymous
 
 
 def multi_user(settings: Settings) -> bool:

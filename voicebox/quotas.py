@@ -171,12 +171,10 @@ class Quotas:
         strangers let in (Hugging Face sign-in, anonymous libraries)."""
         if self.settings.quotas != "auto":
             return self.settings.quotas == "public"
-        from .auth import registry
-        from .identity import public
+        from .auth import public, registry
 
         if public(self.settings):
             return True
-
         try:
             return len(registry(self.settings).all()) > 1
         except ConfigError:  # a damaged users file: start-up reports it

@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..auth import public, registry
 from ..config import Settings
 from . import account, api, batch, generate, history, models, profiles, projects, sign_in, transcribe
 from .common import TempAudio, UIContext, escape
@@ -127,7 +128,7 @@ def build_ui(
                 models.build(ctx)
             account.build(ctx, profile_tab, generate_tab)
         api.build(ctx)
-        if rest_api:
+        if rest_api and (registry(settings).required or not public(settings)):  # else no one may use it
             gr.HTML(footer_html(rest_api), elem_id="vb-footer")
         _initial_load(ctx, demo, identity, studio_column, profile_tab, generate_tab)
     ctx.blocks = demo  # the Generate tab reads the model queue's length from it

@@ -16,8 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..auth import has_login
-from ..identity import SignInRequired, Visitor, public
+from ..auth import has_login, public
+from ..identity import SignInRequired, Visitor
 from .common import UIContext, escape
 
 
