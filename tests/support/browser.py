@@ -72,7 +72,8 @@ def screenshot(page: Any, name: str) -> Path:
     """Save the page for people to look at, without toasts covering it."""
     page.mouse.move(0, 0)  # no hover colours in the picture
     path = ARTIFACTS / f"ui-{name}.png"
-    page.screenshot(path=str(path), full_page=True, style=".toast-wrap { display: none !important; }")
+    page.screenshot(path=str(path), full_page=True, animations="disabled",  # fades finished
+                    style=".toast-wrap { display: none !important; }")
     return path
 
 

@@ -69,12 +69,13 @@ def build(ctx: UIContext) -> SignIn:
     return SignIn(who, gate, login)
 
 
-def on_page_load(ctx: UIContext, request: Any) -> tuple[Visitor, str, Any, Any]:
-    """For the page-load event: (visitor, who-line, the gate's update, the studio's update)."""
+def on_page_load(ctx: UIContext, request: Any) -> tuple[Visitor, Any, Any, Any]:
+    """For the page-load event: (visitor, the who-line's update, the gate's, the studio's)."""
     visitor = ctx.visitor(request)
+    who = who_html(visitor, ctx.settings)
     return (
         visitor,
-        who_html(visitor, ctx.settings),
+        gr.update(value=who, visible=bool(who)),
         gr.update(visible=not visitor.known),
         gr.update(visible=visitor.known),
     )
