@@ -102,6 +102,10 @@ def test_spaces_mode_builds_the_app_with_the_gpu_wrapper(
     assert hf_spaces.CPU_NOTICE in studio.notices
     assert launch_kwargs["show_error"] is False and launch_kwargs["server_name"] == "0.0.0.0"
     assert str((tmp_path / "data").resolve()) in launch_kwargs["blocked_paths"]
+    from voicebox.ui.files import FileGuard
+
+    # each person's temp files for them only, on a Space too (Gradio gets the guard as app middleware)
+    assert [m.cls for m in launch_kwargs["app_kwargs"]["middleware"]] == [FileGuard]
     profile = studio.create_profile("Space voice")
     studio.add_sample(profile.id, jfk_path, "And so, my fellow Americans.")
     record = studio.generate(GenerationRequest(profile.id, "Hello from a Space.", seed=1))  # through the GPU wrapper
