@@ -74,6 +74,8 @@ def test_download_delete_everything_and_import_back(
 
     page = new_page(browser, url, viewport)
     check(page.locator("#profile-list")).to_contain_text(f"{name} · 1 sample")
+    page.locator("#profile-list").get_by_text(name).click()  # open it in the editor
+    check(field(page, "profile-name")).to_have_value(name)
     page.locator("#vb-account").get_by_text("Your data", exact=True).click()
     counts = page.locator("#account-counts")
     check(counts).to_contain_text("1 profile (1 sample) · 0 takes in History · 0 projects")
@@ -139,6 +141,8 @@ def test_download_delete_everything_and_import_back(
     check(page.locator("#profile-empty")).to_contain_text("No profiles yet")
     check(page.locator("#profile-list")).to_be_hidden()
     check(page.get_by_text(name)).to_have_count(0)
+    check(page.locator("#profile-heading")).to_contain_text("New profile")  # the open profile is gone too
+    check(field(page, "profile-name")).to_have_value("")
     assert studio.list_profiles()["total"] == 0
 
     # Import the ZIP: the voice is back in the Profiles list and the Generate picker

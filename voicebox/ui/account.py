@@ -101,7 +101,8 @@ class AccountHandlers:
         return save, status, counts_line(counts(self.ctx.studio, owner))
 
     @refusing
-    def import_zip(self, path: str | None, picked: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+    def import_zip(self, path: str | None, picked: str | None, search: str | None = None,
+                   request: gr.Request | None = None) -> tuple[Any, ...]:
         """(status, counts, profile list, its empty state, Generate picker, its empty state).
         The import counts against the person's quotas; it adds all of the ZIP or nothing."""
         if not path:
@@ -110,7 +111,7 @@ class AccountHandlers:
         report = import_library(self.ctx.studio, owner, Path(path), user=page_caller(self.ctx.studio, request))
         gr.Info(escape(f"Imported {plural(report.profiles, 'profile')}, {plural(report.history, 'take')} "
                        f"and {plural(report.projects, 'project')}."))
-        return report_line(report), counts_line(counts(self.ctx.studio, owner)), *self._pickers(picked)
+        return report_line(report), counts_line(counts(self.ctx.studio, owner)), *self._pickers(picked, search)
 
     @refusing
     def ask_delete(self, request: gr.Request | None = None) -> tuple[Any, Any, Any]:
@@ -127,11 +128,12 @@ class AccountHandlers:
         return gr.update(visible=True), text, ""
 
     @refusing
-    def confirm_delete(self, words: str | None, picked: str | None,
+    def confirm_delete(self, words: str | None, picked: str | None, search: str | None = None,
                        request: gr.Request | None = None) -> tuple[Any, ...]:
         """Delete everything, only on the typed words (:data:`WRONG_WORDS` otherwise; a running
         render or export refuses too). Returns (panel, words, save button, status, counts,
-        profile list, its empty state, Generate picker, its empty state)."""
+        profile list, its empty state, Generate picker, its empty state, then the Profiles
+        editor emptied: the profile it showed is gone)."""
         if " ".join((words or "").lower().replace("-", " ").split()) != CONFIRM_WORDS:
             raise InvalidInput(WRONG_WORDS)
         owner = self.ctx.owner(request)
@@ -140,17 +142,18 @@ class AccountHandlers:
                   f"{plural(done.generations, 'take')} and {plural(done.projects, 'project')}.")
         gr.Info(escape(status))
         return (gr.update(visible=False), "", gr.update(visible=False, value=None), status,
-                counts_line(counts(self.ctx.studio, owner)), *self._pickers(picked))
+                counts_line(counts(self.ctx.studio, owner)), *self._pickers(picked, search),
+                *self.profiles.blank_editor())
 
     @staticmethod
     def cancel() -> tuple[Any, str]:
         """(panel, words): close the panel and forget what was typed; nothing on the server changes."""
         return gr.update(visible=False), ""
 
-    def _pickers(self, picked: str | None) -> tuple[Any, Any, Any, Any]:
-        """The Profiles list and the Generate picker as they are now (as on page load), keeping
-        the picked voice when it is still there."""
-        plist, empty = self.profiles.refresh_list("", None)
+    def _pickers(self, picked: str | None, search: str | None) -> tuple[Any, Any, Any, Any]:
+        """The Profiles list (under the search the person typed) and the Generate picker as they
+        are now, keeping the picked voice when it is still there."""
+        plist, empty = self.profiles.refresh_list(search or "", None)
         choice, gen_empty = self.generate.refresh(picked)
         return plist, empty, choice, gen_empty
 
@@ -180,11 +183,13 @@ def build(ctx: UIContext, profile_tab: ProfilesTab, generate_tab: GenerateTab) -
     box.expand(h.summary, outputs=summary, **ui_event("account_counts"), **LIGHT_QUEUE)
     make.click(h.download, outputs=[save, status, summary], show_progress_on=[status],
                **ui_event("account_download"), **LIGHT_QUEUE)
-    upload.upload(h.import_zip, inputs=[upload, generate_tab.profile], outputs=[status, summary, *pickers],
+    upload.upload(h.import_zip, inputs=[upload, generate_tab.profile, profile_tab.search],
+                  outputs=[status, summary, *pickers],
                   show_progress_on=[status], **ui_event("account_import"), **LIGHT_QUEUE)
     ask.click(h.ask_delete, outputs=[panel, confirm_text, words], **ui_event("account_ask_delete"), **LIGHT_QUEUE)
     cancel.click(h.cancel, outputs=[panel, words], **ui_event("account_keep"), **LIGHT_QUEUE)
-    confirm.click(h.confirm_delete, inputs=[words, generate_tab.profile],
-                  outputs=[panel, words, save, status, summary, *pickers], show_progress_on=[status],
+    confirm.click(h.confirm_delete, inputs=[words, generate_tab.profile, profile_tab.search],
+                  outputs=[panel, words, save, status, summary, *pickers, *profile_tab.editor],
+                  show_progress_on=[status],
                   **ui_event("account_delete"), **LIGHT_QUEUE)
     return h

@@ -10,7 +10,7 @@ Creating a profile and adding a sample count against the logged-in person's quot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,11 @@ class ProfileHandlers:
     @refusing
     def new(self) -> tuple[Any, ...]:
         """Clear the form for a new profile; also clears the list selection."""
-        return (gr.update(value=None), *self._editor(None))
+        return (gr.update(value=None), *self.blank_editor())
+
+    def blank_editor(self) -> tuple[Any, ...]:
+        """The editor's outputs for a new profile (e.g. after the open one was deleted elsewhere)."""
+        return self._editor(None)
 
     @refusing
     def create(self, name: str, description: str, language: str, search: str | None, consent: bool = False,
@@ -243,6 +247,9 @@ class ProfilesTab:
     plist: gr.Radio
     empty: gr.Markdown
     handlers: ProfileHandlers
+    #: The search box, and the editor's components in :meth:`ProfileHandlers.blank_editor` order.
+    search: Any = None
+    editor: list[Any] = field(default_factory=list)
 
 
 def build(ctx: UIContext) -> ProfilesTab:
@@ -436,4 +443,4 @@ def build(ctx: UIContext) -> ProfilesTab:
         **ui_event("samples_record"),
         **MODEL_QUEUE,
     ).success(lambda: None, outputs=mic, **ui_event("samples_record_clear"), **LIGHT_QUEUE)
-    return ProfilesTab(tab, plist, empty, h)
+    return ProfilesTab(tab, plist, empty, h, search, editor)
