@@ -271,6 +271,7 @@ def test_rest_my_data_with_two_accounts(tmp_path: Path, shared_asr: Any, espeak_
         everything = b"".join(archive.read(n) for n in archive.namelist())
     assert b"Alice's own line." in everything
     assert BOB_SECRET.encode() not in everything and b"Bob Voice" not in everything and b"bob" not in everything
+    assert not list(settings.data_dir.rglob("*.zip"))  # sent, not kept: no copy of her library lingers
 
     refused = client.delete("/me/data", headers=headers["alice"])
     assert refused.status_code == 422 and "confirm=delete-everything" in refused.json()["detail"]

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Body, File, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
+from ..atomic import remove_quietly
 from ..errors import InvalidInput
 from ..my_data import counts, delete_everything, export_library
 from ..my_data_import import import_library
@@ -80,7 +82,9 @@ def add_my_data_routes(router: APIRouter, studio: Studio) -> None:
         `manifest.json` listing every record. `POST /me/data/import` reads it back."""
         path = export_library(studio, request_owner(request))
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        return FileResponse(path, media_type="application/zip", filename=f"voicebox-my-data-{stamp}.zip")
+        # sent, then removed: a copy of the whole library must not linger in the data folder
+        return FileResponse(path, media_type="application/zip", filename=f"voicebox-my-data-{stamp}.zip",
+                            background=BackgroundTask(remove_quietly, path))
 
     @router.post("/me/data/import", response_model=ImportOut, tags=tags, summary="Import a My data ZIP",
                  responses=error_responses(409, 413, 422, 429))
