@@ -103,9 +103,12 @@ def test_spaces_mode_builds_the_app_with_the_gpu_wrapper(
     assert launch_kwargs["show_error"] is False and launch_kwargs["server_name"] == "0.0.0.0"
     assert str((tmp_path / "data").resolve()) in launch_kwargs["blocked_paths"]
     from voicebox.ui.files import FileGuard
+    from voicebox.ui.mcp_guard import McpGuard
 
-    # each person's temp files for them only, on a Space too (Gradio gets the guard as app middleware)
-    assert [m.cls for m in launch_kwargs["app_kwargs"]["middleware"]] == [FileGuard]
+    # each person's temp files for them only, on a Space too (Gradio gets the guard as app middleware),
+    # and the MCP server behind account credentials (tests/test_mcp.py)
+    assert [m.cls for m in launch_kwargs["app_kwargs"]["middleware"]] == [FileGuard, McpGuard]
+    assert launch_kwargs["mcp_server"] is True
     profile = studio.create_profile("Space voice")
     studio.add_sample(profile.id, jfk_path, "And so, my fellow Americans.")
     record = studio.generate(GenerationRequest(profile.id, "Hello from a Space.", seed=1))  # through the GPU wrapper

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_RATE_LIMIT": "auto",
     "VOICEBOX_ANONYMOUS": "0",
     "VOICEBOX_ANONYMOUS_DAYS": "30",
+    "VOICEBOX_MCP": "1",
 }
 
 
@@ -113,6 +114,8 @@ class Settings:
     #: erased after ``anonymous_days`` without a visit.
     anonymous: bool = False
     anonymous_days: float = 30.0
+    #: Gradio's MCP server for AI assistants (``VOICEBOX_MCP``; :mod:`voicebox.ui.mcp_guard`).
+    mcp: bool = True
 
     # ---- derived data-dir layout -------------------------------------------------------
     @property
@@ -201,6 +204,7 @@ class Settings:
             hf_sign_in=bool(source.get("SPACE_ID") and source.get("OAUTH_CLIENT_ID")),
             anonymous=parse_flag(get("VOICEBOX_ANONYMOUS"), "VOICEBOX_ANONYMOUS"),
             anonymous_days=parse_positive(get("VOICEBOX_ANONYMOUS_DAYS"), "VOICEBOX_ANONYMOUS_DAYS"),
+            mcp=parse_flag(get("VOICEBOX_MCP"), "VOICEBOX_MCP"),
         )
 
 

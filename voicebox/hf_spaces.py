@@ -165,6 +165,7 @@ def build_spaces_app() -> tuple[Any, dict[str, Any], Any]:
     from .services import Studio
     from .ui import appearance, build_ui
     from .ui.files import middleware
+    from .ui.mcp_guard import enabled, mcp_middleware
 
     zero_gpu = bool(os.environ.get("SPACES_ZERO_GPU"))
     settings, notice = spaces_settings(Settings.from_env(), zero_gpu or torch.cuda.is_available())
@@ -185,7 +186,9 @@ def build_spaces_app() -> tuple[Any, dict[str, Any], Any]:
         "blocked_paths": [str(settings.data_dir.resolve())],
         "max_file_size": settings.max_upload_bytes,
         # each person's temp files for them only, and anonymous visitors' cookie (voicebox.identity)
-        "app_kwargs": {"middleware": middleware(demo.voicebox_context.temp.served, settings)},
+        "app_kwargs": {"middleware": [*middleware(demo.voicebox_context.temp.served, settings),
+                                      *mcp_middleware(settings, demo)]},
+        "mcp_server": enabled(settings),  # tools for AI assistants, behind account credentials (mcp_guard)
         **appearance(),
     }
     return demo, launch_kwargs, studio

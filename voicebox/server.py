@@ -37,6 +37,7 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
     from .services import Studio
     from .ui import appearance, build_ui
     from .ui.files import middleware
+    from .ui.mcp_guard import enabled, mcp_middleware
 
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ["GRADIO_TEMP_DIR"] = private_temp_dir()
@@ -57,7 +58,9 @@ def create_app(settings: Settings, studio: Any | None = None) -> FastAPI:
         server_name=settings.host,
         server_port=settings.port,
         enable_monitoring=False,
-        app_kwargs={"middleware": middleware(demo.voicebox_context.temp.served, settings)},
+        app_kwargs={"middleware": [*middleware(demo.voicebox_context.temp.served, settings),
+                                   *mcp_middleware(settings, demo)]},
+        mcp_server=enabled(settings),  # /gradio_api/mcp/, behind the REST API's credentials (mcp_guard)
         **appearance(),  # Gradio 6 takes theme and CSS at mount time
     )
     return app

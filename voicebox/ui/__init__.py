@@ -16,7 +16,7 @@ import gradio as gr
 
 from ..auth import public, registry
 from ..config import Settings
-from . import account, api, batch, generate, history, models, profiles, projects, sign_in, transcribe
+from . import account, api, batch, generate, history, mcp_tools, models, profiles, projects, sign_in, transcribe
 from .common import TempAudio, UIContext, escape
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def build_ui(
                 models.build(ctx)
             account.build(ctx, profile_tab, generate_tab)
         api.build(ctx)
+        mcp_tools.build(ctx)  # the MCP server's tools (undocumented endpoints)
         if rest_api and (registry(settings).required or not public(settings)):  # else no one may use it
             gr.HTML(footer_html(rest_api), elem_id="vb-footer")
         _initial_load(ctx, demo, identity, studio_column, profile_tab, generate_tab)
