@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
+# One CPU thread for OpenMP (torch, CTranslate2's Whisper, BLAS), set before any of them loads. The
+# tests' models are tiny: their time goes to thousands of small operations, where a second thread
+# only adds a barrier to each, and on a shared 2-core machine (Chromium, the test server's threads
+# and other processes beside) that barrier waits for a descheduled thread time and again:
+# test_tts_engine.py + test_fast_path.py took 80-87 s with two threads and 25-27 s with one, same
+# tests, same results. Set OMP_NUM_THREADS yourself to run with more.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import shutil
 import subprocess
 from pathlib import Path
