@@ -27,6 +27,7 @@ import soundfile as sf
 pytest.importorskip("mcp")
 
 from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamablehttp_client
 from mcp.types import AudioContent, CallToolResult, TextContent
 
@@ -190,10 +191,17 @@ def test_each_account_sees_and_uses_only_its_own_voices_and_projects(server: Ser
     assert project.isError and "No project named" in text_of(project)
     assert "There are no projects yet" in text_of(project)  # bo's list: empty, never ana's titles
     assert not [g for g in server.studio.list_history(owner="ana")["items"] if g.text == "Borrowed."]
-    # Basic credentials work the same way and reach ana's library
+    # Basic credentials work the same way and reach ana's library, over the SSE transport too
     basic = {"Authorization": "Basic " + base64.b64encode(b"ana:ana-password-1").decode()}
-    _, (mine,) = asyncio.run(_session_call(server.mcp, basic, [("list_voices", {})]))
+    mine = asyncio.run(_sse_call(server.mcp + "sse", basic, "list_voices", {}))
     assert [v["name"] for v in json_of(mine)["voices"]] == ["Ana Voice"]
+
+
+async def _sse_call(url: str, headers: dict[str, str], name: str, arguments: dict[str, Any]) -> CallToolResult:
+    """One call over the older SSE transport (``/gradio_api/mcp/sse``), which some clients still use."""
+    async with sse_client(url, headers=headers, timeout=30) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        return await session.call_tool(name, arguments)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer vb_not-a-token"},
@@ -213,7 +221,7 @@ def test_without_valid_credentials_every_mcp_route_is_refused(server: Server, he
 
 
 # ---- the guard's rules, on the middleware itself ------------------------------------------------
-async def _through_guard(settings: Settings, headers: dict[str, str]) -> tuple[int, Any]:
+async def _through_guard(settings: Settings, headers: dict[str, str], body: bytes = b"{}") -> tuple[int, Any]:
     seen: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -224,7 +232,7 @@ async def _through_guard(settings: Settings, headers: dict[str, str]) -> tuple[i
     guard = McpGuard(app, settings)
     transport = httpx.ASGITransport(app=guard)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        answer = await client.post("/gradio_api/mcp/", headers=headers, json={})
+        answer = await client.post("/gradio_api/mcp/", headers=headers, content=body)
     return answer.status_code, (seen[0] if seen else answer.json()["detail"])
 
 
@@ -238,3 +246,10 @@ def test_public_servers_want_an_account_and_private_ones_are_the_local_user(tmp_
     assert asyncio.run(_through_guard(token, {}))[0] == 401
     status, caller = asyncio.run(_through_guard(token, {"Authorization": "Bearer shared-secret-token"}))
     assert status == 200 and caller.owner == ""  # the shared token is the server's original user
+
+
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    small = Settings(data_dir=tmp_path / "small", max_upload_mb=0.01)  # ~10 kB of audio, ~80 kB as JSON
+    assert asyncio.run(_through_guard(small, {}, b"x" * 60_000))[0] == 200
+    status, detail = asyncio.run(_through_guard(small, {}, b"x" * 100_000))
+    assert status == 413 and "VOICEBOX_MAX_UPLOAD_MB" in detail

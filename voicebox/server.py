@@ -99,6 +99,10 @@ def serve(settings: Settings, share: bool = False) -> int:
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
     print(f"voicebox {__version__} on http://{settings.host}:{settings.port}", flush=True)
+    from .ui.mcp_guard import enabled
+
+    if enabled(settings):  # what Gradio prints at launch, which a mounted app does not do
+        print(f"MCP server (AI assistants): http://{settings.host}:{settings.port}/gradio_api/mcp/", flush=True)
     if not share:
         server.run()
         return 0

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import auth_required, challenge, owner_for, resolve
 from ..config import Settings
@@ -103,7 +103,12 @@ class McpGuard:
             headers = {} if schema else challenge(self.settings)
             await JSONResponse({"detail": UNAUTHENTICATED}, 401, headers)(scope, receive, send)
             return
-        await self.app({**scope, CALLER_KEY: caller}, receive, send)
+        limit = body_limit(self.settings)
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.strip().isdigit() and int(declared) > limit:
+            await JSONResponse({"detail": too_large(self.settings)}, 413)(scope, receive, send)
+            return
+        await self.app({**scope, CALLER_KEY: caller}, capped(receive, limit), send)
 
     async def caller(self, scope: Scope) -> McpCaller | None:
         """Who the request is, or ``None`` when it must prove it and does not."""
@@ -147,6 +152,34 @@ class McpGuard:
 
             restrict(server)
             self._restricted = True
+
+
+def body_limit(settings: Settings) -> int:
+    """The most bytes an MCP request may carry: a clip of ``VOICEBOX_MAX_UPLOAD_MB`` as base64
+    (a ``data:`` URI grows by a third) plus room for the JSON around it."""
+    return settings.max_upload_bytes * 4 // 3 + 64 * 1024
+
+
+def too_large(settings: Settings) -> str:
+    return (f"The request is over the {settings.max_upload_bytes / 1048576:.3g} MB upload limit "
+            "(VOICEBOX_MAX_UPLOAD_MB, before base64): send a shorter clip.")
+
+
+def capped(receive: Receive, limit: int) -> Receive:
+    """``receive`` that reports a disconnect once more than ``limit`` body bytes have arrived (a
+    body without a ``Content-Length``), so an endless upload is never read into memory whole."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return wrapped
 
 
 def mcp_middleware(settings: Settings, blocks: Any = None) -> list[Any]:

@@ -171,8 +171,9 @@ def build(ctx: UIContext) -> None:
         Returns:
             JSON: text, language, duration (seconds), segments (each with start, end and text)
         """
-        caller_of(ctx, request)  # who asks: refused where the server wants credentials
+        who = caller_of(ctx, request)  # refused where the server wants credentials
         path = check_upload(audio, settings)
+        ctx.temp.served.uploaded(path, who.owner)  # the clip's copy in Gradio's folder is theirs alone
         return studio.transcribe(path, language=language or None)
 
     @tool_errors
