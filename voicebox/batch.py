@@ -34,6 +34,7 @@ from .owners import OWNERS_DIR
 from .owners import root as owner_root
 from .projects.export import slug
 from .records import GenerationRequest
+from .take_effects import played_path
 
 if TYPE_CHECKING:
     from .services import Studio
@@ -281,7 +282,7 @@ class Batches:
         with replacing(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
             for item in state.items:
                 if item.status == "done":
-                    archive.write(self.studio.generation_path(item.generation_id, owner=state.owner), item.file_name)
+                    archive.write(played_path(self.studio, item.generation_id, owner=state.owner), item.file_name)
             archive.writestr("batch.json", json.dumps(summary, indent=2, ensure_ascii=False),
                              compress_type=zipfile.ZIP_DEFLATED)
 

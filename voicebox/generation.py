@@ -24,6 +24,7 @@ from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .engines.device import resolve_device
 from .engines.params import check_text, make_params
 from .engines.text_split import chunk_text
+from .effects import EffectChain, for_take
 from .errors import Cancelled, InvalidInput, VoiceboxError
 from .ids import new_id
 from .jobs import Job, JobAudio, JobChunk, JobDone, JobEvent, JobProgress
@@ -58,6 +59,7 @@ class Plan:
     note: str = ""  # said with the take's status (e.g. why it was not checked)
     project_id: str = ""
     owner: str = ""  # whose profile it speaks with, and so whose take it becomes
+    effects: EffectChain | None = None  # the request's, else the voice's default (not a project's)
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,9 @@ class Takes:
         chosen = request.language if request.language not in (None, "") else profile.language
         speech = speech_request(text, voice, params, chosen, size, stream=stream)
         quality, max_takes = self._quality(request)
+        effects = for_take(request.effects, None if request.project_id else profile.effects)
         return Plan(profile, text, speech, quality, max_takes, project_id=request.project_id or "",
-                    owner=request.owner)
+                    owner=request.owner, effects=effects)
 
     def _quality(self, request: GenerationRequest) -> tuple[str, int]:
         """The request's gate, else the server's; ``auto`` is ``retake`` on a GPU, ``check`` on a CPU."""
@@ -315,7 +318,7 @@ class Takes:
                 duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),
                 timings=dict(done.timings), cache_hit=done.cache_hit, chunks=tuple(chunks),
                 status=status, message=message, backend=getattr(studio.tts, "name", "speech"), quality=plan.quality,
-                project_id=plan.project_id, owner=plan.owner,
+                project_id=plan.project_id, owner=plan.owner, effects=plan.effects,
             )
             data = record.to_dict()
             del data["created_at"]  # the store stamps it

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .effects import EffectChain
+from .effects import stored as stored_effects
+
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     """The keys of ``data`` that ``cls`` declares: old records may carry retired fields."""
@@ -45,6 +48,8 @@ class GenerationRequest:
     #: Who asks (:mod:`voicebox.owners`); set by the studio from its caller, never by a client:
     #: the profile must be theirs, and the take becomes theirs.
     owner: str = ""
+    #: Effects on the finished take (:mod:`voicebox.effects`); ``None``: the voice's default.
+    effects: EffectChain | None = None
 
     def with_changes(self, **changes: Any) -> "GenerationRequest":
         return replace(self, **changes)
@@ -139,6 +144,9 @@ class Generation:
     project_id: str = ""
     #: Whose take it is (:mod:`voicebox.owners`; "" the local user, as every record from before).
     owner: str = ""
+    #: Its effect chain (:mod:`voicebox.take_effects`): ``file`` stays the clean take, the
+    #: processed audio is derived from it; ``None``: no effect.
+    effects: EffectChain | None = None
 
     @property
     def chunk_count(self) -> int:
@@ -155,6 +163,7 @@ class Generation:
         chunks = known.get("chunks")
         # Records written before chunks were kept stored only their number.
         known["chunks"] = tuple(Chunk.from_dict(c) for c in chunks) if isinstance(chunks, list) else ()
+        known["effects"] = stored_effects(known.get("effects"))
         return cls(**known)
 
 
@@ -203,6 +212,8 @@ class Profile:
     #: When its maker confirmed having the speaker's permission (UTC ISO time); "" where nobody was
     #: asked (a one-person studio, or from before consent was asked).
     consented_at: str = ""
+    #: The effect chain new takes of this voice get unless their request says otherwise.
+    effects: EffectChain | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -215,4 +226,5 @@ class Profile:
         known["samples"] = tuple(
             s if isinstance(s, Sample) else Sample.from_dict(s) for s in known.get("samples") or ()
         )
+        known["effects"] = stored_effects(known.get("effects"))
         return cls(**known)

@@ -268,7 +268,7 @@ class Store:
         return self._page(rows, limit, offset)
 
     def update_profile(self, profile_id: str, owner: str | None = None, **changes: Any) -> dict[str, Any]:
-        allowed = {"name", "description", "language"}
+        allowed = {"name", "description", "language", "effects"}
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidInput(f"Unknown profile field(s): {', '.join(sorted(unknown))}.")
