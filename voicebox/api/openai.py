@@ -29,11 +29,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .. import audio
+from .. import audio, take_effects
+from ..effects import for_take
 from ..errors import Cancelled, InvalidInput
 from ..jobs import Job, JobAudio, JobDone, JobFailed
 from ..records import GenerationRequest
 from .guards import request_owner
+from .effect_schemas import chain_from
 from .routes import caller
 from .schemas import OpenAIErrorBody, SpeechRequest, error_responses
 
@@ -175,19 +177,23 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         size = speech_size(studio, body.model)
         owner = request_owner(http)
         profile = studio.find_profile(body.voice, owner=owner)
-        request = GenerationRequest(profile_id=profile.id, text=body.input, model_size=size)
+        request = GenerationRequest(profile_id=profile.id, text=body.input, model_size=size,
+                                    effects=chain_from(body.effects))
         user = caller(studio, http)
         if body.stream:
             if body.speed != 1.0:
                 raise InvalidInput(
                     "speed other than 1.0 is not supported when streaming; set stream to false."
                 )
+            if for_take(request.effects, profile.effects) is not None:
+                raise InvalidInput("Effects apply to the finished take, so they cannot be streamed; set stream "
+                                   "to false, or send \"effects\": \"none\" to stream the clean voice.")
             return stream_speech(studio, request, body.response_format, user, owner)
         record = studio.generate(request, owner=owner, user=user)
         if body.speed == 1.0:
-            data, mime = studio.generation_audio(record.id, body.response_format, owner=owner)
+            data, mime = take_effects.played_audio(studio, record, body.response_format)
         else:
-            samples = audio.load_mono(studio.take_file(record), SAMPLE_RATE)
+            samples = audio.load_mono(take_effects.played_file(studio, record), SAMPLE_RATE)
             data, mime = audio.encode(time_stretch(samples, body.speed), SAMPLE_RATE, body.response_format)
         return Response(
             data, media_type=mime, headers={"X-Generation-Id": record.id, MODEL_HEADER: record.size}

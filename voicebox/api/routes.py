@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
+from .. import take_effects
 from ..auth import auth_required, check_credentials
 from ..config import Settings
 from ..errors import NotFound
@@ -317,7 +318,7 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
         summary="Delete a generation and its audio",
     )
     def delete_generation(generation_id: GenerationId, request: Request) -> Response:
-        studio.delete_generation(check_id(generation_id, "Generation"), owner=request_owner(request))
+        take_effects.delete_take(studio, check_id(generation_id, "Generation"), owner=request_owner(request))
         return Response(status_code=204)
 
     @router.get(
@@ -338,15 +339,15 @@ def add_generation_routes(router: APIRouter, studio: "Studio") -> None:
         ] = "wav",
     ) -> Response:
         check_id(generation_id, "Generation")
-        owner = request_owner(request)
+        record = studio.get_generation(generation_id, owner=request_owner(request))
         if fmt == "wav":  # served from disk, with HTTP range support for seeking players
             return FileResponse(
-                studio.generation_path(generation_id, owner=owner),
+                take_effects.played_file(studio, record),  # with its effect, if it has one
                 media_type="audio/wav",
                 filename=f"{generation_id}.wav",
                 content_disposition_type="inline",
             )
-        data, mime = studio.generation_audio(generation_id, fmt, owner=owner)
+        data, mime = take_effects.played_audio(studio, record, fmt)
         return Response(
             data,
             media_type=mime,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..records import GenerationRequest
+from .effect_schemas import EFFECTS_HELP, EffectSettings, chain_from
 
 EXAMPLE_ID = "3f9c2a7be41d4c0f9a8e6b5d4c3b2a19"
 
@@ -100,6 +101,8 @@ class Profile(Record):
     sample_count: int | None = None
     consented_at: str = Field("", description="When its maker confirmed the speaker's permission; empty where "
                               "nobody was asked (a one-person studio).")
+    effects: dict[str, Any] | None = Field(None, description="The effect new takes of this voice get unless "
+                                           "their request names one (`PUT /profiles/{id}/effects`).")
 
 
 class Sample(Record):
@@ -162,10 +165,11 @@ class GenerateRequest(BaseModel):
         "(`off`). Default: the server's `VOICEBOX_QUALITY` (`retake` on a GPU, `check` on a CPU).",
     )
     max_takes: int | None = Field(None, ge=1, le=10, description="Most takes of one sentence under `retake` (default 3).")
+    effects: str | EffectSettings | None = Field(None, description=EFFECTS_HELP)  # type: ignore[valid-type]
 
     def request(self) -> GenerationRequest:
         """The one request type every way into generation shares."""
-        return GenerationRequest(**self.model_dump(exclude_none=True))
+        return GenerationRequest(**{**self.model_dump(exclude_none=True), "effects": chain_from(self.effects)})
 
 
 class Timings(Record):
@@ -249,6 +253,8 @@ class Generation(Record):
     params: dict[str, Any] = {}
     chunks: list[ChunkOut] = Field([], description="The sentence chunks, in order.")
     backend: str = Field("qwen3-tts", description="The speech backend that spoke.")
+    effects: dict[str, Any] | None = Field(None, description="The take's effect chain (null: none); `audio_url` "
+                                           "serves the processed audio, the clean take is kept.")
     created_at: str | None = None
     audio_url: str = Field(examples=[f"/audio/{EXAMPLE_ID}"])
 
@@ -335,6 +341,7 @@ class SpeechRequest(BaseModel):
     stream: bool = Field(
         False, description="voicebox extension: send audio as it is made (`wav` or `pcm`, speed 1)."
     )
+    effects: str | EffectSettings | None = Field(None, description=EFFECTS_HELP + " Not with `stream`.")  # type: ignore[valid-type]
 
 
 def error_responses(*codes: int, body: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
