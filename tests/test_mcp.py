@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -39,7 +40,7 @@ from voicebox.config import Settings
 from voicebox.ids import utc_now
 from voicebox.services import Studio
 from voicebox.ui.mcp_guard import CALLER_KEY, McpCaller, McpGuard
-from voicebox.ui.mcp_tools import TOOLS
+from voicebox.ui.mcp_tools import TOOLS, McpToolError, caller_of
 
 WORDS = "The quick brown fox jumps over the lazy dog near the river bank."
 SPOKEN = "Hello from the assistant, speaking in a cloned voice."
@@ -221,7 +222,9 @@ def test_without_valid_credentials_every_mcp_route_is_refused(server: Server, he
 
 
 # ---- the guard's rules, on the middleware itself ------------------------------------------------
-async def _through_guard(settings: Settings, headers: dict[str, str], body: bytes = b"{}") -> tuple[int, Any]:
+async def _through_guard(
+    settings: Settings, headers: dict[str, str], body: bytes = b"{}", root_path: str = ""
+) -> tuple[int, Any]:
     seen: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -230,9 +233,9 @@ async def _through_guard(settings: Settings, headers: dict[str, str], body: byte
         await send({"type": "http.response.body", "body": b"ok"})
 
     guard = McpGuard(app, settings)
-    transport = httpx.ASGITransport(app=guard)
+    transport = httpx.ASGITransport(app=guard, root_path=root_path)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        answer = await client.post("/gradio_api/mcp/", headers=headers, content=body)
+        answer = await client.post(root_path + "/gradio_api/mcp/", headers=headers, content=body)
     return answer.status_code, (seen[0] if seen else answer.json()["detail"])
 
 
@@ -240,12 +243,25 @@ def test_public_servers_want_an_account_and_private_ones_are_the_local_user(tmp_
     for public in ({"anonymous": True}, {"hf_sign_in": True}):
         status, detail = asyncio.run(_through_guard(Settings(data_dir=tmp_path / "p", **public), {}))
         assert status == 401 and "Authentication required" in detail
+    # Gradio mounted under a prefix: the same route, the same rule
+    assert asyncio.run(_through_guard(Settings(data_dir=tmp_path / "p", anonymous=True), {}, root_path="/ui"))[0] == 401
     status, caller = asyncio.run(_through_guard(Settings(data_dir=tmp_path / "local"), {}))
     assert status == 200 and caller == McpCaller("", "")
     token = Settings(data_dir=tmp_path / "token", api_token="shared-secret-token")
     assert asyncio.run(_through_guard(token, {}))[0] == 401
     status, caller = asyncio.run(_through_guard(token, {"Authorization": "Bearer shared-secret-token"}))
     assert status == 200 and caller.owner == ""  # the shared token is the server's original user
+
+
+def test_a_tool_never_takes_an_mcp_request_the_guard_did_not_let_in_for_the_local_user() -> None:
+    """Defence in depth: were the guard missing, an MCP request carries no caller, and the tools
+    refuse it rather than falling back to the local user's library (what Gradio's request would be)."""
+    ctx: Any = SimpleNamespace(owner=lambda request: pytest.fail("fell back to the page's visitor"))
+    stray = SimpleNamespace(scope={"type": "http", "path": "/gradio_api/mcp/", "root_path": ""})
+    with pytest.raises(McpToolError, match="not authenticated"):
+        caller_of(ctx, stray)
+    let_in = SimpleNamespace(scope={"path": "/gradio_api/mcp/", CALLER_KEY: McpCaller("ana", "ana")})
+    assert caller_of(ctx, let_in) == McpCaller("ana", "ana")
 
 
 def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:

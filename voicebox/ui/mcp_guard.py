@@ -75,6 +75,12 @@ def enabled(settings: Settings) -> bool:
     return True
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path inside the Gradio app (without the prefix it is mounted under, if any)."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 def is_mcp_path(path: str) -> bool:
     return path == MCP_PREFIX or path.startswith(MCP_PREFIX + "/")
 
@@ -93,13 +99,13 @@ class McpGuard:
         self._restricted = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_mcp_path(scope.get("path", "")):
+        if scope["type"] != "http" or not is_mcp_path(route_path(scope)):
             await self.app(scope, receive, send)
             return
         self._restrict(scope)
         caller = await self.caller(scope)
         if caller is None:
-            schema = scope.get("path", "").rstrip("/") == SCHEMA_PATH
+            schema = route_path(scope).rstrip("/") == SCHEMA_PATH
             headers = {} if schema else challenge(self.settings)
             await JSONResponse({"detail": UNAUTHENTICATED}, 401, headers)(scope, receive, send)
             return
@@ -122,7 +128,7 @@ class McpGuard:
         user = await run_in_threadpool(resolve, self.settings, connection.headers.get("authorization"))
         if user is not None:
             return McpCaller(owner_for(user), user.name)
-        schema = scope.get("path", "").rstrip("/") == SCHEMA_PATH and scope.get("method") == "GET"
+        schema = route_path(scope).rstrip("/") == SCHEMA_PATH and scope.get("method") == "GET"
         if schema and self._logged_in(scope, dict(connection.cookies)):
             return McpCaller("", "")  # the tool list only: no tool runs on this route
         return None

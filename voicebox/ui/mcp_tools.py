@@ -36,7 +36,7 @@ import gradio as gr
 from ..errors import InvalidInput, NotFound
 from ..quotas import page_caller
 from .common import UIContext, check_upload, handling, user_message
-from .mcp_guard import CALLER_KEY, McpCaller, is_mcp_path
+from .mcp_guard import CALLER_KEY, McpCaller, is_mcp_path, route_path
 from .takes import download_name, generation_request
 
 #: The tools, by name; each is the endpoint ``/mcp_<name>``.
@@ -78,7 +78,7 @@ def caller_of(ctx: UIContext, request: Any) -> McpCaller:
     found = scope.get(CALLER_KEY)
     if isinstance(found, McpCaller):
         return found
-    if is_mcp_path(str(scope.get("path", ""))):
+    if is_mcp_path(route_path(scope)):
         raise McpToolError("This MCP request was not authenticated by the server.")
     return McpCaller(ctx.owner(request), page_caller(ctx.studio, request) or "")
 
