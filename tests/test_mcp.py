@@ -198,6 +198,21 @@ def test_each_account_sees_and_uses_only_its_own_voices_and_projects(server: Ser
     assert [v["name"] for v in json_of(mine)["voices"]] == ["Ana Voice"]
 
 
+def test_render_project_says_why_blocks_failed(server: Server) -> None:
+    studio = server.studio
+    silent = studio.create_profile("Silent", "", "English", owner="bo", consent=utc_now())  # no samples
+    draft = studio.projects.create("Bo's Draft", silent.id, "English", [{"text": "Nothing to say."}], owner="bo")
+    try:
+        _, (result,) = mcp(server, "bo", ("render_project", {"project": "bo's draft", "wait_seconds": 60}))
+        status = json_of(result)
+        assert not [c for c in result.content if isinstance(c, AudioContent)]
+        assert status["blocks_done"] == 0 and status["blocks_total"] == 1
+        assert "1 block(s) failed, the first because:" in status["message"] and "no samples" in status["message"]
+    finally:
+        studio.projects.delete(draft.id, owner="bo")
+        studio.delete_profile(silent.id, owner="bo")
+
+
 async def _sse_call(url: str, headers: dict[str, str], name: str, arguments: dict[str, Any]) -> CallToolResult:
     """One call over the older SSE transport (``/gradio_api/mcp/sse``), which some clients still use."""
     async with sse_client(url, headers=headers, timeout=30) as (read, write), ClientSession(read, write) as session:

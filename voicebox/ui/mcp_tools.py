@@ -203,8 +203,14 @@ def build(ctx: UIContext) -> None:
             renders.wait(found.id, timeout=wait)
         found = studio.projects.store.get(found.id, owner)
         status = _render_status(found)
-        if found.to_render or renders.is_running(found.id):
+        if renders.is_running(found.id):
             status["message"] = status["message"] or "Still rendering: call render_project again to keep waiting."
+            return None, status
+        if found.to_render:  # the render ended without them: failed blocks, or paused or cancelled meanwhile
+            failed = [b for b in found.blocks if b.status == "failed"]
+            why = f"{len(failed)} block(s) failed, the first because: {failed[0].message}" if failed else ""
+            status["message"] = why or status["message"] or "Not every block is rendered yet."
+            status["message"] += " Fix the blocks in the studio's Projects tab, or call render_project to try again."
             return None, status
         job = studio.exports.start(found.id, "mp3", "none", "block", "audiobook", owner=owner)
         job = studio.exports.wait(found.id, job.id, timeout=MAX_RENDER_WAIT, owner=owner)
