@@ -1,5 +1,6 @@
 """Command line: ``python -m voicebox [--host H] [--port P] [--data-dir D] [--share] [--auth U:P]``,
-and ``python -m voicebox users add|remove|list|token|revoke`` to manage accounts.
+``python -m voicebox users add|remove|list|token|revoke`` to manage accounts, and
+``python -m voicebox convert-gguf DIR OUT --quant Q8_0`` to make GGUF files for the GGML engine.
 
 Flags override the ``VOICEBOX_*`` environment. Safe by default: the server binds 127.0.0.1, and a
 public bind or a share link is refused unless some account can log in (the users file,
@@ -95,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["users"]:
         return users_main(argv[1:])
+    if argv[:1] == ["convert-gguf"]:
+        from .engines.gguf_convert import main as convert_gguf
+
+        return convert_gguf(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args, Settings.from_env())

@@ -158,6 +158,33 @@ PRESETS: dict[str, Preset] = {
             num_attention_heads=2, num_key_value_heads=2, head_dim=16, intermediate_size=64,
         ),
     ),
+    # "tiny" with the sizes qwentts.cpp (the GGML engine) fixes at compile time: Res2Net scale 8 in the
+    # speaker encoder, and the real codec decoder widths (decoder_dim 1536, latent_dim 1024, RVQ output
+    # 512; see voicebox/engines/gguf_layout.py). ~320 MB, almost all of it the codec decoder. The talker
+    # is 256 wide so that Q4_K / Q6_K blocks (256 weights) fit its rows; the predictor's 128 do not
+    # (the converter falls back to Q8_0 there).
+    "tiny-ggml": Preset(
+        model_size="0b6",
+        talker=TransformerSize(hidden=256, layers=2, heads=4, kv_heads=2, head_dim=64, intermediate=512),
+        predictor=TransformerSize(hidden=128, layers=1, heads=2, kv_heads=1, head_dim=64, intermediate=256),
+        text_hidden=256,
+        text_vocab=None,
+        mrope_section=[16, 8, 8],
+        speaker_channels=[16, 16, 16, 16, 48],
+        speaker_attention=16,
+        speaker_res2net_scale=8,
+        speaker_se=8,
+        codebook_size=1024,
+        mimi=dict(
+            hidden_size=32, num_filters=4, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+            head_dim=16, intermediate_size=64, num_quantizers=16, codebook_dim=16,
+            vector_quantization_hidden_dimension=16, upsample_groups=32,
+        ),
+        decoder=dict(
+            hidden_size=32, latent_dim=1024, codebook_dim=512, decoder_dim=1536, num_hidden_layers=1,
+            num_attention_heads=2, num_key_value_heads=2, head_dim=16, intermediate_size=64,
+        ),
+    ),
     "0.6B": Preset(
         model_size="0b6",
         talker=TransformerSize(hidden=1024, layers=28, heads=16, kv_heads=8, head_dim=128, intermediate=3072),
