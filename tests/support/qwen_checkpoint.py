@@ -73,6 +73,12 @@ LANGUAGE_OFFSETS = {
     "portuguese": 23,
 }
 
+# The named speakers of a tiny CustomVoice checkpoint (real ones: vivian, ryan, ... at 3000+ ids):
+# codec ids in the reserved last 1024, clear of the control and language ids above.
+SPEAKER_OFFSETS = {"vivian": 200, "ryan": 201}
+#: The Qwen3-TTS families a random checkpoint can be (``tts_model_type``).
+VARIANTS = ("base", "custom_voice", "voice_design")
+
 # Qwen3 special tokens in their real order (the real vocabulary puts them at 151643..151675).
 QWEN3_SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
@@ -218,15 +224,18 @@ PRESETS: dict[str, Preset] = {
 
 
 def build_random_checkpoint(
-    out_dir: Path | str, preset: str = "tiny", seed: int = 0, *, reuse: bool = False
+    out_dir: Path | str, preset: str = "tiny", seed: int = 0, *, reuse: bool = False, variant: str = "base"
 ) -> Path:
-    """Write a loadable random Qwen3-TTS Base checkpoint directory.
+    """Write a loadable random Qwen3-TTS checkpoint directory (Base unless ``variant`` says
+    ``custom_voice``, with :data:`SPEAKER_OFFSETS`' named speakers, or ``voice_design``; those two
+    have no speaker encoder, as the real ones).
 
     Args:
         out_dir: Directory to create (its previous checkpoint files are overwritten).
         preset: ``"tiny"``, ``"0.6B"`` or ``"1.7B"``.
         seed: Seed of every random weight; the same seed gives bit-identical files.
         reuse: Return at once if ``out_dir`` already holds a complete build of this preset and seed.
+        variant: the model family (``tts_model_type``), one of :data:`VARIANTS`.
 
     Returns:
         ``out_dir`` as a Path, loadable with ``qwen_tts.Qwen3TTSModel.from_pretrained(str(out_dir))``.
@@ -234,14 +243,18 @@ def build_random_checkpoint(
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     out = Path(out_dir)
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     manifest = {"preset": preset, "seed": seed, "builder_version": BUILDER_VERSION}
+    if variant != "base":
+        manifest["variant"] = variant
     if reuse and _read_manifest(out) == manifest:
         return out
     spec = PRESETS[preset]
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_NAME).unlink(missing_ok=True)
     special_ids = write_text_tokenizer(out)
-    config = model_config(spec, special_ids)
+    config = model_config(spec, special_ids, variant)
     codec_config = speech_tokenizer_config(spec)
     with _seeded(seed):
         _write_main_weights(out, config, spec.weights_dtype)
@@ -401,14 +414,18 @@ def _text_vocab_size(spec: Preset, special_ids: dict[str, int]) -> int:
     return int(math.ceil((max(special_ids.values()) + 1) / 64) * 64)
 
 
-def model_config(spec: Preset, special_ids: dict[str, int]) -> dict[str, Any]:
-    """The top-level config.json of a Base checkpoint."""
+def model_config(spec: Preset, special_ids: dict[str, int], variant: str = "base") -> dict[str, Any]:
+    """The top-level config.json of a checkpoint of ``variant`` (Base by default)."""
+    talker = talker_config(spec, _text_vocab_size(spec, special_ids))
+    if variant == "custom_voice":
+        talker["spk_id"] = {name: spec.codebook_size + off for name, off in SPEAKER_OFFSETS.items()}
+        talker["spk_is_dialect"] = {name: False for name in SPEAKER_OFFSETS}
     return {
         "architectures": ["Qwen3TTSForConditionalGeneration"],
         "model_type": "qwen3_tts",
         "tokenizer_type": "qwen3_tts_tokenizer_12hz",
         "tts_model_size": spec.model_size,
-        "tts_model_type": "base",
+        "tts_model_type": variant,
         "im_start_token_id": special_ids["<|im_start|>"],
         "im_end_token_id": special_ids["<|im_end|>"],
         "tts_pad_token_id": special_ids["<tts_pad>"],
@@ -426,7 +443,7 @@ def model_config(spec: Preset, special_ids: dict[str, int]) -> dict[str, Any]:
             "enc_se_channels": spec.speaker_se,
             "sample_rate": SAMPLE_RATE,
         },
-        "talker_config": talker_config(spec, _text_vocab_size(spec, special_ids)),
+        "talker_config": talker,
         "torch_dtype": "bfloat16" if spec.weights_dtype == torch.bfloat16 else "float32",
     }
 
