@@ -121,6 +121,13 @@ def test_tools_are_exactly_the_four_with_descriptions_and_schemas(server: Server
     # the schema route (the "Use via API" page's MCP tab) lists the same four, with credentials
     schema = httpx.get(server.url + "gradio_api/mcp/schema", headers=server.headers["ana"], timeout=10)
     assert sorted(t["name"] for t in schema.json()) == sorted(TOOLS)
+    # ... and to the UI's login cookie, which never runs a tool (a web page could make a browser send it)
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        assert browser.post("/login", data={"username": "ana", "password": "ana-password-1"}).status_code == 200
+        assert len(browser.get("/gradio_api/mcp/schema").json()) == len(TOOLS)
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_voices", "arguments": {}}}
+        accept = {"Accept": "application/json, text/event-stream"}
+        assert browser.post("/gradio_api/mcp/", json=call, headers=accept).status_code == 401
 
 
 def test_speak_returns_real_speech_and_keeps_the_take_in_the_callers_history(server: Server) -> None:
