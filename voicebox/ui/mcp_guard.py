@@ -19,6 +19,8 @@ who can reach a server with accounts could read and change the local user's libr
   quotas they count) into the ASGI scope under :data:`CALLER_KEY`, where the tools read it
   (:func:`voicebox.ui.mcp_tools.caller_of`). Only this middleware can set that key: it is not a
   header, so no client can forge it;
+* it refuses a body over the upload limit as base64 (:func:`body_limit`) with a 413 before
+  reading it, and cuts off a chunked one that grows past it: a clip comes in as a ``data:`` URI;
 * before the first MCP request, it narrows Gradio's tool list to voicebox's MCP tools
   (:func:`voicebox.ui.mcp_tools.restrict`), whether the app was mounted or launched.
 
