@@ -17,6 +17,8 @@ def test_defaults() -> None:
     assert (s.device, s.auth, s.max_upload_mb, s.max_sample_seconds) == ("auto", None, 50.0, 30.0)
     assert s.db_path == Path("./data/voicebox.json") and s.cache_dir == Path("./data/cache")
     assert s.max_upload_bytes == 50 * 1024 * 1024
+    assert (s.backend, s.gguf_quant) == ("auto", "Q8_0")
+    assert Settings.from_env({"VOICEBOX_BACKEND": "GGML", "VOICEBOX_GGUF_QUANT": "q4_k_m"}).gguf_quant == "Q4_K_M"
 
 
 def test_values_are_read_and_blank_means_default(tmp_path: Path) -> None:
@@ -41,6 +43,8 @@ def test_values_are_read_and_blank_means_default(tmp_path: Path) -> None:
         ("VOICEBOX_MAX_SAMPLE_SECONDS", "lots", "VOICEBOX_MAX_SAMPLE_SECONDS"),
         ("VOICEBOX_CPU_INT8", "maybe", "auto, on, off"),
         ("VOICEBOX_CUDA_GRAPHS", "yes", "auto, off"),
+        ("VOICEBOX_BACKEND", "cuda", "auto, torch, ggml"),
+        ("VOICEBOX_GGUF_QUANT", "Q3_K", "Q8_0, Q4_K_M, BF16, F32"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None:

@@ -16,6 +16,9 @@ from typing import Mapping
 DEVICES = ("auto", "cpu", "cuda", "mps")
 QUANTIZE_CHOICES = ("auto", "on", "off")
 CUDA_GRAPHS_CHOICES = ("auto", "off")
+#: Which speech engine runs (see :mod:`voicebox.backends`) and the GGML engine's weights.
+BACKEND_CHOICES = ("auto", "torch", "ggml")
+GGUF_QUANT_CHOICES = ("Q8_0", "Q4_K_M", "BF16", "F32")
 #: How strictly takes are checked (see :mod:`voicebox.quality`); ``auto``: ``retake`` on a GPU,
 #: ``check`` on a CPU, where every re-take costs as much again as the sentence took.
 QUALITY_CHOICES = ("auto", "off", "check", "retake")
@@ -48,6 +51,8 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_MAX_SAMPLE_SECONDS": "30",
     "VOICEBOX_CPU_INT8": "auto",
     "VOICEBOX_CUDA_GRAPHS": "auto",
+    "VOICEBOX_BACKEND": "auto",
+    "VOICEBOX_GGUF_QUANT": "Q8_0",
     "VOICEBOX_MAX_FRAMES": "0",
     "VOICEBOX_QUALITY": "auto",
     "VOICEBOX_MAX_TAKES": "3",
@@ -92,6 +97,10 @@ class Settings:
     cpu_int8: str = "auto"
     #: ``auto``: CUDA graphs (faster-qwen3-tts) when on CUDA and installed; ``off``: voicebox's loop.
     cuda_graphs: str = "auto"
+    #: Speech engine: ``auto`` (GGML on a CPU when it can run, else torch), ``torch`` or ``ggml``.
+    backend: str = "auto"
+    #: Weights of the GGML engine's talker: ``Q8_0``, ``Q4_K_M``, ``BF16`` or ``F32``.
+    gguf_quant: str = "Q8_0"
     #: Hard cap on codec frames (12.5 per second) per text chunk; 0 derives it from the text.
     max_frames: int = 0
     #: Default quality gate of a take: ``auto``, ``off``, ``check`` or ``retake``.
@@ -190,6 +199,8 @@ class Settings:
             cuda_graphs=parse_choice(
                 get("VOICEBOX_CUDA_GRAPHS").lower(), CUDA_GRAPHS_CHOICES, "VOICEBOX_CUDA_GRAPHS"
             ),
+            backend=parse_choice(get("VOICEBOX_BACKEND").lower(), BACKEND_CHOICES, "VOICEBOX_BACKEND"),
+            gguf_quant=parse_choice(get("VOICEBOX_GGUF_QUANT").upper(), GGUF_QUANT_CHOICES, "VOICEBOX_GGUF_QUANT"),
             max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
             quality=parse_choice(get("VOICEBOX_QUALITY").lower(), QUALITY_CHOICES, "VOICEBOX_QUALITY"),
             max_takes=parse_takes(get("VOICEBOX_MAX_TAKES"), "VOICEBOX_MAX_TAKES"),

@@ -27,11 +27,11 @@ import numpy as np
 
 from . import __version__, audio
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
+from .backends import local_backend
 from .batch import Batches
 from .config import Settings
 from .engines.asr import NO_SPEECH_MESSAGE
 from .engines.model_lock import FairLock
-from .engines.prompt_cache import PromptCache
 from .errors import Conflict, InvalidInput, NotFound, VoiceboxError
 from .generation import Takes, voice_ref
 from .identity import multi_user
@@ -59,21 +59,6 @@ TYPE_TRANSCRIPT = (
 #: Why a profile cannot be made yet on a server several people use (:meth:`Studio.create_profile`).
 CONSENT_NEEDED = ("Confirm that you have the speaker's permission to clone this voice (tick the permission "
                   "box; over the REST API send \"consent\": true). Every voice here needs its speaker's consent.")
-
-
-def local_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
-    """The local Qwen3-TTS engine built from the settings."""
-    from .engines.tts import TTSEngine
-
-    return TTSEngine(
-        {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
-        device=settings.device,
-        lock=lock,
-        prompt_cache=PromptCache(settings.cache_dir / "prompts"),
-        max_frames=settings.max_frames,
-        quantize=settings.cpu_int8,
-        cuda_graphs=settings.cuda_graphs,
-    )
 
 
 class Studio:

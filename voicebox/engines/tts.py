@@ -103,6 +103,8 @@ class TTSEngine:
     """
 
     name = "qwen3-tts"
+    #: Why this engine runs (set by :func:`voicebox.backends.local_backend`; see VOICEBOX_BACKEND).
+    why = ""
 
     def __init__(
         self,
@@ -289,6 +291,8 @@ class TTSEngine:
         return {
             "loaded": loaded,
             "backend": self.name,
+            "engine": "torch",
+            "why": self.why,
             "variant": self.builder.variant if loaded else None,
             "size": self._size if loaded else None,
             "model": self.models_by_size.get(self._size or "", None) if loaded else None,

@@ -1,0 +1,195 @@
+"""Which speech engine runs locally, and why: the torch engine or the GGML engine.
+
+``VOICEBOX_BACKEND``:
+
+* ``torch`` - :class:`~voicebox.engines.tts.TTSEngine` (PyTorch, ``qwen_tts``): CUDA, MPS or CPU.
+* ``ggml`` - :class:`~voicebox.engines.ggml_backend.GGMLBackend` (qwentts.cpp, CPU only), at
+  ``VOICEBOX_GGUF_QUANT``.
+* ``auto`` (default) - the GGML engine when the model runs on the CPU, the library can run on this
+  machine (:func:`~voicebox.engines.ggml_runtime.probe`) and the GGUF files are there or can be had
+  (:func:`~voicebox.engines.ggml_files.obtainable`); otherwise the torch engine.
+
+Whichever way the GGML engine was chosen, its first failed load (a download that cannot happen, a
+file the library refuses) switches to the torch engine for good, and the engine's ``status()``
+carries the notice; both engines share the model lock and the voice-prompt cache folder (their
+cache keys differ). Every status says ``engine`` and ``why``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .config import Settings
+from .engines.model_lock import FairLock
+from .engines.prompt_cache import PromptCache
+from .errors import InvalidInput
+from .speech import ModelSpec, SpeechBackend, SpeechEvent, SpeechRequest, VoiceSample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine to build (``torch`` or ``ggml``) and the reason, in words."""
+
+    engine: str
+    why: str
+
+
+def choose_engine(settings: Settings) -> EngineChoice:
+    """Apply ``VOICEBOX_BACKEND`` (see the module docstring)."""
+    if settings.backend == "torch":
+        return EngineChoice("torch", "VOICEBOX_BACKEND=torch")
+    if settings.backend == "ggml":
+        return EngineChoice("ggml", f"VOICEBOX_BACKEND=ggml ({settings.gguf_quant})")
+    from .engines.device import resolve_device
+    from .engines.ggml_files import obtainable
+    from .engines.ggml_runtime import probe
+
+    device = resolve_device(settings.device)
+    if device != "cpu":
+        return EngineChoice("torch", f"auto: the model runs on {device}, where the torch engine is the fast one")
+    runtime = probe()
+    if not runtime.ok:
+        return EngineChoice("torch", f"auto: {runtime.why}")
+    ok, why = obtainable(settings.tts_model, settings.gguf_quant, settings.cache_dir)
+    if not ok:
+        return EngineChoice("torch", f"auto: {why}")
+    return EngineChoice("ggml", f"auto: CPU, {why}; {runtime.why}")
+
+
+def torch_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBackend:
+    """The local Qwen3-TTS torch engine built from the settings."""
+    from .engines.tts import TTSEngine
+
+    engine = TTSEngine(
+        {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
+        device=settings.device,
+        lock=lock,
+        prompt_cache=PromptCache(settings.cache_dir / "prompts"),
+        max_frames=settings.max_frames,
+        quantize=settings.cpu_int8,
+        cuda_graphs=settings.cuda_graphs,
+    )
+    engine.why = why
+    return engine
+
+
+def ggml_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBackend:
+    """The GGML engine built from the settings (nothing is loaded yet)."""
+    from .engines.ggml_backend import GGMLBackend
+
+    return GGMLBackend(
+        {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
+        quant=settings.gguf_quant,
+        lock=lock,
+        prompt_cache=PromptCache(settings.cache_dir / "prompts"),
+        cache_dir=settings.cache_dir,
+        max_frames=settings.max_frames,
+        why=why,
+    )
+
+
+def local_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
+    """The speech engine ``VOICEBOX_BACKEND`` asks for (see the module docstring)."""
+    choice = choose_engine(settings)
+    log.info("speech engine: %s (%s)", choice.engine, choice.why)
+    if choice.engine == "torch":
+        return torch_backend(settings, lock, choice.why)
+    return FallbackBackend(ggml_backend(settings, lock, choice.why),
+                           lambda why: torch_backend(settings, lock, why))
+
+
+class FallbackBackend:
+    """The GGML engine, with the torch engine behind it.
+
+    Everything goes to the GGML engine until one of its loads fails; then the torch engine is built
+    (``fallback(notice)``) and answers from then on. Loads happen in :meth:`load`, and before a take
+    or a voice prompt when nothing is loaded, so the switch never happens in the middle of a take.
+    Attributes not defined here are read from the active engine.
+    """
+
+    def __init__(self, primary: SpeechBackend, fallback: Callable[[str], SpeechBackend]) -> None:
+        self.primary = primary
+        self.active: SpeechBackend = primary
+        self._fallback = fallback
+        self._switch = threading.Lock()
+        self.notice = ""
+        self.lock = getattr(primary, "lock", None)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.active.name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute in ("primary", "active"):
+            raise AttributeError(attribute)
+        return getattr(self.active, attribute)
+
+    @property
+    def fell_back(self) -> bool:
+        return self.active is not self.primary
+
+    def _ready(self, size: str | None) -> None:
+        if not self.fell_back and self.primary.loaded_size is None:
+            self.load(size)
+
+    def load(self, size: str | None = None) -> dict[str, Any]:
+        if not self.fell_back:
+            try:
+                return self.primary.load(size)
+            except InvalidInput:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the GGML engine means "use torch"
+                self._fall_back(exc)
+        return self.active.load(size)
+
+    def _fall_back(self, exc: BaseException) -> None:
+        with self._switch:
+            if self.fell_back:
+                return
+            self.notice = f"The GGML engine could not load ({exc}); using the torch engine."
+            log.warning("%s", self.notice)
+            self.active = self._fallback(self.notice)
+            self.primary.unload()
+
+    # ---- the protocol, delegated -------------------------------------------------------------
+    def model_specs(self) -> list[ModelSpec]:
+        return self.active.model_specs()
+
+    def languages(self) -> list[str]:
+        return self.active.languages()
+
+    @property
+    def loaded_size(self) -> str | None:
+        return self.active.loaded_size
+
+    def unload(self) -> None:
+        self.active.unload()
+
+    def status(self) -> dict[str, Any]:
+        status = dict(self.active.status())
+        status.setdefault("engine", "torch" if self.fell_back else "ggml")
+        if self.notice:
+            status["notice"] = self.notice
+        return status
+
+    def prepare_voice(self, voice: Sequence[VoiceSample], size: str | None = None) -> bool:
+        self._ready(size)
+        return self.active.prepare_voice(voice, size)
+
+    def forget_voices(self, sample_hashes: Iterable[str]) -> int:
+        return self.active.forget_voices(sample_hashes)
+
+    def clear_voices(self) -> dict[str, Any]:
+        return self.active.clear_voices()
+
+    def voice_cache_stats(self) -> dict[str, Any]:
+        return self.active.voice_cache_stats()
+
+    def speak(self, request: SpeechRequest, cancel: threading.Event | None = None) -> Iterator[SpeechEvent]:
+        self._ready(request.size)
+        yield from self.active.speak(request, cancel)
