@@ -143,6 +143,8 @@ def spaces_settings(settings: Settings, cuda_available: bool) -> tuple[Settings,
     if "VOICEBOX_DATA_DIR" not in os.environ and Path("/data").is_dir() and os.access("/data", os.W_OK):
         changes["data_dir"] = Path("/data/voicebox")  # Spaces persistent storage (or a mounted bucket)
     notice = None
+    if cuda_available and settings.backend == "auto":
+        changes["backend"] = "torch"  # ZeroGPU: CUDA appears only inside @spaces.GPU calls, not at start
     if not cuda_available:
         changes["tts_model_large"] = ""
         notice = CPU_NOTICE
