@@ -14,6 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,6 +28,19 @@ JFK_WORDS = (
     "And so, my fellow Americans, ask not what your country can do for you, "
     "ask what you can do for your country."
 )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Browser tests in a row share one Chromium (``tests.support.browser.chromium``); it is
+    closed, after the test's own teardown, when the next test is not a ``browser`` test, so the
+    tests between them run without Playwright's event loop on the main thread."""
+    try:
+        return (yield)
+    finally:
+        browser = sys.modules.get("tests.support.browser")
+        if browser is not None and (nextitem is None or nextitem.get_closest_marker("browser") is None):
+            browser.close_shared_chromium()
 
 
 def shared_file(name: str) -> Path:

@@ -34,21 +34,66 @@ def expect() -> Any:  # imported lazily so collection works without playwright
     return playwright_expect
 
 
+class _Shared:
+    """The one Chromium that browser tests in a row share (see :func:`chromium`)."""
+
+    playwright: Any = None
+    browser: Any = None
+    holders = 0  # open ``with chromium()`` blocks
+
+
+def _launch() -> Any:
+    if _Shared.browser is None or not _Shared.browser.is_connected():
+        from playwright.sync_api import sync_playwright
+
+        close_shared_chromium()
+        _Shared.playwright = sync_playwright().start()
+        _Shared.browser = _Shared.playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    return _Shared.browser
+
+
+def close_shared_chromium() -> None:
+    """Close the shared Chromium and stop Playwright, unless a ``with chromium()`` block still holds
+    it. ``tests/conftest.py`` calls this after each test that the next test (browser-marked or
+    not) would not share it with, so that no Playwright event loop is left marked running on the
+    main thread while other tests run."""
+    if _Shared.holders:
+        return
+    browser, playwright = _Shared.browser, _Shared.playwright
+    _Shared.browser = _Shared.playwright = None
+    try:
+        if browser is not None and browser.is_connected():
+            browser.close()
+    finally:
+        if playwright is not None:
+            playwright.stop()
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """A headless Chromium (Debian's, never a downloaded one), closed afterwards."""
+    """A headless Chromium (Debian's, never a downloaded one); what the block opened in it (its
+    contexts and their pages) is closed afterwards.
+
+    The Chromium process itself is shared: launching one costs about a second, and the browser
+    tests that run one after another (``browser``-marked) all use the same one. Each test still
+    works in browser contexts of its own (:func:`new_page`), which share no cookies, storage or
+    cache with any other.
+    """
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
     expect().set_options(timeout=SLOW)  # expect() has its own 5 s default
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    browser = _launch()
+    before = list(browser.contexts)
+    _Shared.holders += 1
+    try:
+        yield browser
+    finally:
+        _Shared.holders -= 1
+        if browser.is_connected():
+            for context in browser.contexts:
+                if not any(context is kept for kept in before):
+                    context.close()
 
 
 def new_page(browser: Any, url: str, viewport: str = "desktop") -> Any:
