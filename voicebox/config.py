@@ -41,6 +41,7 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_PORT": "7860",
     "VOICEBOX_TTS_MODEL": "Qwen/Qwen3-TTS-12Hz-0.6B-Base",
     "VOICEBOX_TTS_MODEL_LARGE": "Qwen/Qwen3-TTS-12Hz-1.7B-Base",
+    "VOICEBOX_DESIGN_MODEL": "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign",
     "VOICEBOX_WHISPER_MODEL": "auto",
     "VOICEBOX_DEVICE": "auto",
     "VOICEBOX_AUTH": "",
@@ -84,6 +85,8 @@ class Settings:
     port: int = 7860
     tts_model: str = DEFAULTS["VOICEBOX_TTS_MODEL"]
     tts_model_large: str = DEFAULTS["VOICEBOX_TTS_MODEL_LARGE"]
+    #: The VoiceDesign checkpoint (:mod:`voicebox.design`); ``""`` (``off`` in the variable): no voice design.
+    design_model: str = DEFAULTS["VOICEBOX_DESIGN_MODEL"]
     whisper_model: str = "auto"
     device: str = "auto"
     auth: tuple[str, str] | None = field(default=None, repr=False)
@@ -185,6 +188,7 @@ class Settings:
             port=parse_port(get("VOICEBOX_PORT"), "VOICEBOX_PORT"),
             tts_model=get("VOICEBOX_TTS_MODEL"),
             tts_model_large=get("VOICEBOX_TTS_MODEL_LARGE"),
+            design_model="" if get("VOICEBOX_DESIGN_MODEL").lower() == "off" else get("VOICEBOX_DESIGN_MODEL"),
             whisper_model=get("VOICEBOX_WHISPER_MODEL"),
             device=parse_choice(get("VOICEBOX_DEVICE").lower(), DEVICES, "VOICEBOX_DEVICE"),
             auth=auth,

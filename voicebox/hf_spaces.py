@@ -147,6 +147,7 @@ def spaces_settings(settings: Settings, cuda_available: bool) -> tuple[Settings,
         changes["backend"] = "torch"  # ZeroGPU: CUDA appears only inside @spaces.GPU calls, not at start
     if not cuda_available:
         changes["tts_model_large"] = ""
+        changes["design_model"] = ""  # a 1.7B model only: minutes per design on a CPU Space
         notice = CPU_NOTICE
     return settings.with_overrides(**changes), notice
 

@@ -48,7 +48,7 @@ MANIFEST = "manifest.json"
 EXPORT_FOLDER = "exports/my-data"
 #: The folders of the data directory that hold only the local user's files (everyone else's
 #: live under ``owners/``).
-LOCAL_FOLDERS = ("samples", "generations", "exports", "batches")
+LOCAL_FOLDERS = ("samples", "generations", "exports", "batches", "designs")
 STOP_FIRST = "stop it first (pause or cancel it), then delete everything again."
 
 
@@ -288,6 +288,7 @@ def delete_everything(studio: Studio, owner: str) -> Deleted:
         studio.store._delete_files(strays)
         done.samples += len(strays)
     done.batches = studio.batches.forget(owner)
+    studio.designer.forget(owner)  # voice designs waiting to be kept
     studio.exports.forget(owner)
     _forget_quota_files(studio, owner)
     done.files, done.folders = _remove_folders(studio, owner)

@@ -29,6 +29,7 @@ from . import __version__, audio
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .backends import local_backend
 from .batch import Batches
+from .design import VoiceDesigner
 from .config import Settings
 from .engines.asr import NO_SPEECH_MESSAGE
 from .engines.model_lock import FairLock
@@ -95,6 +96,8 @@ class Studio:
         self.renders = Renders(self.projects)
         self.exports = ExportJobs(self.projects)
         self.batches = Batches(self)
+        #: Voices designed from words, waiting to be kept as profiles (:mod:`voicebox.design`).
+        self.designer = VoiceDesigner(self)
         #: Projects whose render was cut off by a restart (now paused, resumable).
         self.interrupted_renders = self.renders.recover()
         self._quality_gate: Any = quality_gate

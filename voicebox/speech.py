@@ -56,7 +56,9 @@ class VoiceSample:
 class SpeechRequest:
     """One take for a backend: the text already cut into sentence chunks, the voice, the stored
     language (``auto`` or a name), the model size (``None``: the loaded one) and the sampling
-    parameters with a concrete seed. ``stream`` asks for :class:`AudioPiece` events."""
+    parameters with a concrete seed. ``stream`` asks for :class:`AudioPiece` events.
+    ``instruct``: words for a model that takes them (a VoiceDesign description); a cloning
+    (Base) model has no use for them and is never sent them."""
 
     chunks: tuple[str, ...]
     voice: tuple[VoiceSample, ...]
@@ -64,6 +66,7 @@ class SpeechRequest:
     language: str = "auto"
     size: str | None = None
     stream: bool = False
+    instruct: str = ""
 
 
 @dataclass(frozen=True)

@@ -91,16 +91,64 @@ class BaseCloneBuilder:
         )
 
 
-BUILDERS: dict[str, PromptBuilder] = {"base": BaseCloneBuilder()}
+class _WordsBuilder:
+    """What CustomVoice and VoiceDesign share: no samples and no encoders; the voice is the
+    request's words (a described voice, or a named speaker with an optional instruction),
+    carried to :meth:`generate_kwargs` in the :class:`VoicePrompt` that :meth:`request_prompt`
+    makes. Both use the official default ``non_streaming_mode=True`` (the whole text before the
+    first frame), as the model makers' own calls of these families do."""
+
+    variant = ""
+
+    def mode_for(self, samples: Sequence[Any]) -> str:
+        return self.variant
+
+    def build(self, model: Any, samples: Sequence[Any], mode: str, source: str) -> VoicePrompt:
+        raise InvalidInput(f"A {self.variant.replace('_', ' ')} model makes voices from words, not from samples.")
+
+    def request_prompt(self, request: Any, source: str) -> VoicePrompt:
+        raise NotImplementedError
+
+    def _instruct_ids(self, model: Any, instruct: str, rows: int) -> list[Any]:
+        ids = model._tokenize_texts([model._build_instruct_text(instruct)])[0] if instruct else None
+        return [ids] * rows
+
+    def generate_kwargs(self, model: Any, texts: list[str], prompt: VoicePrompt, language: str,
+                        params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
+        rows = len(texts)
+        return dict(
+            input_ids=model._tokenize_texts([model._build_assistant_text(t) for t in texts]),
+            instruct_ids=self._instruct_ids(model, prompt.ref_text or "", rows),
+            languages=[language] * rows,
+            non_streaming_mode=True,
+            max_new_tokens=max_new_tokens,
+            **params.sampling_kwargs(),
+        )
 
 
-def builder_for(model: Any, path: str) -> PromptBuilder:
-    """The builder for a loaded checkpoint's variant; a variant voicebox cannot drive yet is
-    refused with what the person can do about it."""
+class VoiceDesignBuilder(_WordsBuilder):
+    """VoiceDesign: the voice is described in words (``request.instruct``): "a warm, low female
+    voice in her fifties, calm, slight British accent"."""
+
+    variant = "voice_design"
+
+    def request_prompt(self, request: Any, source: str) -> VoicePrompt:
+        description = " ".join(str(getattr(request, "instruct", "") or "").split())
+        if not description:
+            raise InvalidInput("Describe the voice in words first, e.g. “a warm, low voice, calm and slow”.")
+        return VoicePrompt(mode="design", ref_spk_embedding=None, ref_text=description, model=source)
+
+
+BUILDERS: dict[str, PromptBuilder] = {"base": BaseCloneBuilder(), "voice_design": VoiceDesignBuilder()}
+
+
+def builder_for(model: Any, path: str, wanted: str = "base") -> PromptBuilder:
+    """The builder for a loaded checkpoint, which must be of the family the engine drives
+    (``wanted``); another family is refused with what the person can do about it."""
     variant = str(getattr(model.model, "tts_model_type", "base") or "base")
     builder = BUILDERS.get(variant)
-    if builder is None:
-        raise ModelUnavailable(
-            f"{path} is a Qwen3-TTS {variant} model; voice cloning needs a Base model."
-        )
+    if builder is None or variant != wanted:
+        need = {"base": "voice cloning needs a Base model", "voice_design": "designing a voice needs a VoiceDesign model",
+                "custom_voice": "named speakers need a CustomVoice model"}.get(wanted, f"this needs a {wanted} model")
+        raise ModelUnavailable(f"{path} is a Qwen3-TTS {variant} model; {need}.")
     return builder

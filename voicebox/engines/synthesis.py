@@ -95,8 +95,6 @@ class TakeRunner:
         engine = self.engine
         if not request.chunks:
             raise InvalidInput("Type some text to speak.")
-        if not request.voice:
-            raise InvalidInput("This profile has no samples yet. Add a recording first.")
         take = Take(request, time.perf_counter())
         total = len(request.chunks)
         yield Progress("loading model", 0, total)
@@ -137,7 +135,11 @@ class TakeRunner:
         engine = self.engine
         engine.ensure_loaded(take.size)
         if take.prompt is None or take.prompt_loads != engine.loads:
-            prompt, hit, seconds = engine.voice_prompt(take.request.voice, take.size)
+            words = getattr(engine.builder, "request_prompt", None)  # a voice made of words, not samples
+            if words is not None:
+                prompt, hit, seconds = words(take.request, engine.models_by_size[engine.loaded_size]), False, 0.0
+            else:
+                prompt, hit, seconds = engine.voice_prompt(take.request.voice, take.size)
             if take.prompt is None:
                 take.cache_hit, take.prompt_seconds = hit, seconds
             take.prompt, take.prompt_loads = prompt, engine.loads

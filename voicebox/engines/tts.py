@@ -103,6 +103,7 @@ class TTSEngine:
     """
 
     name = "qwen3-tts"
+    variant = "base"  # the model family it drives (voice cloning); see prompt_builders
     #: Why this engine runs (set by :func:`voicebox.backends.local_backend`; see VOICEBOX_BACKEND).
     why = ""
 
@@ -222,7 +223,7 @@ class TTSEngine:
             dtype_name = default_dtype_name(device)
             started = time.perf_counter()
             model = self._load_model(path, device, dtype_name, size)
-            self.builder = builder_for(model, path)
+            self.builder = builder_for(model, path, self.variant)
             self._model = model
             self._size, self._device, self._dtype_name = size, device, dtype_name
             self.precision.reset()
