@@ -16,8 +16,11 @@ from typing import Any
 
 import gradio as gr
 
+from .. import take_effects
+from ..effects import parse as parse_effects
 from ..engines.params import DEFAULT_PRESET
 from ..ids import utc_now
+from . import effects_api
 from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, check_upload, guarded
 from .generate import download_name, generation_request
 
@@ -39,6 +42,7 @@ ENDPOINTS = (
     "delete_generation",
     "history_stats",
     "model_status",
+    *effects_api.ENDPOINTS,
 )
 
 
@@ -111,7 +115,7 @@ def build(ctx: UIContext) -> None:
     @guarded
     def delete_generation(generation_id: str) -> dict[str, Any]:
         """Delete a take and its audio."""
-        studio.delete_generation(generation_id, owner=owner())
+        take_effects.delete_take(studio, generation_id, owner=owner())
         return {"deleted": generation_id}
 
     @guarded
@@ -159,14 +163,16 @@ def build(ctx: UIContext) -> None:
         top_k: float | None,
         top_p: float | None,
         repetition_penalty: float | None,
+        effects: str = "",
     ) -> tuple[str, dict[str, Any]]:
-        """Speak ``text`` in a profile's voice; returns the WAV and the saved history record."""
+        """Speak ``text`` in a profile's voice; returns the WAV and the saved history record.
+        ``effects``: a preset name, "none", or settings as JSON text; blank: the voice's default."""
         request = generation_request(
             profile_id, text, language, model_size, preset, seed, temperature, top_k, top_p, repetition_penalty
-        )
+        ).with_changes(effects=parse_effects(effects))
         mine = owner()
         record = studio.generate(request, owner=mine)
-        path = ctx.temp.copy(studio.take_file(record), download_name(record), mine)
+        path = ctx.temp.copy(take_effects.played_file(studio, record), download_name(record), mine)
         return path, record.to_dict()
 
     @guarded
@@ -180,8 +186,9 @@ def build(ctx: UIContext) -> None:
         """A take's WAV file."""
         mine = owner()
         record = studio.get_generation(generation_id, owner=mine)
-        return ctx.temp.copy(studio.take_file(record), download_name(record), mine)
+        return ctx.temp.copy(take_effects.played_file(studio, record), download_name(record), mine)
 
+    effects_api.build(ctx)
     with gr.Column(visible=False, elem_id="api-endpoints"):
         profile_id = gr.Textbox(label="profile_id")
         sample_audio = gr.Audio(label="audio", type="filepath", sources=["upload"])
@@ -197,6 +204,7 @@ def build(ctx: UIContext) -> None:
         top_k = gr.Number(label="top_k", value=None, precision=0)
         top_p = gr.Number(label="top_p", value=None)
         repetition_penalty = gr.Number(label="repetition_penalty", value=None)
+        effects = gr.Textbox(label="effects", value="", info="preset name, none, or JSON settings; blank = the voice's default")
         speech = gr.Audio(label="speech", type="filepath")
         record = gr.JSON(label="record")
 
@@ -229,6 +237,7 @@ def build(ctx: UIContext) -> None:
             top_k,
             top_p,
             repetition_penalty,
+            effects,
         ],
         outputs=[speech, record],
         api_name="generate",

@@ -24,6 +24,8 @@ from ..engines.params import DEFAULT_PRESET, PRESETS, SEED_MAX, TEXT_MAX_CHARS
 from ..errors import Cancelled
 from ..quotas import page_caller
 from ..records import Generation
+from ..take_effects import played_file
+from . import effects as effect_ui
 from . import sentences as sentence_ui
 from .common import (
     LIGHT_QUEUE,
@@ -136,13 +138,13 @@ class GenerateHandlers(LongTextHandlers):
         """Swap Generate for Cancel, clear the last take, and say whether the take waits.
 
         Returns:
-            (ticket, generate button, cancel button, status, live audio, result, details, sentences)
+            (ticket, generate button, cancel button, status, live audio, result, details, sentences, effect)
         """
         ticket = self.jobs.reserve(session_key(request))
         self.last_takes.pop(session_key(request), None)
         ahead = jobs_ahead(self.ctx.blocks)
         hidden, shown = gr.update(visible=False), gr.update(visible=True)
-        return ticket, hidden, shown, status_html(waiting_label(ahead)), None, None, "", hidden
+        return ticket, hidden, shown, status_html(waiting_label(ahead)), None, None, "", hidden, hidden
 
     def last_take(self, request: gr.Request) -> str:
         """The id of the take this page saved last ("" when the last attempt saved none)."""
@@ -189,7 +191,7 @@ class GenerateHandlers(LongTextHandlers):
             if record is None:  # the service always ends with a record; be explicit if it did not
                 raise RuntimeError("generation ended without a saved record")
             owner = self.ctx.owner(request)
-            saved = self.ctx.studio.take_file(record)
+            saved = played_file(self.ctx.studio, record)  # with the voice's default effect, if any
             final = self.ctx.temp.copy(saved, download_name(record), owner)
         except Cancelled:
             if self.jobs.is_superseded(key, ticket):  # a newer take of this page owns the page now
@@ -354,6 +356,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
                     buttons=["download"],
                 )
                 details = gr.HTML(elem_id="gen-details")
+                effect_panel, effect_h = effect_ui.build(ctx, with_download=False, prefix="gen-fx")
                 sentences, sentence_h = sentence_ui.build(ctx, with_download=False, prefix="gen-sentence")
                 examples = load_examples()
                 if examples:
@@ -407,7 +410,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         h.check, inputs=settings, **ui_event("generate_check"), **LIGHT_QUEUE
     ).success(
         h.start,
-        outputs=[ticket, generate_btn, cancel_btn, status, live, result, details, sentences.box],
+        outputs=[ticket, generate_btn, cancel_btn, status, live, result, details, sentences.box, effect_panel.box],
         show_progress="hidden",
         **ui_event("generate_start"),
         **LIGHT_QUEUE,
@@ -425,6 +428,8 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
     tab.select(h.left, outputs=left, **ui_event("generate_left_tab"), **LIGHT_QUEUE)
     opened.then(sentence_h.open, inputs=take_id, outputs=sentences.opened, **ui_event("generate_sentences"), **LIGHT_QUEUE)
     sentence_ui.wire(sentences, sentence_h, take_id, [result, details])
+    opened.then(effect_h.open, inputs=take_id, outputs=effect_panel.opened, **ui_event("generate_fx"), **LIGHT_QUEUE)
+    effect_ui.wire(effect_panel, effect_h, take_id, [result, details])
     cancel_btn.click(
         h.cancel,
         outputs=[status, generate_btn, cancel_btn, live],

@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from .. import take_effects
 from ..engines.params import DEFAULT_PRESET, PRESETS
 from ..records import Generation
 from .common import (
@@ -28,6 +29,7 @@ from .common import (
     show_panel_on,
     ui_event,
 )
+from . import effects as effect_ui
 from . import sentences as sentence_ui
 from .generate import PROFILE_LANGUAGE, GenerateTab, details_html, download_name
 
@@ -137,7 +139,7 @@ class HistoryHandlers:
         """
         owner = self.ctx.owner()
         record = self.ctx.studio.get_generation(generation_id, owner=owner)
-        saved = self.ctx.studio.take_file(record)
+        saved = take_effects.played_file(self.ctx.studio, record)  # with its effect, if it has one
         path = self.ctx.temp.copy(saved, download_name(record), owner)
         info = take_info(record)
         return generation_id, gr.update(visible=True), path, info, gr.update(value=path), gr.update(visible=False)
@@ -147,7 +149,7 @@ class HistoryHandlers:
         """Delete the open take; returns (selected id, detail hidden, player cleared, confirm hidden)."""
         if not generation_id:
             return "", gr.update(visible=False), None, gr.update(visible=False)
-        self.ctx.studio.delete_generation(generation_id, owner=self.ctx.owner())
+        take_effects.delete_take(self.ctx.studio, generation_id, owner=self.ctx.owner())
         gr.Info("The take was deleted.")
         return "", gr.update(visible=False), None, gr.update(visible=False)
 
@@ -260,6 +262,7 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
                 download = gr.DownloadButton("Download WAV", size="md", elem_id="history-download")
                 reuse = gr.Button("Use these settings again", size="md", elem_id="history-reuse")
                 ask_delete = gr.Button("Delete take", variant="stop", size="md", elem_id="history-delete")
+            effect_panel, effect_handlers = effect_ui.build(ctx, info=take_info, prefix="history-fx")
             sentences, sentence_handlers = sentence_ui.build(ctx, info=take_info)
             with gr.Column(
                 visible=False, variant="panel", elem_id="history-confirm", elem_classes="vb-confirm"
@@ -314,6 +317,9 @@ def build(ctx: UIContext, tabs: gr.Tabs, generate: GenerateTab) -> HistoryTab:
         sentence_handlers.open, inputs=selected, outputs=sentences.opened, **ui_event("sentences_open"), **LIGHT_QUEUE
     )
     sentence_ui.wire(sentences, sentence_handlers, selected, [player, info, download])
+    opened.then(effect_handlers.open, inputs=selected, outputs=effect_panel.opened, **ui_event("history_fx_open"),
+                **LIGHT_QUEUE)
+    effect_ui.wire(effect_panel, effect_handlers, selected, [player, info, download])
     show_panel_on(ask_delete, keep, confirm, "history")
     deleted = delete.click(
         h.delete,

@@ -15,6 +15,7 @@ import gradio as gr
 
 from ..errors import InvalidInput
 from ..records import Chunk, Generation
+from ..take_effects import played_file
 from .common import LIGHT_QUEUE, MODEL_QUEUE, UIContext, excerpt, refusing, ui_event
 from .takes import download_name
 
@@ -110,7 +111,7 @@ class SentenceHandlers:
         """The whole take's player, details (and download) after a change."""
         from .takes import details_html
 
-        saved = self.ctx.studio.take_file(record)
+        saved = played_file(self.ctx.studio, record)  # a take with an effect plays with it
         path = self.ctx.temp.copy(saved, download_name(record), record.owner)
         details = self.info(record) if self.info is not None else details_html(record)
         return (path, details, gr.update(value=path))[: 3 if self.with_download else 2]
