@@ -9,6 +9,7 @@ files and the records, not how it sounds.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,7 +67,7 @@ def test_takes_differ_by_seed_and_the_cloning_model_makes_room(studio: Studio) -
 def test_a_kept_take_becomes_a_profile_that_clones(studio: Studio) -> None:
     design = studio.designer.design(DESCRIPTION, "", takes=1, owner="ana")
     assert design.text == DEFAULT_TEXT  # no sample text: a sentence with varied sounds
-    profile = studio.designer.save(design.id, 0, "Designed narrator", owner="ana", consent=CONSENT)
+    profile = studio.designer.save(design.id, 1, "Designed narrator", owner="ana", consent=CONSENT)
     assert profile.description == DESCRIPTION and profile.owner == "ana" and profile.consented_at == CONSENT
     (sample,) = profile.samples
     assert sample.reference_text == DEFAULT_TEXT
@@ -91,7 +92,7 @@ def test_refusals_say_what_to_do_and_keep_nothing(studio: Studio) -> None:
     refusals = []
     for asked in (design.id, "0" * 32):
         with pytest.raises(NotFound) as refused:
-            studio.designer.save(asked, 0, "Stolen", owner="bo")
+            studio.designer.save(asked, 1, "Stolen", owner="bo")
         refusals.append(str(refused.value).replace(asked, "<id>"))
     assert refusals[0] == refusals[1]
     assert studio.list_profiles(owner="bo")["total"] == 0 and studio.list_profiles(owner="ana")["total"] == 0
@@ -116,3 +117,27 @@ def test_each_engine_takes_only_its_own_family(design_checkpoint: Path, tiny_che
     with pytest.raises(InvalidInput, match="Describe the voice in words first"):
         list(words.speak(request))
     words.unload()
+
+
+def test_design_over_rest(studio: Studio) -> None:
+    from fastapi.testclient import TestClient
+
+    from voicebox.api import create_api_app
+
+    client = TestClient(create_api_app(studio, studio.settings))
+    made = client.post("/design", json={"description": DESCRIPTION, "text": "Good evening, listeners.",
+                                        "language": "English", "takes": 2, "seed": 11})
+    assert made.status_code == 201, made.text
+    design = made.json()
+    assert [t["take"] for t in design["takes"]] == [1, 2] and design["description"] == DESCRIPTION
+    played = client.get(design["takes"][1]["audio_url"])
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/wav"
+    assert sf.info(io.BytesIO(played.content)).frames == FRAMES * 1920
+    assert client.get(f"/design/{design['id']}/takes/3").json()["detail"] == "Choose a take between 1 and 2."
+    refused = client.post("/design", json={"description": "", "takes": 2})
+    assert refused.status_code == 422 and "Describe the voice in words first" in refused.json()["detail"]
+    kept = client.post(f"/design/{design['id']}/save", json={"take": 2, "name": "Evening voice"})
+    assert kept.status_code == 201, kept.text
+    assert kept.json()["description"] == DESCRIPTION and kept.json()["sample_count"] == 1
+    assert [p["name"] for p in client.get("/profiles").json()["items"]] == ["Evening voice"]
+    assert client.get(f"/design/{'0' * 32}").status_code == 404

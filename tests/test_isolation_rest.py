@@ -29,9 +29,10 @@ WORDS = "The quick brown fox jumps over the lazy dog near the river bank."
 SECRET = "Ana's secret line about the lighthouse."
 #: Path parameters the walk fills in, and which of ana's records each names.
 PATH_IDS = {"profile_id": "profile", "sample_id": "sample", "generation_id": "generation",
-            "project_id": "project", "block_id": "block", "job_id": "job", "batch_id": "batch"}
+            "project_id": "project", "block_id": "block", "job_id": "job", "batch_id": "batch",
+            "design_id": "design"}
 #: Other path parameters: a value that is valid for ana's records.
-PATH_OTHER = {"index": "0"}
+PATH_OTHER = {"index": "0", "take": "1"}
 WAV_PART = ("clip.wav", b"", "audio/wav")  # replaced by real audio in the test
 #: Every route with a body, form or query field that names a profile (by id, or by name where it
 #: is a "voice"): the request that puts a value there. Path ids are bo's own records, so only the
@@ -53,6 +54,7 @@ NAMED_FIELDS: dict[tuple[str, str], Callable[[str], dict[str, Any]]] = {
 NAMING = {"profile_id", "voice"}
 #: The app's client and each account's headers.
 Server = tuple[TestClient, dict[str, dict[str, str]]]
+STUDIO: dict[str, Studio] = {}  # the server's studio, for records no route makes without a model
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,22 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_asr: Any) -> Server:
     settings = Settings(data_dir=data, quality="off", quotas="off", rate_limit="off")
     headers = account_headers(settings, ("ana", "bo"))
     studio = Studio(settings, tts=EspeakBackend(), asr=shared_asr)
+    STUDIO["studio"] = studio
     return TestClient(create_api_app(studio, settings)), headers
+
+
+def designed_for(studio: Studio, owner: str, wav: Path) -> str:
+    """A voice design of ``owner``'s waiting to be kept, as the designer leaves one (the espeak
+    backend has no VoiceDesign model; tests/test_design.py makes real ones)."""
+    from voicebox.design import Design, DesignTake
+
+    design = Design(new_id(), owner, "A calm, clear voice.", WORDS, "English")
+    path = studio.designer._folder(design) / "take-1.wav"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(wav.read_bytes())
+    design.takes.append(DesignTake(0, 1, path, 3.0))
+    studio.designer._keep(design)
+    return design.id
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +117,7 @@ def ana(server: Server, espeak_wav: Path) -> dict[str, str]:
     bo_profile = client.post("/profiles", json={"name": "Ana Voice", "consent": True}, headers=headers["bo"])
     assert bo_profile.status_code == 201, bo_profile.text  # names are unique per owner
     client.delete(f"/profiles/{bo_profile.json()['id']}", headers=headers["bo"])
+    ids["design"] = designed_for(STUDIO["studio"], "ana", espeak_wav)
     return ids
 
 
@@ -227,7 +245,8 @@ def owned_urls(ana: dict[str, str]) -> dict[str, str]:
             "generation": f"/history/{ana['generation']}", "audio": f"/audio/{ana['generation']}",
             "project": project, "export": f"{project}/export/{ana['job']}",
             "export file": f"{project}/export/{ana['job']}/file", "batch": f"/batch/{ana['batch']}",
-            "batch zip": f"/batch/{ana['batch']}/download"}
+            "batch zip": f"/batch/{ana['batch']}/download", "design": f"/design/{ana['design']}",
+            "design take": f"/design/{ana['design']}/takes/1"}
 
 
 def test_ana_herself_gets_her_records(server: Server, ana: dict[str, str]) -> None:

@@ -76,14 +76,15 @@ class Design:
     language: str
     takes: list[DesignTake] = field(default_factory=list)
 
-    def take(self, index: Any) -> DesignTake:
+    def take(self, number: Any) -> DesignTake:
+        """Take ``number``, counted from 1 as the page and the API show them."""
         try:
-            number = int(index)
+            index = int(number) - 1
         except (TypeError, ValueError):
-            number = -1
-        if not 0 <= number < len(self.takes):
+            index = -1
+        if not 0 <= index < len(self.takes):
             raise InvalidInput(f"Choose a take between 1 and {len(self.takes)}.")
-        return self.takes[number]
+        return self.takes[index]
 
 
 def clean_words(value: Any, limit: int, what: str) -> str:
@@ -174,7 +175,7 @@ class VoiceDesigner:
 
     def save(self, design_id: str, take: Any, name: str, *, owner: str = "", user: str | None = None,
              consent: str | None = None) -> Any:
-        """Keep take ``take`` (0-based) of a design as a new profile named ``name``: the take is
+        """Keep take number ``take`` (from 1) of a design as a new profile named ``name``: the take is
         its first sample, the sample text its transcript, the description its description."""
         design = self.get(design_id, owner=owner)
         chosen = design.take(take)

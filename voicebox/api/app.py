@@ -31,6 +31,7 @@ from ..auth import auth_required
 from ..config import Settings
 from ..rate_limits import RateLimits
 from .batch import add_batch_routes
+from .design import add_design_routes
 from .effects import add_effect_routes
 from .guards import DocsGuard, credentials_dependency, route_class
 from .my_data import add_my_data_routes
@@ -70,6 +71,7 @@ OPENAPI_TAGS = [
     {"name": "projects", "description": "Long-form projects: blocks, background render, export."},
     {"name": "batch", "description": "Many takes in one request, made in the background, downloaded as a ZIP."},
     {"name": "effects", "description": "Effects on takes (non-destructive: the clean take is kept) and voice defaults."},
+    {"name": "design", "description": "Design a voice from words, compare takes, keep one as a profile."},
     {"name": "openai", "description": "OpenAI-compatible text-to-speech (`/v1/audio/speech`)."},
 ]
 
@@ -103,6 +105,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_project_routes(protected, studio)
     add_batch_routes(protected, studio)
     add_effect_routes(protected, studio)
+    add_design_routes(protected, studio)
     add_my_data_routes(protected, studio)
     add_openai_routes(protected, studio)
     add_split_id_routes(protected, route_class(settings, protected=True))
