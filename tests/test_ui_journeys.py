@@ -9,8 +9,9 @@ at 1280×900 and at 390×844; screenshots land in ``tests/artifacts/`` for peopl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -66,6 +67,21 @@ def page(browser: Any, studio_app: tuple[str, Studio], viewport: str) -> Iterato
     page = new_page(browser, studio_app[0], viewport)
     yield page
     page.context.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, studio_app: tuple[str, Studio], viewport: str) -> Iterator[Callable[[], Any]]:
+    """For a test that first makes its data through the service layer: it opens the app when the
+    data is there (one page load, not a load and a reload)."""
+    pages: list[Any] = []
+
+    def open_app() -> Any:
+        pages.append(new_page(browser, studio_app[0], viewport))
+        return pages[-1]
+
+    yield open_app
+    for opened in pages:
+        opened.context.close()
 
 
 @pytest.fixture
@@ -169,10 +185,12 @@ def test_refused_profile_actions_leave_the_form_as_typed(page: Any, studio: Stud
     assert studio.get_profile(existing.id).name == f"Taken {viewport}"
 
 
-def test_deleting_a_sample_asks_first(page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
+def test_deleting_a_sample_asks_first(
+    open_page: Callable[[], Any], studio: Studio, espeak_wav: Path, viewport: str
+) -> None:
     check = expect()
     profile = voiced(studio, f"One sample {viewport}", espeak_wav)
-    page.reload()
+    page = open_page()
     open_profile(page, f"One sample {viewport}")
     card = group(page, "sample-1")
     card.locator(".vb-sample-delete").click()
@@ -209,11 +227,13 @@ def test_a_recording_without_words_says_plainly_what_to_do(page: Any, studio: St
 
 
 # ---- generate -----------------------------------------------------------------------------------
-def test_generate_refusals_keep_the_generate_button(page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
+def test_generate_refusals_keep_the_generate_button(
+    open_page: Callable[[], Any], studio: Studio, espeak_wav: Path, viewport: str
+) -> None:
     check = expect()
     studio.create_profile(f"Aaa no samples {viewport}")  # sorts first: the picker opens on it
     voiced(studio, f"Speaker {viewport}", espeak_wav)
-    page.reload()
+    page = open_page()
     open_tab(page, "Generate")
     page.get_by_text("Advanced", exact=True).click()
     check(field(page, "gen-seed")).to_have_value("")  # blank means random, and it shows blank
@@ -272,13 +292,15 @@ def test_long_text_is_kept_and_split_into_takes(page: Any, viewport: str) -> Non
     check(group(page, "gen-waiting-box")).to_be_hidden()  # the rest fitted in one part
 
 
-def test_cancel_and_waiting_in_line(browser: Any, page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
+def test_cancel_and_waiting_in_line(
+    open_page: Callable[[], Any], studio: Studio, espeak_wav: Path, viewport: str
+) -> None:
     """One person makes a long take; another presses Generate and is told they wait; the first
     cancels (no Error badge, the Generate button back, nothing saved); the second take is made."""
     check = expect()
     voiced(studio, f"Queue {viewport}", espeak_wav)
     before = studio.history_stats()["count"]
-    page.reload()
+    page = open_page()
     open_tab(page, "Generate")
     page.locator("#gen-profile input").click()
     page.get_by_role("option", name=f"Queue {viewport}").click()
@@ -287,27 +309,24 @@ def test_cancel_and_waiting_in_line(browser: Any, page: Any, studio: Studio, esp
     check(page.locator("#gen-cancel")).to_be_visible()
     check(page.locator("#gen-status")).to_contain_text("Generating chunk")
 
-    other = new_page(browser, page.url, viewport)
-    try:
-        open_tab(other, "Generate")
-        other.locator("#gen-profile input").click()
-        other.get_by_role("option", name=f"Queue {viewport}").click()
-        field(other, "gen-text").fill("A short take after the long one.")
-        other.locator("#gen-button").click()
-        check(other.locator("#gen-status")).to_contain_text("Waiting for another take to finish — you are 1st in line")
-        screenshot(other, f"journey-waiting-{viewport}")
+    other = open_page()
+    open_tab(other, "Generate")
+    other.locator("#gen-profile input").click()
+    other.get_by_role("option", name=f"Queue {viewport}").click()
+    field(other, "gen-text").fill("A short take after the long one.")
+    other.locator("#gen-button").click()
+    check(other.locator("#gen-status")).to_contain_text("Waiting for another take to finish — you are 1st in line")
+    screenshot(other, f"journey-waiting-{viewport}")
 
-        page.locator("#gen-cancel").click()
-        check(page.locator("#gen-status")).to_contain_text("Cancelled")
-        check(page.locator("#gen-live audio")).to_have_count(0)  # the live player stopped too
-        generate_ready(page)
-        check(error_badges(page)).to_have_count(0)
-        screenshot(page, f"journey-cancelled-{viewport}")
+    page.locator("#gen-cancel").click()
+    check(page.locator("#gen-status")).to_contain_text("Cancelled")
+    check(page.locator("#gen-live audio")).to_have_count(0)  # the live player stopped too
+    generate_ready(page)
+    check(error_badges(page)).to_have_count(0)
+    screenshot(page, f"journey-cancelled-{viewport}")
 
-        check(other.locator("#gen-status")).to_contain_text("Saved to History")
-        generate_ready(other)
-    finally:
-        other.context.close()
+    check(other.locator("#gen-status")).to_contain_text("Saved to History")
+    generate_ready(other)
     texts = [item.text for item in studio.list_history(limit=5)["items"]]
     assert "A short take after the long one." in texts and LONG_TAKE not in texts
     assert studio.history_stats()["count"] == before + 1
