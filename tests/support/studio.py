@@ -45,8 +45,9 @@ def serve_app(settings: Settings, studio: Studio) -> Iterator[str]:
     port = free_port()
     app = create_app(settings.with_overrides(port=port), studio)
     # a client that never hangs up (gradio_client's heartbeat stream) would otherwise hold the
-    # shutdown below until thread.join gives up, 15 s later: cut such connections after 2 s
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    # shutdown below until thread.join gives up, 15 s later: cut such connections after 0.5 s (at
+    # a module's end nothing else is still asked of the server)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=0.5)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="voicebox-test-server", daemon=True)
     thread.start()
