@@ -7,8 +7,9 @@ take, byte for byte). Speech comes from the espeak-ng backend.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -30,8 +30,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -146,7 +147,7 @@ class EffectChain:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EffectChain":
+    def from_dict(cls, data: Mapping[str, Any]) -> EffectChain:
         """A chain from a mapping: ``preset`` (optional) gives the starting values, the other keys
         change them (the chain is then ``custom``). Unknown keys are refused by name."""
         if not isinstance(data, Mapping):

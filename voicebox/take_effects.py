@@ -50,7 +50,7 @@ def chain_of(value: Any) -> EffectChain:
     return chain
 
 
-def clean_samples(studio: "Studio", record: Generation) -> np.ndarray:
+def clean_samples(studio: Studio, record: Generation) -> np.ndarray:
     """The clean take as mono floats at the model's rate (how every take is stored)."""
     return audio.load_mono(studio.take_file(record), RATE)
 
@@ -64,7 +64,7 @@ def cache_name(record: Generation, chain: EffectChain) -> str:
     return owned_path(record.owner, f"generations/{record.id}/fx-{chain.key()}-{clean}.wav")
 
 
-def played_file(studio: "Studio", record: Generation) -> Path:
+def played_file(studio: Studio, record: Generation) -> Path:
     """The audio a take plays: its clean file, or (with an effect) the processed copy, made now
     if it is not cached yet. Older processed copies of the take are removed."""
     clean = studio.take_file(record)
@@ -80,12 +80,12 @@ def played_file(studio: "Studio", record: Generation) -> Path:
     return path
 
 
-def played_path(studio: "Studio", generation_id: str, *, owner: str = "") -> Path:
+def played_path(studio: Studio, generation_id: str, *, owner: str = "") -> Path:
     """:func:`played_file` of one of ``owner``'s takes by id."""
     return played_file(studio, studio.get_generation(generation_id, owner=owner))
 
 
-def played_audio(studio: "Studio", record: Generation, fmt: str = "wav") -> tuple[bytes, str]:
+def played_audio(studio: Studio, record: Generation, fmt: str = "wav") -> tuple[bytes, str]:
     """The played audio in ``fmt`` (wav as stored), as ``Studio.generation_audio`` gives the clean."""
     path = played_file(studio, record)
     if fmt.lower() == "wav":
@@ -93,7 +93,7 @@ def played_audio(studio: "Studio", record: Generation, fmt: str = "wav") -> tupl
     return audio.encode(audio.load_mono(path, RATE), RATE, fmt)
 
 
-def preview(studio: "Studio", generation_id: str, value: Any, *, owner: str = "") -> bytes:
+def preview(studio: Studio, generation_id: str, value: Any, *, owner: str = "") -> bytes:
     """WAV bytes of the start of one of ``owner``'s takes through the chain ``value``; nothing is
     stored. The take is looked up before the chain is read, so another owner's id is refused as a
     missing one whatever the chain says."""
@@ -103,7 +103,7 @@ def preview(studio: "Studio", generation_id: str, value: Any, *, owner: str = ""
     return audio.wav_bytes(apply(chain, start, RATE), RATE)
 
 
-def set_effect(studio: "Studio", generation_id: str, value: Any, *, owner: str = "") -> Generation:
+def set_effect(studio: Studio, generation_id: str, value: Any, *, owner: str = "") -> Generation:
     """Apply, change or (with ``"none"``) remove the effect of one of ``owner``'s takes; the
     processed audio is made at once, so a bad chain or a failure shows here, not at the next play."""
     with studio.sentences.lock:  # one edit of a saved take at a time (sentence re-takes too)
@@ -118,24 +118,24 @@ def set_effect(studio: "Studio", generation_id: str, value: Any, *, owner: str =
     return saved
 
 
-def remove_effect(studio: "Studio", generation_id: str, *, owner: str = "") -> Generation:
+def remove_effect(studio: Studio, generation_id: str, *, owner: str = "") -> Generation:
     """The take plays its clean audio again (the very file it was saved with)."""
     return set_effect(studio, generation_id, "none", owner=owner)
 
 
-def forget_processed(studio: "Studio", record: Generation) -> None:
+def forget_processed(studio: Studio, record: Generation) -> None:
     """Remove the take's cached processed audio (it is made again if an effect comes back)."""
     _remove_processed(studio, record.id, record.owner)
 
 
-def _remove_processed(studio: "Studio", generation_id: str, owner: str) -> Path:
+def _remove_processed(studio: Studio, generation_id: str, owner: str) -> Path:
     folder = studio.store.resolve_file(owned_path(owner, f"generations/{generation_id}"), owner)
     for old in folder.glob("fx-*.wav") if folder.is_dir() else ():
         remove_quietly(old)
     return folder
 
 
-def set_voice_default(studio: "Studio", profile_id: str, value: Any, *, owner: str = "") -> Profile:
+def set_voice_default(studio: Studio, profile_id: str, value: Any, *, owner: str = "") -> Profile:
     """Set (or with ``"none"`` clear) the chain new takes of one of ``owner``'s voices get unless
     their request says otherwise; takes already made keep theirs."""
     studio.get_profile(profile_id, owner=owner)  # another owner's id: NotFound before the chain is read
@@ -144,7 +144,7 @@ def set_voice_default(studio: "Studio", profile_id: str, value: Any, *, owner: s
     return studio.update_profile(profile_id, owner=owner, effects=stored)
 
 
-def delete_take(studio: "Studio", generation_id: str, *, owner: str = "") -> None:
+def delete_take(studio: Studio, generation_id: str, *, owner: str = "") -> None:
     """Delete one of ``owner``'s takes as ``Studio.delete_generation`` does, with its processed
     audio: the studio removes the take's folder only once it is empty."""
     studio.delete_generation(generation_id, owner=owner)  # NotFound for anyone else's id

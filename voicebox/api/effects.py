@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..services import Studio
 
 
-def add_effect_routes(router: APIRouter, studio: "Studio") -> None:
+def add_effect_routes(router: APIRouter, studio: Studio) -> None:
     @router.get("/effects", tags=["effects"], summary="Effect presets and every setting's range")
     def presets() -> dict[str, Any]:
         return describe()

@@ -19,7 +19,17 @@ from typing import Any
 import gradio as gr
 
 from .. import take_effects
-from ..effects import CUSTOM, NO_EFFECT, NONE, PRESET_LABELS, PRESET_NAMES, PRESETS, SETTINGS, EffectChain, by_name
+from ..effects import (
+    CUSTOM,
+    NO_EFFECT,
+    NONE,
+    PRESET_LABELS,
+    PRESET_NAMES,
+    PRESETS,
+    SETTINGS,
+    EffectChain,
+    by_name,
+)
 from ..errors import InvalidInput, NotFound
 from ..records import Generation
 from .common import LIGHT_QUEUE, UIContext, escape, refusing, ui_event
