@@ -143,7 +143,7 @@ class AccountHandlers:
         gr.Info(escape(status))
         return (gr.update(visible=False), "", gr.update(visible=False, value=None), status,
                 counts_line(counts(self.ctx.studio, owner)), *self._pickers(picked, search),
-                *self.profiles.blank_editor())
+                *self.profiles.editor_for(None))
 
     @staticmethod
     def cancel() -> tuple[Any, str]:

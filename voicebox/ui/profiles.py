@@ -31,6 +31,7 @@ from .common import (
     refusing,
     ui_event,
 )
+from . import design
 from .samples import add_file, add_files, failure_message, sample_card
 
 NO_PROFILES = (
@@ -117,11 +118,11 @@ class ProfileHandlers:
     @refusing
     def new(self) -> tuple[Any, ...]:
         """Clear the form for a new profile; also clears the list selection."""
-        return (gr.update(value=None), *self.blank_editor())
+        return (gr.update(value=None), *self.editor_for(None))
 
-    def blank_editor(self) -> tuple[Any, ...]:
-        """The editor's outputs for a new profile (e.g. after the open one was deleted elsewhere)."""
-        return self._editor(None)
+    def editor_for(self, profile: Profile | None) -> tuple[Any, ...]:
+        """The editor's outputs showing ``profile``, or the empty form (its profile went elsewhere)."""
+        return self._editor(profile)
 
     @refusing
     def create(self, name: str, description: str, language: str, search: str | None, consent: bool = False,
@@ -247,7 +248,7 @@ class ProfilesTab:
     plist: gr.Radio
     empty: gr.Markdown
     handlers: ProfileHandlers
-    #: The search box, and the editor's components in :meth:`ProfileHandlers.blank_editor` order.
+    #: The search box, and the editor's components in :meth:`ProfileHandlers.editor_for` order.
     search: Any = None
     editor: list[Any] = field(default_factory=list)
 
@@ -358,10 +359,12 @@ def build(ctx: UIContext) -> ProfilesTab:
                             return
                         for index, sample in enumerate(samples, 1):
                             sample_card(h, index, sample, version, selected, search, plist, empty)
+                designer = design.layout(ctx)
 
     editor = [selected, heading, name, description, language, consent, create_btn, save_btn, delete_btn,
               samples_box, confirm_row, sample_status]
     listing = [plist, empty]
+    design.wire(ctx, designer, h, search, listing, editor)
     search.change(
         h.refresh_list,
         inputs=[search, selected],
