@@ -35,6 +35,7 @@ import gradio as gr
 
 from ..errors import InvalidInput, NotFound
 from ..quotas import page_caller
+from ..take_effects import played_file
 from .common import UIContext, check_upload, handling, user_message
 from .mcp_guard import CALLER_KEY, McpCaller, is_mcp_path, route_path
 from .takes import download_name, generation_request
@@ -154,7 +155,7 @@ def build(ctx: UIContext) -> None:
         profile = _voice(ctx, voice or "", who.owner)
         take = generation_request(profile.id, text, language or None, None, None, seed, None, None, None, None)
         record = studio.generate(take, owner=who.owner, user=who.user)
-        path = ctx.temp.copy(studio.take_file(record), download_name(record), who.owner)
+        path = ctx.temp.copy(played_file(studio, record), download_name(record), who.owner)  # with its voice's effect
         summary = {"generation_id": record.id, "voice": record.profile_name, "text": record.text,
                    "language": record.language, "seconds": round(record.duration, 2), "seed": record.seed,
                    "status": record.status, "message": record.message}
