@@ -1,17 +1,20 @@
 """How effects look in REST bodies: a preset name, or an object of settings.
 
 The object's fields are made from :data:`voicebox.effects.SETTINGS`, so the OpenAPI schema names
-every setting with its range and cannot drift from what the chain accepts. Pydantic checks only
-the types here; the ranges (and the low cut below the high cut) are checked by
-:class:`~voicebox.effects.EffectChain`, whose messages say what to send instead, after a route
-has found the take or profile (so another owner's id is answered as a missing one first).
+every setting with its range and cannot drift from what the chain accepts. That model is the
+*schema* of :data:`EffectsValue`; the value itself is checked by
+:class:`~voicebox.effects.EffectChain`, not by pydantic: a union of a string and a model makes
+pydantic report both branches ("effects.str: Input should be a valid string; effects.EffectSettings
+.speed: ..."), while the chain says "Speed (speed) must be a number, not 'fast'." and what the
+settings are. It runs after a route has found the take or profile, so another owner's id is
+answered as a missing one whatever the body says.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from ..effects import CUSTOM, NONE, PRESET_LABELS, SETTINGS, EffectChain, parse
 
@@ -37,6 +40,13 @@ EffectSettings: type[BaseModel] = create_model(  # type: ignore[call-overload]
     **{name: _setting_field(name) for name in SETTINGS},
 )
 
+#: What a body's ``effects`` may be: a preset name or an object (checked by the chain, see above).
+EffectsValue = Annotated[
+    str | dict[str, Any],
+    WithJsonSchema({"anyOf": [{"type": "string", "title": "Preset", "examples": ["telephone", "none"]},
+                              EffectSettings.model_json_schema()]}),
+]
+
 EFFECTS_HELP = (
     "voicebox extension: effects on the finished take, non-destructive (the clean take is kept). A preset "
     f"name ({', '.join(f'`{k}`' for k in PRESET_LABELS)}), `none` for the clean voice, or an object of "
@@ -49,8 +59,7 @@ class EffectBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"effects": "radio"}, {"effects": {"preset": "cathedral", "gain_db": -3}}, {"effects": "none"}]})
-    effects: str | EffectSettings = Field(  # type: ignore[valid-type]
-        description="A preset name, `none` (no effect), or an object of settings.")
+    effects: EffectsValue = Field(description="A preset name, `none` (no effect), or an object of settings.")
 
 
 def plain(value: Any) -> Any:

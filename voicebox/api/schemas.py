@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..records import GenerationRequest
-from .effect_schemas import EFFECTS_HELP, EffectSettings, chain_from
+from .effect_schemas import EFFECTS_HELP, EffectsValue, chain_from
 
 EXAMPLE_ID = "3f9c2a7be41d4c0f9a8e6b5d4c3b2a19"
 
@@ -147,10 +147,13 @@ class GenerateRequest(BaseModel):
             ]
         },
     )
-    profile_id: str = Field(examples=[EXAMPLE_ID])
+    profile_id: str = Field(examples=[EXAMPLE_ID], description="A profile's id, or a built-in voice "
+                            "`speaker:<name>` (see `GET /speakers`).")
     text: str = Field(
         description="1-5,000 characters; long text is split at sentences.", examples=["Hello there!"]
     )
+    instruct: str | None = Field(None, description="A style instruction for a built-in voice (\"whispering\", "
+                                 "\"excited, faster\"); cloned voices do not take one and refuse it.")
     language: str | None = Field(None, description="Default: the profile's language (`auto` detects it).")
     model_size: ModelSize | None = Field(None, description="Default: the loaded size, else 0.6B.")
     seed: int | None = Field(None, description="0 to 2^31-1; random (and recorded) when omitted.")
@@ -165,7 +168,7 @@ class GenerateRequest(BaseModel):
         "(`off`). Default: the server's `VOICEBOX_QUALITY` (`retake` on a GPU, `check` on a CPU).",
     )
     max_takes: int | None = Field(None, ge=1, le=10, description="Most takes of one sentence under `retake` (default 3).")
-    effects: str | EffectSettings | None = Field(None, description=EFFECTS_HELP)  # type: ignore[valid-type]
+    effects: EffectsValue | None = Field(None, description=EFFECTS_HELP)
 
     def request(self) -> GenerationRequest:
         """The one request type every way into generation shares."""
@@ -253,6 +256,7 @@ class Generation(Record):
     params: dict[str, Any] = {}
     chunks: list[ChunkOut] = Field([], description="The sentence chunks, in order.")
     backend: str = Field("qwen3-tts", description="The speech backend that spoke.")
+    instruct: str = Field("", description="The style instruction a built-in voice was given.")
     effects: dict[str, Any] | None = Field(None, description="The take's effect chain (null: none); `audio_url` "
                                            "serves the processed audio, the clean take is kept.")
     created_at: str | None = None
@@ -310,7 +314,8 @@ class ModelsStatus(Record):
 
 
 class SpeechRequest(BaseModel):
-    """OpenAI's ``audio.speech.create`` body; unknown fields (e.g. ``instructions``) are ignored."""
+    """OpenAI's ``audio.speech.create`` body; unknown fields are ignored, but ``instructions`` is not:
+    a built-in voice follows it, a cloned voice refuses it (it would otherwise be lost unsaid)."""
 
     model_config = ConfigDict(
         extra="ignore",
@@ -331,7 +336,10 @@ class SpeechRequest(BaseModel):
         "name uses the default size (the loaded model's, else 0.6B). `X-Voicebox-Model` names the size used.",
     )
     input: str = Field(description="The text to speak (1-5,000 characters).")
-    voice: str = Field(description="A profile name (case-insensitive) or id.", examples=["Narrator"])
+    voice: str = Field(description="A profile name (case-insensitive) or id, or a built-in voice's name "
+                       "(`Vivian`, `Ryan`, ... see `GET /speakers`).", examples=["Narrator"])
+    instructions: str | None = Field(None, description="How a built-in voice should speak (\"whispering\", "
+                                     "\"excited, faster\"); cloned voices refuse it.")
     response_format: SpeechFormat = Field(
         "mp3", description="`pcm` is raw 16-bit little-endian mono at 24 kHz."
     )
@@ -341,7 +349,7 @@ class SpeechRequest(BaseModel):
     stream: bool = Field(
         False, description="voicebox extension: send audio as it is made (`wav` or `pcm`, speed 1)."
     )
-    effects: str | EffectSettings | None = Field(None, description=EFFECTS_HELP + " Not with `stream`.")  # type: ignore[valid-type]
+    effects: EffectsValue | None = Field(None, description=EFFECTS_HELP + " Not with `stream`.")
 
 
 def error_responses(*codes: int, body: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
