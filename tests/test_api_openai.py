@@ -74,8 +74,11 @@ def test_openai_speech_formats_and_models(
     assert client.get(f"/history/{default.headers['x-generation-id']}").json()["size"] == "1.7B"
 
     for fmt in ("flac", "opus"):
-        encoded = speak(client, input="Four.", response_format=fmt, model="0.6B", instructions="ignored")
+        encoded = speak(client, input="Four.", response_format=fmt, model="0.6B")
         assert encoded.status_code == 200 and wav_frames(encoded.content)[0] > 0
+    # a cloned voice cannot follow instructions: said, not silently dropped (built-in voices can)
+    styled = speak(client, input="Four.", model="0.6B", instructions="whisper it")
+    assert styled.status_code == 422 and "Cloned voices do not take style instructions" in styled.text
 
 
 def test_any_model_name_is_accepted_and_uses_the_default_size(

@@ -34,14 +34,15 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def speech_request(text: str, voice: Sequence[VoiceSample], params: GenerationParams | None,
-                   language: str | None = None, size: str | None = None, stream: bool = False) -> SpeechRequest:
+                   language: str | None = None, size: str | None = None, stream: bool = False,
+                   speaker: str = "", instruct: str = "") -> SpeechRequest:
     """A backend request for ``text``: cut into sentence chunks, with a concrete seed."""
     chunks = chunk_text(text, CHUNK_MAX_CHARS) if isinstance(text, str) else []
     if not chunks:
         raise InvalidInput("Type some text to speak.")
     return SpeechRequest(
         chunks=tuple(chunks), voice=tuple(voice), params=(params or GenerationParams()).with_seed(),
-        language=language or "auto", size=size, stream=stream,
+        language=language or "auto", size=size, stream=stream, speaker=speaker, instruct=instruct,
     )
 
 

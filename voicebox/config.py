@@ -42,6 +42,7 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_TTS_MODEL": "Qwen/Qwen3-TTS-12Hz-0.6B-Base",
     "VOICEBOX_TTS_MODEL_LARGE": "Qwen/Qwen3-TTS-12Hz-1.7B-Base",
     "VOICEBOX_DESIGN_MODEL": "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign",
+    "VOICEBOX_SPEAKER_MODEL": "Qwen/Qwen3-TTS-12Hz-1.7B-CustomVoice",
     "VOICEBOX_WHISPER_MODEL": "auto",
     "VOICEBOX_DEVICE": "auto",
     "VOICEBOX_AUTH": "",
@@ -87,6 +88,8 @@ class Settings:
     tts_model_large: str = DEFAULTS["VOICEBOX_TTS_MODEL_LARGE"]
     #: The VoiceDesign checkpoint (:mod:`voicebox.design`); ``""`` (``off`` in the variable): no voice design.
     design_model: str = DEFAULTS["VOICEBOX_DESIGN_MODEL"]
+    #: The CustomVoice checkpoint of the built-in speakers (:mod:`voicebox.speakers`); ``""``: none.
+    speaker_model: str = DEFAULTS["VOICEBOX_SPEAKER_MODEL"]
     whisper_model: str = "auto"
     device: str = "auto"
     auth: tuple[str, str] | None = field(default=None, repr=False)
@@ -189,6 +192,7 @@ class Settings:
             tts_model=get("VOICEBOX_TTS_MODEL"),
             tts_model_large=get("VOICEBOX_TTS_MODEL_LARGE"),
             design_model="" if get("VOICEBOX_DESIGN_MODEL").lower() == "off" else get("VOICEBOX_DESIGN_MODEL"),
+            speaker_model="" if get("VOICEBOX_SPEAKER_MODEL").lower() == "off" else get("VOICEBOX_SPEAKER_MODEL"),
             whisper_model=get("VOICEBOX_WHISPER_MODEL"),
             device=parse_choice(get("VOICEBOX_DEVICE").lower(), DEVICES, "VOICEBOX_DEVICE"),
             auth=auth,

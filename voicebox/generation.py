@@ -32,6 +32,8 @@ from .owners import relative as owned_path
 from .owners import root as owner_root
 from .records import Chunk, ChunkTake, Generation, GenerationRequest, Profile
 from .retakes import QUALITY_MODES, Retaker, SentenceTakes
+from .speakers import PREFIX as SPEAKER
+from .speakers import backend_for, check_style, is_speaker
 from .speech import ChunkResult, Progress, SpeechDone, SpeechRequest, VoiceSample, batch_rows
 
 if TYPE_CHECKING:
@@ -89,10 +91,15 @@ class Takes:
             request.preset, temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
             repetition_penalty=request.repetition_penalty, seed=request.seed, max_new_tokens=request.max_new_tokens,
         )
-        profile = Profile.from_dict(studio.store.get_profile(request.profile_id, request.owner))
-        voice = studio.references(request.profile_id, owner=request.owner)
+        style = check_style(request.profile_id, request.instruct, studio.speakers)
+        if is_speaker(request.profile_id):  # a built-in voice: a name, no samples, its own model
+            profile, voice = studio.speakers.profile(request.profile_id), []
+            size, speaker = studio.speakers.size, profile.id[len(SPEAKER):]
+        else:
+            profile = Profile.from_dict(studio.store.get_profile(request.profile_id, request.owner))
+            voice, speaker = studio.references(request.profile_id, owner=request.owner), ""
         chosen = request.language if request.language not in (None, "") else profile.language
-        speech = speech_request(text, voice, params, chosen, size, stream=stream)
+        speech = speech_request(text, voice, params, chosen, size, stream=stream, speaker=speaker, instruct=style)
         quality, max_takes = self._quality(request)
         effects = for_take(request.effects, None if request.project_id else profile.effects)
         return Plan(profile, text, speech, quality, max_takes, project_id=request.project_id or "",
@@ -127,7 +134,7 @@ class Takes:
         if cancel is not None and cancel.is_set():
             raise Cancelled("Generation cancelled.")
         assembler = TakeAssembler()
-        for event in self.studio.tts.speak(plan.speech, cancel):
+        for event in backend_for(self.studio, plan.speech).speak(plan.speech, cancel):
             if isinstance(event, Progress):
                 if event.stage != "saving":  # said below, once the sentences are checked
                     yield JobProgress(event.stage, event.done, event.total)
@@ -155,7 +162,7 @@ class Takes:
         from 0, as every take is."""
         sentences = [SentenceTakes(r.index, [(r, None)]) for r in results]
         if plan.quality != "off":
-            retaker = Retaker(self.studio.tts, self.studio.quality_gate())
+            retaker = Retaker(backend_for(self.studio, plan.speech), self.studio.quality_gate())
             try:
                 sentences = yield from retaker.run(
                     plan.speech, list(results), plan.quality, plan.max_takes, voice_ref(plan.speech.voice), cancel
@@ -269,7 +276,7 @@ class Takes:
                            stream=False)
         results: dict[int, ChunkResult] = {}
         done: SpeechDone | None = None
-        for event in self.studio.tts.speak(together, cancel):
+        for event in backend_for(self.studio, together).speak(together, cancel):
             if isinstance(event, ChunkResult):
                 results[event.index] = event
             elif isinstance(event, SpeechDone):
@@ -317,8 +324,9 @@ class Takes:
                 size=done.model.size, mode=done.mode, seed=int(plan.speech.params.seed),
                 duration=round(len(samples) / done.sample_rate, 3), params=plan.speech.params.to_dict(),
                 timings=dict(done.timings), cache_hit=done.cache_hit, chunks=tuple(chunks),
-                status=status, message=message, backend=getattr(studio.tts, "name", "speech"), quality=plan.quality,
-                project_id=plan.project_id, owner=plan.owner, effects=plan.effects,
+                status=status, message=message, backend=getattr(backend_for(studio, plan.speech), "name", "speech"),
+                quality=plan.quality, project_id=plan.project_id, owner=plan.owner, effects=plan.effects,
+                instruct=plan.speech.instruct,
             )
             data = record.to_dict()
             del data["created_at"]  # the store stamps it
@@ -336,7 +344,8 @@ def alike(plans: Sequence[Plan]) -> bool:
 
     def key(plan: Plan) -> tuple:
         speech = plan.speech
-        return speech.voice, speech.language, speech.size, replace(speech.params, seed=None)
+        return (speech.voice, speech.speaker, speech.instruct, speech.language, speech.size,
+                replace(speech.params, seed=None))
 
     return all(key(p) == key(plans[0]) for p in plans)
 

@@ -50,6 +50,8 @@ class GenerationRequest:
     owner: str = ""
     #: Effects on the finished take (:mod:`voicebox.effects`); ``None``: the voice's default.
     effects: EffectChain | None = None
+    #: A style instruction for a built-in speaker (:mod:`voicebox.speakers`); refused for a clone.
+    instruct: str | None = None
 
     def with_changes(self, **changes: Any) -> "GenerationRequest":
         return replace(self, **changes)
@@ -147,6 +149,8 @@ class Generation:
     #: Its effect chain (:mod:`voicebox.take_effects`): ``file`` stays the clean take, the
     #: processed audio is derived from it; ``None``: no effect.
     effects: EffectChain | None = None
+    #: The style instruction a built-in speaker was given (:mod:`voicebox.speakers`); "" for none.
+    instruct: str = ""
 
     @property
     def chunk_count(self) -> int:

@@ -25,6 +25,8 @@ from .ids import new_id
 from .owners import relative as owned_path
 from .records import Chunk, Generation
 from .retakes import matched
+from .speakers import PREFIX as SPEAKER
+from .speakers import backend_for, is_speaker
 from .speech import ChunkResult, SpeechRequest
 
 if TYPE_CHECKING:
@@ -59,10 +61,14 @@ class SentenceEditor:
         base = {k: record.params.get(k) for k in ("temperature", "top_k", "top_p", "repetition_penalty")}
         base.update({k: v for k, v in sampling.items() if v not in (None, "")})
         params = make_params(None, seed=seed, max_new_tokens=record.params.get("max_new_tokens"), **base).with_seed()
-        voice = tuple(self.studio.references(record.profile_id, owner=owner))
+        if is_speaker(record.profile_id):  # a built-in voice: the same speaker and style again
+            voice, size, speaker = (), self.studio.speakers.size, record.profile_id[len(SPEAKER):]
+        else:
+            voice, speaker = tuple(self.studio.references(record.profile_id, owner=owner)), ""
+            size = record.size if record.size in self.studio.model_sizes() else None
         request = SpeechRequest(chunks=(words,), voice=voice, params=params, language=record.language.lower(),
-                                size=record.size if record.size in self.studio.model_sizes() else None)
-        made = next(e for e in self.studio.tts.speak(request) if isinstance(e, ChunkResult))
+                                size=size, speaker=speaker, instruct=record.instruct)
+        made = next(e for e in backend_for(self.studio, request).speak(request) if isinstance(e, ChunkResult))
         result = replace(made, index=chunk.index, seed=int(params.seed))
         others = [self._load(t.file, owner) for c in record.chunks if c.index != chunk.index for t in c.takes[c.used_take:c.used_take + 1]]
         from .quality import level_db

@@ -30,6 +30,7 @@ from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
 from .backends import local_backend
 from .batch import Batches
 from .design import VoiceDesigner
+from .speakers import BuiltInSpeakers
 from .config import Settings
 from .engines.asr import NO_SPEECH_MESSAGE
 from .engines.model_lock import FairLock
@@ -98,6 +99,7 @@ class Studio:
         self.batches = Batches(self)
         #: Voices designed from words, waiting to be kept as profiles (:mod:`voicebox.design`).
         self.designer = VoiceDesigner(self)
+        self.speakers = BuiltInSpeakers(self)  #: the CustomVoice model's named speakers
         #: Projects whose render was cut off by a restart (now paused, resumable).
         self.interrupted_renders = self.renders.recover()
         self._quality_gate: Any = quality_gate

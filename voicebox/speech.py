@@ -57,8 +57,9 @@ class SpeechRequest:
     """One take for a backend: the text already cut into sentence chunks, the voice, the stored
     language (``auto`` or a name), the model size (``None``: the loaded one) and the sampling
     parameters with a concrete seed. ``stream`` asks for :class:`AudioPiece` events.
-    ``instruct``: words for a model that takes them (a VoiceDesign description); a cloning
-    (Base) model has no use for them and is never sent them."""
+    ``instruct``: words for a model that takes them (a VoiceDesign description, a named
+    speaker's style); a cloning (Base) model has no use for them and is never sent them.
+    ``speaker``: a CustomVoice model's named speaker (:mod:`voicebox.speakers`) instead of samples."""
 
     chunks: tuple[str, ...]
     voice: tuple[VoiceSample, ...]
@@ -67,6 +68,7 @@ class SpeechRequest:
     size: str | None = None
     stream: bool = False
     instruct: str = ""
+    speaker: str = ""
 
 
 @dataclass(frozen=True)

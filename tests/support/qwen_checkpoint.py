@@ -33,7 +33,7 @@ import contextlib
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -224,7 +224,8 @@ PRESETS: dict[str, Preset] = {
 
 
 def build_random_checkpoint(
-    out_dir: Path | str, preset: str = "tiny", seed: int = 0, *, reuse: bool = False, variant: str = "base"
+    out_dir: Path | str, preset: str = "tiny", seed: int = 0, *, reuse: bool = False, variant: str = "base",
+    model_size: str | None = None,
 ) -> Path:
     """Write a loadable random Qwen3-TTS checkpoint directory (Base unless ``variant`` says
     ``custom_voice``, with :data:`SPEAKER_OFFSETS`' named speakers, or ``voice_design``; those two
@@ -236,6 +237,8 @@ def build_random_checkpoint(
         seed: Seed of every random weight; the same seed gives bit-identical files.
         reuse: Return at once if ``out_dir`` already holds a complete build of this preset and seed.
         variant: the model family (``tts_model_type``), one of :data:`VARIANTS`.
+        model_size: the ``tts_model_size`` the config says (``"0b6"``/``"1b7"``; default the
+            preset's): ``qwen_tts`` drops a CustomVoice instruction when it says ``0b6``.
 
     Returns:
         ``out_dir`` as a Path, loadable with ``qwen_tts.Qwen3TTSModel.from_pretrained(str(out_dir))``.
@@ -250,7 +253,9 @@ def build_random_checkpoint(
         manifest["variant"] = variant
     if reuse and _read_manifest(out) == manifest:
         return out
-    spec = PRESETS[preset]
+    spec = PRESETS[preset] if model_size is None else replace(PRESETS[preset], model_size=model_size)
+    if model_size is not None:
+        manifest["model_size"] = model_size
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_NAME).unlink(missing_ok=True)
     special_ids = write_text_tokenizer(out)

@@ -37,6 +37,7 @@ from .guards import DocsGuard, credentials_dependency, route_class
 from .my_data import add_my_data_routes
 from .openai import add_openai_routes
 from .projects import add_project_routes
+from .speakers import add_speaker_routes
 from .sentences import add_sentence_routes
 from .routes import (
     add_generation_routes,
@@ -106,6 +107,7 @@ def build_api(studio: "Studio", settings: Settings | None = None) -> APIRouter:
     add_batch_routes(protected, studio)
     add_effect_routes(protected, studio)
     add_design_routes(protected, studio)
+    add_speaker_routes(protected, studio)
     add_my_data_routes(protected, studio)
     add_openai_routes(protected, studio)
     add_split_id_routes(protected, route_class(settings, protected=True))

@@ -31,11 +31,11 @@ from starlette.types import Receive, Scope, Send
 
 from .. import audio, take_effects
 from ..effects import for_take
-from ..errors import Cancelled, InvalidInput
+from ..errors import Cancelled, InvalidInput, NotFound
 from ..jobs import Job, JobAudio, JobDone, JobFailed
-from ..records import GenerationRequest
-from .guards import request_owner
+from ..records import GenerationRequest, Profile
 from .effect_schemas import chain_from
+from .guards import request_owner
 from .routes import caller
 from .schemas import OpenAIErrorBody, SpeechRequest, error_responses
 
@@ -176,9 +176,9 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         profiles only."""
         size = speech_size(studio, body.model)
         owner = request_owner(http)
-        profile = studio.find_profile(body.voice, owner=owner)
+        profile = find_voice(studio, body.voice, owner)
         request = GenerationRequest(profile_id=profile.id, text=body.input, model_size=size,
-                                    effects=chain_from(body.effects))
+                                    effects=chain_from(body.effects), instruct=body.instructions)
         user = caller(studio, http)
         if body.stream:
             if body.speed != 1.0:
@@ -198,3 +198,16 @@ def add_openai_routes(router: APIRouter, studio: "Studio") -> None:
         return Response(
             data, media_type=mime, headers={"X-Generation-Id": record.id, MODEL_HEADER: record.size}
         )
+
+
+def find_voice(studio: Studio, voice: str, owner: str) -> Profile:
+    """The caller's profile by name or id, else a built-in voice by name ("Vivian"); a name that
+    is neither answers as a missing profile. A profile of the caller's own wins over a built-in
+    voice of the same name."""
+    try:
+        return studio.find_profile(voice, owner=owner)
+    except NotFound:
+        built_in = studio.speakers.find(voice)
+        if built_in is None:
+            raise
+        return built_in

@@ -139,7 +139,35 @@ class VoiceDesignBuilder(_WordsBuilder):
         return VoicePrompt(mode="design", ref_spk_embedding=None, ref_text=description, model=source)
 
 
-BUILDERS: dict[str, PromptBuilder] = {"base": BaseCloneBuilder(), "voice_design": VoiceDesignBuilder()}
+class CustomVoiceBuilder(_WordsBuilder):
+    """CustomVoice: one of the model's named speakers (``request.speaker``), with an optional
+    style instruction (``request.instruct``: "whispering", "excited, faster"). The 0.6B
+    CustomVoice model ignores instructions (``qwen_tts`` drops them without a word), so an
+    instruction for it is refused rather than lost."""
+
+    variant = "custom_voice"
+
+    def request_prompt(self, request: Any, source: str) -> VoicePrompt:
+        speaker = str(getattr(request, "speaker", "") or "").strip().lower()
+        if not speaker:
+            raise InvalidInput("Choose one of the built-in speakers.")
+        style = " ".join(str(getattr(request, "instruct", "") or "").split())
+        return VoicePrompt(mode="speaker", ref_spk_embedding=None, ref_text=style, model=source, speaker=speaker)
+
+    def generate_kwargs(self, model: Any, texts: list[str], prompt: VoicePrompt, language: str,
+                        params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
+        known = [s.lower() for s in (model.get_supported_speakers() or [])]
+        if prompt.speaker not in known:
+            raise InvalidInput(f"There is no built-in speaker {prompt.speaker!r}; choose one of {', '.join(sorted(known))}.")
+        if prompt.ref_text and str(getattr(model.model, "tts_model_size", "")) == "0b6":
+            raise InvalidInput("The 0.6B named-speaker model does not take style instructions: clear the "
+                               "instruction, or use the 1.7B CustomVoice model.")
+        kwargs = super().generate_kwargs(model, texts, prompt, language, params, max_new_tokens)
+        return {**kwargs, "speakers": [prompt.speaker] * len(texts)}
+
+
+BUILDERS: dict[str, PromptBuilder] = {"base": BaseCloneBuilder(), "voice_design": VoiceDesignBuilder(),
+                                      "custom_voice": CustomVoiceBuilder()}
 
 
 def builder_for(model: Any, path: str, wanted: str = "base") -> PromptBuilder:

@@ -48,6 +48,8 @@ class VoicePrompt:
     ref_text: str | None = None
     sample_hashes: list[str] = field(default_factory=list)
     model: str = ""
+    #: A CustomVoice model's named speaker (mode ``speaker``; never cached: it is only a name).
+    speaker: str = ""
 
     @property
     def reference_frames(self) -> int:
