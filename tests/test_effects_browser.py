@@ -84,6 +84,7 @@ def test_preview_apply_refuse_and_remove_an_effect(app: tuple[str, Studio], view
         page.locator("#history-fx-apply").click()
         check(toast(page, "info", "The take now plays with Telephone")).to_be_visible()
         check(page.locator("#history-fx-status")).to_contain_text("Effect on this take: Telephone")
+        check(page.locator("#history-info .vb-fact").filter(has_text="Effect")).to_contain_text("Telephone")
         record = studio.get_generation(take.id)
         assert record.effects == PRESETS["telephone"]
         processed = take_effects.played_file(studio, record).read_bytes()
@@ -107,6 +108,7 @@ def test_preview_apply_refuse_and_remove_an_effect(app: tuple[str, Studio], view
         check(toast(page, "info", "The effect was removed")).to_be_visible()
         check(page.locator("#history-fx-status")).to_contain_text("No effect on this take")
         check(panel.get_by_label("None", exact=True)).to_be_checked()
+        check(page.locator("#history-info .vb-fact").filter(has_text="Effect")).to_have_count(0)
         assert studio.get_generation(take.id).effects is None
         assert fetched(page, player_file(page, "history-player", before=applied)) == clean  # byte for byte
         check(error_badges(page)).to_have_count(0)

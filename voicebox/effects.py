@@ -171,12 +171,18 @@ class EffectChain:
         text = json.dumps([EFFECTS_VERSION, self.values()])
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
-    def label(self) -> str:
-        """What a person reads: "Telephone", or "Custom: pitch +3 semitones, reverb mix 0.4"."""
+    def title(self) -> str:
+        """One or two words: the preset's name, "Custom" or "None"."""
         if self.is_none:
             return "None"
         if self.preset in PRESETS and PRESETS[self.preset].values() == self.values():
             return PRESET_LABELS[self.preset]
+        return "Custom"
+
+    def label(self) -> str:
+        """What a person reads: "Telephone", or "Custom: pitch +3 semitones, reverb mix 0.4"."""
+        if self.title() != "Custom":
+            return self.title()
         changed = [f"{s.label.lower()} {_shown(getattr(self, n), s)}" for n, s in SETTINGS.items()
                    if getattr(self, n) != s.neutral and n not in NEUTRAL_ALONE]
         return "Custom: " + ", ".join(changed)

@@ -130,6 +130,8 @@ def details_html(record: Generation) -> str:
         review = sum(1 for c in record.chunks if c.status == "needs_review")
         notes = [f"{cut} cut off"] * bool(cut) + [f"{review} to review"] * bool(review)
         cells.append(("Chunks", f"{record.chunk_count}" + (f" ({', '.join(notes)})" if notes else "")))
+    if record.effects is not None:  # the clean take is kept; the players play this
+        cells.append(("Effect", record.effects.title()))
     timing_names = [
         ("prompt", "voice"),
         ("first_audio", "first audio"),
