@@ -370,3 +370,20 @@ def test_gradio_api_sets_and_removes_a_take_effect(studio: Studio) -> None:
     assert record["effects"]["echo_ms"] == PRESETS["robot"].echo_ms and record["effects"]["gain_db"] == -6
     assert by_name["remove_take_effect"](take.id)["effects"] is None
     assert "cathedral" in by_name["effect_presets"]()["presets"]
+
+
+def test_my_data_export_and_import_keep_effects(studio: Studio, tmp_path: Path) -> None:
+    """A take's chain and a voice's default travel in the ZIP; the clean take is what is exported."""
+    from voicebox.my_data import export_library
+    from voicebox.my_data_import import import_library
+
+    profile_id = voice(studio, "ana")
+    take_effects.set_voice_default(studio, profile_id, "megaphone", owner="ana")
+    studio.generate(GenerationRequest(profile_id, "Carried over.", effects=parse("cathedral")), owner="ana")
+    archive = export_library(studio, "ana", tmp_path / "ana.zip")
+    import_library(studio, "cy", archive)
+    voices = studio.list_profiles(owner="cy")["items"]
+    assert [p.effects for p in voices] == [PRESETS["megaphone"]]
+    carried = [t for t in studio.list_history(owner="cy")["items"] if t.text == "Carried over."]
+    assert [t.effects for t in carried] == [PRESETS["cathedral"]]
+    assert take_effects.played_file(studio, carried[0]).name.startswith("fx-")

@@ -29,6 +29,7 @@ import soundfile as sf
 
 from . import audio
 from .atomic import atomic_write_bytes, remove_quietly, remove_quietly_dir
+from .effects import stored as stored_effects
 from .errors import InvalidInput, NotFound, PayloadTooLarge, VoiceboxError
 from .ids import NAME_MAX_CHARS, name_key, new_id
 from .my_data import FORMAT, FORMAT_VERSION, MANIFEST
@@ -204,6 +205,9 @@ class _Importer:
                                              str(entry.get("language") or "auto"), owner=self.owner, user=self.user,
                                              consent=str(entry.get("consented_at") or ""))  # as it was recorded
         self.added_profiles.append(profile.id)
+        default = stored_effects(entry.get("effects"))  # the voice's default effect travels with it
+        if default is not None:
+            profile = self.studio.update_profile(profile.id, owner=self.owner, effects=default.to_dict())
         if name != " ".join(wanted.split()):
             self.report.renamed.append(f"profile {wanted!r} is now {name!r} (the name was taken)")
         self.profiles[str(entry.get("id", ""))] = profile.id
