@@ -314,7 +314,7 @@ def test_generate_tab_says_what_is_left_and_refuses_over_quota(studio: Studio, e
     studio.add_sample(mine.id, espeak_wav, SAID, owner="alice")
     args = (mine.id, "Hello.", "profile", "0.6B", "Balanced", "", 0.9, 50, 1.0, 1.05)
     with pytest.raises(gr.Error, match="1 take this hour, the limit"):
-        handlers.check(*args, alice)
+        handlers.check(*args, request=alice)
     assert handlers.left(alice)["value"] == "0 takes left this hour"
     unlimited = make_studio(studio.settings.data_dir.parent / "free")
     free = GenerateHandlers(UIContext(unlimited, unlimited.settings, ctx.temp))

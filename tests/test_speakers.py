@@ -105,3 +105,47 @@ def test_rest_and_the_openai_route_find_the_built_in_voices(studio: Studio) -> N
     assert client.get("/history?search=Hello").json()["items"][0]["instruct"] == "excited"
     unknown = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": "Nobody", "input": "Hello."})
     assert unknown.status_code == 404 and "Nobody" in unknown.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, speaker_checkpoint: Path, shared_tts: Any, shared_asr: Any,
+        tiny_checkpoint: Path, whisper_tiny_path: str, espeak_wav: Path) -> Iterator[tuple[str, Studio]]:
+    from tests.support.studio import serve_app
+
+    settings = studio_settings(tmp_path_factory.mktemp("speakers-ui") / "data", tiny_checkpoint, whisper_tiny_path,
+                               max_frames=FRAMES, speaker_model=str(speaker_checkpoint), quotas="off",
+                               rate_limit="off")
+    studio = Studio(settings, tts=shared_tts, asr=shared_asr)
+    mine = studio.create_profile("My voice", language="English")
+    studio.add_sample(mine.id, espeak_wav, "The quick brown fox jumps over the lazy dog near the river bank.")
+    for url in serve_app(settings, studio):
+        yield url, studio
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_built_in_voice_in_the_generate_tab(app: tuple[str, Studio], viewport: str) -> None:
+    from tests.support.browser import chromium, error_badges, expect, field, new_page, open_tab, screenshot
+
+    url, studio = app
+    check = expect()
+    with chromium() as browser:
+        page = new_page(browser, url, viewport)
+        open_tab(page, "Generate")
+        style = page.locator("#gen-style")
+        check(style).to_be_hidden()  # the picked voice is the person's own, cloned one
+        page.locator("#gen-profile input").click()
+        check(page.get_by_role("option", name="Ryan · built-in voice")).to_be_visible()
+        page.get_by_role("option", name="Vivian · built-in voice").click()
+        check(style).to_be_visible()
+        field(page, "gen-style").fill("whispering")
+        field(page, "gen-text").fill(f"A quiet line on a {viewport}.")
+        page.locator("#gen-button").click()
+        check(page.locator("#gen-status")).to_contain_text("Saved to History")
+        screenshot(page, f"speaker-generate-{viewport}")
+        page.locator("#gen-profile input").click()
+        page.get_by_role("option", name="My voice").click()
+        check(style).to_be_hidden()  # a cloned voice: the style is put away, not sent
+        check(error_badges(page)).to_have_count(0)
+    take = studio.list_history(search=viewport)["items"][0]
+    assert take.profile_name == "Vivian" and take.instruct == "whispering"

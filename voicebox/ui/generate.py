@@ -62,6 +62,7 @@ from .takes import (  # noqa: F401 - history.py, api.py and the tests import the
     take_request,
     waiting_label,
 )
+from .voice_picker import style_box, style_for, voice_choices
 
 
 class GenerateHandlers(LongTextHandlers):
@@ -81,11 +82,12 @@ class GenerateHandlers(LongTextHandlers):
 
     @refusing
     def refresh(self, current: str | None) -> tuple[Any, Any]:
-        """Profile choices (keeping the current pick when it still exists) and the empty state."""
-        choices = self.ctx.profile_choices()
+        """Voice choices, built-in voices last (keeping the current pick when it still exists), and
+        the empty state (no profile of one's own yet)."""
+        choices, own = voice_choices(self.ctx)
         ids = [value for _, value in choices]
-        value = current if current in ids else (ids[0] if ids else None)
-        return gr.update(choices=choices, value=value), gr.update(visible=not choices)
+        value = current if current in ids else (ids[0] if own else None)  # a built-in voice only when picked
+        return gr.update(choices=choices, value=value), gr.update(visible=not own)
 
     @refusing
     def apply_preset(self, preset: str) -> tuple[Any, Any, Any, Any]:
@@ -108,6 +110,7 @@ class GenerateHandlers(LongTextHandlers):
         top_p: Any,
         repetition_penalty: Any,
         request: gr.Request | None = None,
+        style: Any = None,  # last: Gradio fills it from the last input, after injecting the request
     ) -> None:
         """Refuse a take that cannot be made (a mistake, or over the person's quotas), before
         anything on the page changes.
@@ -115,7 +118,7 @@ class GenerateHandlers(LongTextHandlers):
         This event has no outputs, so the error toast is all that shows: the form stays as typed.
         """
         take = take_request(profile_id, text, language, size, preset, seed, temperature, top_k, top_p,
-                            repetition_penalty)
+                            repetition_penalty, style)
         user = page_caller(self.ctx.studio, request)
         self.ctx.studio.check_generation(take, owner=self.ctx.owner(request),
                                          **({} if user is None else {"user": user}))
@@ -165,6 +168,7 @@ class GenerateHandlers(LongTextHandlers):
         repetition_penalty: Any,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects the tracker through this default
+        style: Any = None,  # last: Gradio fills it from the last input, after the injected ones
     ) -> Iterator[tuple[Any, ...]]:
         """Stream the take. Yields (live audio, final WAV path, details, status, generate, cancel).
 
@@ -177,7 +181,7 @@ class GenerateHandlers(LongTextHandlers):
         record: Generation | None = None
         try:
             take = take_request(
-                profile_id, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty
+                profile_id, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty, style
             )
             for message in self.jobs.run(key, self._studio_for(request), take, ticket=ticket):
                 if isinstance(message, JobProgress):
@@ -255,6 +259,7 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 profile = gr.Dropdown(label="Voice profile", choices=[], value=None, elem_id="gen-profile")
+                style = style_box()
                 # No max_length: the browser would cut a long paste silently. The counter and the
                 # split panel say so instead, and the service refuses a take over the limit.
                 text = gr.Textbox(
@@ -403,7 +408,8 @@ def build(ctx: UIContext, jobs: GenerationJobs | None = None) -> GenerateTab:
         h.refresh, inputs=profile, outputs=[profile, empty], **ui_event("generate_refresh"), **LIGHT_QUEUE
     )
 
-    settings = [profile, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty]
+    profile.change(lambda voice: style_for(ctx, voice), inputs=profile, outputs=style, **ui_event("gen_style"))
+    settings = [profile, text, language, size, preset, seed, temperature, top_k, top_p, repetition_penalty, style]
     # check (no outputs: a refusal is a toast and nothing else) -> start -> generate (always ends by
     # restoring the Generate button). No ``cancels=``: a cancelled event gets an "Error" badge.
     started = generate_btn.click(

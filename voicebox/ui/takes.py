@@ -210,8 +210,10 @@ def generation_request(
     top_k: Any,
     top_p: Any,
     repetition_penalty: Any,
+    style: Any = None,
 ) -> GenerationRequest:
-    """UI values -> the one request type (blank seed means random, blank language the profile's)."""
+    """UI values -> the one request type (blank seed means random, blank language the profile's;
+    ``style`` is a built-in voice's instruction)."""
     if seed is None or str(seed).strip() == "":
         seed_value = None
     else:
@@ -230,6 +232,7 @@ def generation_request(
         top_k=top_k,
         top_p=top_p,
         repetition_penalty=repetition_penalty,
+        instruct=str(style or "").strip() or None,
     )
 
 
