@@ -103,6 +103,7 @@ def measure(size: str, quant: str, frames: int, reps: int, ref_seconds: float = 
             "stages_ms": runs[len(runs) // 2]["stages_ms"],
             "runs": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in runs],
         }
+    tts.set_log_callback(None)  # the hook is process-wide: unhook before the callback is freed
     tts.close()
     return out
 

@@ -231,3 +231,16 @@ def test_without_the_package_the_torch_engine_speaks(
     assert status["loaded"] and engine.status()["engine"] == "torch" and engine.name == "qwen3-tts"
     assert "not installed" in engine.status()["notice"] and "using the torch engine" in engine.status()["notice"]
     engine.unload()
+
+
+def test_unload_and_load_again(backend: GGMLBackend, voice: VoiceSample) -> None:
+    """The library's log hook is process-wide: unloading unhooks it before its callback is freed,
+    so the next load (which logs) cannot call freed memory."""
+    backend.unload()
+    assert backend.loaded_size is None and not backend.status()["loaded"]
+    import gc
+
+    gc.collect()
+    assert backend.load()["loaded"] and backend.loads >= 2
+    events = list(backend.speak(request(voice, "Again.", frames=1, stream=True)))
+    assert isinstance(events[-1], SpeechDone) and backend.last_profile.get("decode", 0) > 0

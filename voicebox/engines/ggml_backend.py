@@ -51,6 +51,10 @@ SAMPLES_PER_FRAME = 1920
 #: The shortest reference the codec encoder takes (one frame); shorter ones are padded with silence.
 MIN_REFERENCE = SAMPLES_PER_FRAME
 _PERF = re.compile(r"\[Perf\] (\w+) ([\d.]+) ms")
+#: The ctypes thunks handed to the library's log hook. The hook is process-wide and outlives the
+#: ``QwenTTS`` that set it: a freed thunk would be called by the next load (it logs) - undefined
+#: behaviour, seen as a crash. So they are kept for the process, and unloading unhooks first.
+_LOG_HOOKS: list[Any] = []
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -164,6 +168,7 @@ class GGMLBackend:
             except (QwenTTSError, OSError, ValueError) as exc:
                 raise ModelUnavailable(f"qwentts.cpp could not load {resolved.files.talker.name}: {exc}") from exc
             tts.set_log_callback(self._on_log)
+            _LOG_HOOKS.append(getattr(tts.library, "_log_callback", None))
             self._read_metadata(resolved.files.talker)
             self._tts, self._size, self._files, self._how = tts, size, resolved.files, resolved.how
             self._load_seconds = time.perf_counter() - started
@@ -193,6 +198,7 @@ class GGMLBackend:
     def unload(self) -> None:
         with self.lock:
             if self._tts is not None:
+                self._tts.set_log_callback(None)  # back to stderr before the thunk's owner goes
                 self._tts.close()
             self._tts, self._size, self._files = None, None, None
 
