@@ -147,5 +147,10 @@ def test_a_built_in_voice_in_the_generate_tab(app: tuple[str, Studio], viewport:
         page.get_by_role("option", name="My voice").click()
         check(style).to_be_hidden()  # a cloned voice: the style is put away, not sent
         check(error_badges(page)).to_have_count(0)
+        open_tab(page, "Models")  # the built-in voices' model is listed, and in memory after the take
+        variants = page.locator("#models-variants")
+        check(variants).to_contain_text("Built-in voices")
+        check(variants).to_contain_text("Loaded")
+        screenshot(page, f"models-variants-{viewport}")
     take = studio.list_history(search=viewport)["items"][0]
     assert take.profile_name == "Vivian" and take.instruct == "whispering"

@@ -531,7 +531,9 @@ def test_transcribe_gives_text_language_and_segments(ctx: UIContext, jfk_path: P
 
 def test_models_load_unload_and_cache(ctx: UIContext) -> None:
     handlers = ModelHandlers(ctx)
-    tts, whisper, cache, size = handlers.load_tts("0.6B")
+    tts, whisper, cache, size, variants = handlers.load_tts("0.6B")
+    # the other families are listed, off or with their checkpoint and whether they are in memory
+    assert "Voice design" in variants and "Built-in voices" in variants and "Loaded" not in variants
     assert size["value"] == "0.6B"  # the picker shows what is loaded
     assert "Loaded" in tts and "0.6B" in tts and "cpu" in tts
     loop = ctx.studio.tts.status()["linear_precision"]
@@ -542,7 +544,7 @@ def test_models_load_unload_and_cache(ctx: UIContext) -> None:
     assert "Loaded" in whisper
     _, whisper, *_ = handlers.unload_whisper()
     assert "Not loaded" in whisper
-    _, _, cache, _ = handlers.clear_cache()
+    _, _, cache, _, _ = handlers.clear_cache()
     assert "0 of" in cache and ctx.studio.tts.prompt_cache.stats()["disk_entries"] == 0
     assert "not available" in refused(handlers.load_tts, "9B")
 

@@ -50,6 +50,24 @@ def tts_html(status: dict[str, Any]) -> str:
     return f"{badge(loaded)}{model}{facts_html(rows)}{note}"
 
 
+def variants_html(studio: Any) -> str:
+    """The other Qwen3-TTS families this server is configured with (voice design, built-in
+    voices): which checkpoint, and whether it is in memory. Each loads on first use; at most one
+    big model is kept at a time, so using one unloads the others."""
+    families = (("Voice design", studio.designer.engine), ("Built-in voices", studio.speakers.engine))
+    parts = []
+    for title, engine in families:
+        if engine is None:
+            parts.append(f"<p><strong>{title}</strong> · <span class='vb-note'>off on this server</span></p>")
+            continue
+        status = engine.status()
+        source = next(iter(engine.models_by_size.values()), "")
+        parts.append(f"<p><strong>{title}</strong> {badge(bool(status.get('loaded')))}</p>"
+                     f"<p class='vb-model'>{escape(short_model(source))}</p>")
+    note = "<p class='vb-note'>Each loads on first use; using one unloads the others (one big model at a time).</p>"
+    return "".join(parts) + note
+
+
 def whisper_html(status: dict[str, Any]) -> str:
     loaded = bool(status.get("loaded"))
     rows: list[tuple[str, Any]] = [
@@ -86,13 +104,15 @@ class ModelHandlers:
         self.ctx = ctx
 
     def _render(self, status: dict[str, Any]) -> tuple[Any, ...]:
-        """(TTS card, Whisper card, cache card, size picker): the picker shows the loaded size."""
+        """(TTS card, Whisper card, cache card, size picker, other models): the picker shows the
+        loaded size."""
         loaded = status["tts"].get("size") if status["tts"].get("loaded") else None
         return (
             tts_html(status["tts"]),
             whisper_html(status["whisper"]),
             cache_html(status["prompt_cache"]),
             gr.update(value=loaded) if loaded in self.ctx.sizes() else gr.skip(),
+            variants_html(self.ctx.studio),
         )
 
     @refusing
@@ -110,6 +130,14 @@ class ModelHandlers:
         status = self.ctx.studio.unload_model("tts")
         gr.Info("Qwen3-TTS unloaded; its memory is free.")
         return self._render(status)
+
+    @refusing
+    def unload_variants(self) -> tuple[Any, ...]:
+        for engine in (self.ctx.studio.designer.engine, self.ctx.studio.speakers.engine):
+            if engine is not None:
+                engine.unload()
+        gr.Info("The voice design and built-in voice models are unloaded.")
+        return self._render(self.ctx.studio.model_status())
 
     @refusing
     def load_whisper(self) -> tuple[Any, ...]:
@@ -162,8 +190,13 @@ def build(ctx: UIContext) -> ModelsTab:
                 gr.Markdown("### Voice-prompt cache")
                 cache = gr.HTML(elem_id="models-cache")
                 clear = gr.Button("Clear cache", variant="stop", size="md", elem_id="models-clear-cache")
+            with gr.Column(elem_classes="vb-card"):
+                gr.Markdown("### Other Qwen3-TTS models")
+                variants = gr.HTML(elem_id="models-variants")
+                unload_variants = gr.Button("Unload", size="md", elem_id="models-unload-variants")
         refresh = gr.Button("Refresh", size="sm", elem_id="models-refresh")
-    outputs = [tts, whisper, cache, size]
+    outputs = [tts, whisper, cache, size, variants]
+    unload_variants.click(h.unload_variants, outputs=outputs, **ui_event("models_unload_variants"), **MODEL_QUEUE)
     tab.select(h.refresh, outputs=outputs, **ui_event("models_refresh_tab"), **LIGHT_QUEUE)
     refresh.click(h.refresh, outputs=outputs, **ui_event("models_refresh"), **LIGHT_QUEUE)
     load_tts.click(h.load_tts, inputs=size, outputs=outputs, **ui_event("models_load_tts"), **MODEL_QUEUE)
