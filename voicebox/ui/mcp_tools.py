@@ -85,13 +85,18 @@ def caller_of(ctx: UIContext, request: Any) -> McpCaller:
 
 
 def _voice(ctx: UIContext, voice: str, owner: str) -> Any:
-    """One of ``owner``'s profiles by name or id; with no name, the only one there is."""
+    """One of ``owner``'s profiles by name or id, else a built-in voice by name; with no name, the
+    only profile there is."""
     studio = ctx.studio
     if voice.strip():
         try:
             return studio.find_profile(voice.strip(), owner=owner)
         except NotFound:
-            names = [p.name for p in studio.list_profiles(owner=owner)["items"]]
+            built_in = studio.speakers.find(voice.strip())
+            if built_in is not None:
+                return built_in
+            names = [p.name for p in studio.list_profiles(owner=owner)["items"]] + [
+                p.name for p in studio.speakers.profiles()]
             raise NotFound(f"No voice named {voice.strip()!r}. {_names('voices', names)}") from None
     profiles = studio.list_profiles(owner=owner)["items"]
     if len(profiles) == 1:
@@ -122,20 +127,23 @@ def build(ctx: UIContext) -> None:
 
     @tool_errors
     def list_voices(request: gr.Request | None = None) -> dict[str, Any]:
-        """List the voices (cloned voice profiles) you can speak with, by name.
+        """List the voices you can speak with, by name: the user's cloned voice profiles, then the built-in voices.
 
         Returns:
-            JSON: voices, each with name (pass it to speak as voice), id, language, description and samples (recordings it was cloned from; 0: it cannot speak yet)
+            JSON: voices, each with name (pass it to speak as voice), id, language, description, samples (recordings it was cloned from; 0: it cannot speak yet) and built_in (true: a built-in voice, which follows a style); built_in_takes_style
         """
         owner = caller_of(ctx, request).owner
         profiles = studio.list_profiles(owner=owner)["items"]
         voices = [{"name": p.name, "id": p.id, "language": p.language, "description": p.description,
-                   "samples": p.sample_count} for p in profiles]
-        return {"voices": voices, "count": len(voices)}
+                   "samples": p.sample_count, "built_in": False} for p in profiles]
+        voices += [{"name": p.name, "id": p.id, "language": "auto", "description": p.description, "samples": 0,
+                    "built_in": True} for p in studio.speakers.profiles()]
+        return {"voices": voices, "count": len(voices), "built_in_takes_style": studio.speakers.takes_style}
 
     @tool_errors
     def speak(
-        text: str, voice: str = "", language: str = "", seed: float | None = None, request: gr.Request | None = None
+        text: str, voice: str = "", language: str = "", seed: float | None = None, style: str = "",
+        request: gr.Request | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Speak text aloud in one of the user's cloned voices and return the audio (WAV, 24 kHz mono).
         The take is also saved in the voicebox History. Long texts are made sentence by sentence
@@ -146,6 +154,7 @@ def build(ctx: UIContext) -> None:
             voice: The voice's name (or id) from list_voices; may be empty when there is only one voice.
             language: The language of the text, e.g. English, German, French, Chinese; empty: the voice's own language.
             seed: A whole number to make the same take again; leave empty for a new take.
+            style: How a built-in voice should speak, e.g. "whispering" or "excited, faster"; cloned voices refuse a style.
 
         Returns:
             the speech as audio (WAV)
@@ -153,7 +162,7 @@ def build(ctx: UIContext) -> None:
         """
         who = caller_of(ctx, request)
         profile = _voice(ctx, voice or "", who.owner)
-        take = generation_request(profile.id, text, language or None, None, None, seed, None, None, None, None)
+        take = generation_request(profile.id, text, language or None, None, None, seed, None, None, None, None, style)
         record = studio.generate(take, owner=who.owner, user=who.user)
         path = ctx.temp.copy(played_file(studio, record), download_name(record), who.owner)  # with its voice's effect
         summary = {"generation_id": record.id, "voice": record.profile_name, "text": record.text,
