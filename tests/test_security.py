@@ -99,6 +99,8 @@ def test_spaces_mode_builds_the_app_with_the_gpu_wrapper(
     assert studio.gpu_backend == "spaces"  # the real `spaces` package wraps the GPU functions
     assert isinstance(studio.tts, hf_spaces.ZeroGPUBackend) and studio.tts._speak.__name__ == "_speak"
     assert studio.model_sizes() == ["0.6B"]  # CPU Space: the small model only
+    assert not studio.designer.available and studio.speakers.source == "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
+    assert not studio.speakers.takes_style  # the small CustomVoice model: built-in voices without styles
     assert hf_spaces.CPU_NOTICE in studio.notices
     assert launch_kwargs["show_error"] is False and launch_kwargs["server_name"] == "0.0.0.0"
     assert str((tmp_path / "data").resolve()) in launch_kwargs["blocked_paths"]

@@ -148,6 +148,8 @@ def spaces_settings(settings: Settings, cuda_available: bool) -> tuple[Settings,
     if not cuda_available:
         changes["tts_model_large"] = ""
         changes["design_model"] = ""  # a 1.7B model only: minutes per design on a CPU Space
+        if settings.speaker_model.endswith("1.7B-CustomVoice"):  # the small one (it takes no styles)
+            changes["speaker_model"] = settings.speaker_model.replace("1.7B-CustomVoice", "0.6B-CustomVoice")
         notice = CPU_NOTICE
     return settings.with_overrides(**changes), notice
 
