@@ -5,9 +5,12 @@
 * ``torch`` - :class:`~voicebox.engines.tts.TTSEngine` (PyTorch, ``qwen_tts``): CUDA, MPS or CPU.
 * ``ggml`` - :class:`~voicebox.engines.ggml_backend.GGMLBackend` (qwentts.cpp, CPU only), at
   ``VOICEBOX_GGUF_QUANT``.
-* ``auto`` (default) - the GGML engine when the model runs on the CPU, the library can run on this
-  machine (:func:`~voicebox.engines.ggml_runtime.probe`) and the GGUF files are there or can be had
-  (:func:`~voicebox.engines.ggml_files.obtainable`); otherwise the torch engine.
+* ``auto`` (default) - the GGML engine when the model runs on the CPU, the model is a local folder
+  (GGUF files, or a checkpoint it converts), and the library can run on this machine
+  (:func:`~voicebox.engines.ggml_runtime.probe`, :func:`~voicebox.engines.ggml_files.obtainable`);
+  otherwise the torch engine. ``auto`` does not download GGUF files for a hub model: on this
+  project's 2-core machines the GGML engine has not yet measured faster than the torch engine
+  (``bench/results/ggml_speed.json``), so it is a choice to make on purpose (``ggml``).
 
 Whichever way the GGML engine was chosen, its first failed load (a download that cannot happen, a
 file the library refuses) switches to the torch engine for good, and the engine's ``status()``
@@ -52,6 +55,12 @@ def choose_engine(settings: Settings) -> EngineChoice:
     device = resolve_device(settings.device)
     if device != "cpu":
         return EngineChoice("torch", f"auto: the model runs on {device}, where the torch engine is the fast one")
+    from pathlib import Path
+
+    if not Path(settings.tts_model).expanduser().exists():
+        # Not measured faster yet (bench/results/ggml_speed.json): auto does not download GGUFs.
+        return EngineChoice("torch", "auto: the torch engine (the GGML engine is used by auto only with local "
+                                     "model files; VOICEBOX_BACKEND=ggml downloads its GGUF files)")
     runtime = probe()
     if not runtime.ok:
         return EngineChoice("torch", f"auto: {runtime.why}")

@@ -17,8 +17,10 @@ from fastapi.responses import Response
 
 from .. import take_effects
 from ..effects import describe
+from ..projects.block_effects import set_block_effect
 from .effect_schemas import EffectBody, plain
 from .guards import request_owner
+from .projects import BlockId, ProjectId, ProjectOut, project_out
 from .routes import GenerationId, ProfileId, check_id, generation_out, profile_out
 from .schemas import Generation, Profile, error_responses
 
@@ -67,6 +69,20 @@ def add_effect_routes(router: APIRouter, studio: Studio) -> None:
         data = take_effects.preview(studio, check_id(generation_id, "Generation"), plain(body.effects),
                                     owner=request_owner(request))
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+    @router.put(
+        "/projects/{project_id}/blocks/{block_id}/effects",
+        response_model=ProjectOut,
+        tags=["effects"],
+        responses=error_responses(404, 422),
+        summary="Set a project block's effect",
+    )
+    def set_block(project_id: ProjectId, block_id: BlockId, body: EffectBody, request: Request) -> dict[str, Any]:
+        """Kept with the block for every take that renders it, and applied to its current take at
+        once without re-rendering (the clean take is kept); `"none"` removes it. Exports use it."""
+        project = set_block_effect(studio, check_id(project_id, "Project"), check_id(block_id, "Block"),
+                                   plain(body.effects), owner=request_owner(request))
+        return project_out(project)
 
     @router.put(
         "/profiles/{profile_id}/effects",

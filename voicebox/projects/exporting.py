@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..owners import root as owner_root
+from ..take_effects import played_file
 from .export import RenderedBlock, assemble, export_audio, export_zip, slug
 from .subtitles import LEVELS, subtitles
 from .word_timings import time_words
@@ -69,9 +70,11 @@ def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtit
     blocks = []
     for index, block in enumerate(project.blocks):
         take = studio.get_generation(block.generation_id, owner=owner)
-        sentences = tuple((c.text, c.offset, round(c.offset + c.duration, 3)) for c in take.chunks)
-        blocks.append(RenderedBlock(index, block.text, studio.take_file(take), block.pause,
-                                    block.chapter, sentences))
+        played = played_file(studio, take)  # with the block's effect, when it has one
+        scale = _length(played) / _length(studio.take_file(take)) if take.effects is not None else 1.0
+        sentences = tuple((c.text, round(c.offset * scale, 3), round((c.offset + c.duration) * scale, 3))
+                          for c in take.chunks)  # an effect that changes the speed moves the cues with it
+        blocks.append(RenderedBlock(index, block.text, played, block.pause, block.chapter, sentences))
     if level == "word" and subtitle_fmt != "none":
         languages = [block.language or project.language for block in project.blocks]
         blocks = time_words(studio.asr, blocks, languages, say)
@@ -93,3 +96,11 @@ def export_project(projects: Projects, project_id: str, fmt: str = "m4b", subtit
         atomic_write_bytes(path, subtitles(blocks, timeline, subtitle_fmt, level).encode("utf-8"))
         written.append(path)
     return written
+
+
+def _length(path: Path) -> float:
+    """Seconds of audio in a WAV file (its header; nothing is decoded)."""
+    import soundfile
+
+    info = soundfile.info(str(path))
+    return info.frames / info.samplerate if info.samplerate else 0.0

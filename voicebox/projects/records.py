@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ..effects import EffectChain
+from ..effects import stored as stored_effects
+
 BLOCK_STATES = ("new", "stale", "rendered", "failed")
 #: ``idle`` (never started), ``running``, ``paused`` (by a person, or by a restart mid-render),
 #: ``cancelled``, ``done``, ``failed``.
@@ -36,13 +39,17 @@ class Block:
     status: str = "new"
     generation_id: str = ""  # the take that renders it (when rendered)
     message: str = ""        # why it failed, or the take's review note
+    #: Effects on its take (:mod:`voicebox.projects.block_effects`): changing them never re-renders.
+    effects: EffectChain | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Block":
-        return cls(**_known(cls, data))
+        known = _known(cls, data)
+        known["effects"] = stored_effects(known.get("effects"))
+        return cls(**known)
 
 
 @dataclass(frozen=True)

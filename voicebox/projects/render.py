@@ -229,4 +229,5 @@ def block_request(project: Project, block: Block) -> GenerationRequest:
         profile_id=block.voice or project.voice, text=block.text,
         language=block.language or (project.language if project.language != "auto" else None),
         preset=block.preset or None, seed=block.seed, project_id=project.id, owner=project.owner,
+        effects=block.effects,
     )

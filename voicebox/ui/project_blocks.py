@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from ..effects import CUSTOM, NONE, PRESET_LABELS, PRESET_NAMES
 from ..errors import InvalidInput
+from ..projects.block_effects import set_block_effect
 from ..projects.records import Block, Project
+from ..take_effects import played_path
 from .common import UIContext, escape, refusing
 from .takes import status_html
 
@@ -57,11 +60,23 @@ class EditorParts:
     state: Any
     player: Any
     take_id: Any
+    effect: Any
 
     @property
     def outputs(self) -> list[Any]:
         return [self.block_id, self.box, self.title, self.text, self.voice, self.pause, self.chapter,
-                self.state, self.player, self.take_id]
+                self.state, self.player, self.take_id, self.effect]
+
+
+def effect_choices() -> list[tuple[str, str]]:
+    """The block editor's effect picker: none, the presets, and "custom" (settings set elsewhere)."""
+    return [("No effect", NONE), *((PRESET_LABELS[k], k) for k in PRESET_NAMES),
+            ("Custom settings (set over the API)", CUSTOM)]
+
+
+def effect_key(block: Block) -> str:
+    return NONE if block.effects is None else (block.effects.preset if block.effects.preset in PRESET_NAMES
+                                               else CUSTOM)
 
 
 class BlockHandlers:
@@ -77,10 +92,11 @@ class BlockHandlers:
 
     def closed(self) -> tuple[Any, ...]:
         return ("", gr.update(visible=False), "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), "",
-                gr.update(value=None, visible=False), "")
+                gr.update(value=None, visible=False), "", gr.skip())
 
     def editor(self, project: Project, block_id: str) -> tuple[Any, ...]:
-        """The editor showing one block: (id, box, title, text, voice, pause, chapter, state, player, take)."""
+        """The editor showing one block: (id, box, title, text, voice, pause, chapter, state, player,
+        take, effect); the player plays the take as the export will (with the block's effect)."""
         block = project.block(block_id)
         if block is None:
             return self.closed()
@@ -88,12 +104,12 @@ class BlockHandlers:
         words, kind = block_state(project, block)
         player = None
         if block.status == "rendered" and block.generation_id:
-            path = self.ctx.studio.generation_path(block.generation_id, owner=project.owner)
+            path = played_path(self.ctx.studio, block.generation_id, owner=project.owner)
             player = self.ctx.temp.copy(path, f"block-{number}.wav", project.owner)
         take = block.generation_id if block.status == "rendered" else ""
         return (block.id, gr.update(visible=True), f"#### Block {number} of {len(project.blocks)}",
                 block.text, block.voice, block.pause, block.chapter, status_html(words, kind),
-                gr.update(value=player, visible=player is not None), take)
+                gr.update(value=player, visible=player is not None), take, effect_key(block))
 
     def both(self, project_id: str, block_id: str, page: int | None = None) -> tuple[Any, ...]:
         """The tab's view on the page that shows ``block_id`` (or ``page``), then the editor."""
@@ -109,10 +125,16 @@ class BlockHandlers:
 
     @refusing
     def save(self, project_id: str, block_id: str, text: str, voice: str | None, pause: Any, chapter: str,
-             page: int) -> tuple[Any, ...]:
+             effect: str | None, page: int) -> tuple[Any, ...]:
+        """Save the block; a new effect is applied to its take at once (no re-render), "custom"
+        keeps the settings it has."""
         self._need(block_id)
-        self.projects.update_block(project_id, block_id, owner=self.ctx.owner(), text=text, voice=voice or "",
-                                   pause=pause, chapter=chapter or "")
+        owner = self.ctx.owner()
+        project = self.projects.update_block(project_id, block_id, owner=owner, text=text, voice=voice or "",
+                                             pause=pause, chapter=chapter or "")
+        block = project.block(block_id)
+        if block is not None and effect not in (None, CUSTOM, effect_key(block)):
+            set_block_effect(self.ctx.studio, project_id, block_id, effect, owner=owner)
         gr.Info("Block saved.")
         return self.both(project_id, block_id, page)
 

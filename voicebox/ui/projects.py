@@ -19,7 +19,7 @@ from ..projects.importers import guess_format
 from ..projects.records import Project
 from . import sentences as sentence_editor
 from .common import LIGHT_QUEUE, UIContext, escape, excerpt, refusing, ui_event
-from .project_blocks import CURSOR_JS, BlockHandlers, EditorParts, describe_take
+from .project_blocks import CURSOR_JS, BlockHandlers, EditorParts, describe_take, effect_choices
 from .project_export import AUDIO_CHOICES, LEVEL_CHOICES, SUBTITLE_CHOICES, USE_CHOICES, ExportHandlers
 from .takes import status_html
 
@@ -212,6 +212,9 @@ def build(ctx: UIContext) -> Any:
                         block_voice = gr.Dropdown(label="Voice", choices=[], elem_id="block-voice")
                         pause_s = gr.Number(label="Pause after (s)", minimum=0, maximum=30, elem_id="block-pause")
                         chapter = gr.Textbox(label="Chapter starts here", elem_id="block-chapter")
+                    block_effect = gr.Dropdown(label="Effect", choices=effect_choices(), value="none",
+                                               info="Applied to the block's take at once, no new render; the clean "
+                                               "take is kept.", elem_id="block-effect")
                     with gr.Row(elem_classes="vb-buttons"):
                         save = gr.Button("Save block", variant="primary", elem_id="block-save")
                         split = gr.Button("Split at cursor", elem_id="block-split")
@@ -246,7 +249,8 @@ def build(ctx: UIContext) -> Any:
         export_timer = gr.Timer(1.0, active=False)  # on only while an export is written
 
     view = [panel, heading, status, table, ids, page, label, prev, nxt, pause, cancel]
-    parts = EditorParts(block_id, editor, block_title, text, block_voice, pause_s, chapter, block_state, player, take_id)
+    parts = EditorParts(block_id, editor, block_title, text, block_voice, pause_s, chapter, block_state, player, take_id,
+                        block_effect)
     both = [*view, *parts.outputs]
     light = LIGHT_QUEUE
 
@@ -266,7 +270,7 @@ def build(ctx: UIContext) -> Any:
     prev.click(lambda p, n: h.turn(p, n, -1), inputs=[selected, page], outputs=view, **ui_event("project_prev"), **light)
     nxt.click(lambda p, n: h.turn(p, n, 1), inputs=[selected, page], outputs=view, **ui_event("project_next"), **light)
     then_sentences(table.select(b.pick, inputs=[ids, selected], outputs=parts.outputs, **ui_event("block_pick"), **light))
-    then_sentences(save.click(b.save, inputs=[selected, block_id, text, block_voice, pause_s, chapter, page],
+    then_sentences(save.click(b.save, inputs=[selected, block_id, text, block_voice, pause_s, chapter, block_effect, page],
                               outputs=both, **ui_event("block_save"), **light))
     then_sentences(split.click(b.split, inputs=[selected, block_id, text, cursor, page], outputs=both, js=CURSOR_JS,
                                **ui_event("block_split"), **light))
