@@ -130,6 +130,17 @@ def test_a_block_is_heard_split_moved_and_merged_and_a_refusal_changes_nothing(
         check(page.locator("#block-text textarea")).to_have_value("The night was very calm.")
         check(error_badges(page)).to_have_count(0)
 
+        # an effect on the block: its take plays with it at once, no new render
+        page.locator("#block-effect input").click()
+        page.get_by_role("option", name="Radio").click()
+        page.locator("#block-save").click()
+        check(toast(page, "info", "Block saved.")).to_be_visible()
+        check(page.locator("#block-state")).to_contain_text("Rendered.")
+        check(page.locator("#block-effect input")).to_have_value("Radio")
+        third = studio.projects.store.get(project.id).blocks[2]
+        assert third.effects.preset == "radio" and studio.get_generation(third.generation_id).effects.preset == "radio"
+        screenshot(page, f"project-block-effect-{viewport}")
+
         table.get_by_text("The keeper climbed").locator("visible=true").first.click()
         check(page.locator("#block-title")).to_contain_text("Block 1 of 3")
         box = page.locator("#block-text textarea")
