@@ -35,6 +35,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: Long enough that a take on the tiny model runs for many seconds (it speaks to its length cap).
 LONG_TAKE = " ".join(f"Sentence number {n} keeps the voice talking for quite a while longer." for n in range(14))
+#: The take that waits in line behind it: short, as the tiny model speaks to its length cap.
+SHORT_TAKE = "Next in line."
 
 
 @pytest.fixture(scope="module", params=["desktop", "phone"])
@@ -108,9 +110,9 @@ def generate_ready(page: Any) -> None:
 
 
 # ---- the check behind "no Error badge": it must see a real one -----------------------------------
-def test_the_badge_check_sees_a_real_error_badge(browser: Any, viewport: str) -> None:
-    """A handler that raises leaves Gradio's "Error" badge on its output: ``error_badges`` finds it,
-    so the journeys' ``to_have_count(0)`` can fail."""
+@pytest.fixture(scope="module")
+def failing_form() -> Iterator[str]:
+    """A Gradio page whose one handler raises (one server for both viewports)."""
     import gradio as gr
 
     def fail(text: str) -> str:
@@ -123,14 +125,20 @@ def test_the_badge_check_sees_a_real_error_badge(browser: Any, viewport: str) ->
         box.submit(fail, inputs=box, outputs=out)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 900} if viewport == "desktop" else {"width": 390, "height": 844})
-        page.goto(url)
-        field(page, "box").fill("x")
-        field(page, "box").press("Enter")
-        expect()(error_badges(page).first).to_be_visible()
-        page.close()
+        yield url
     finally:
         demo.close()
+
+
+def test_the_badge_check_sees_a_real_error_badge(browser: Any, failing_form: str, viewport: str) -> None:
+    """A handler that raises leaves Gradio's "Error" badge on its output: ``error_badges`` finds it,
+    so the journeys' ``to_have_count(0)`` can fail."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900} if viewport == "desktop" else {"width": 390, "height": 844})
+    page.goto(failing_form)
+    field(page, "box").fill("x")
+    field(page, "box").press("Enter")
+    expect()(error_badges(page).first).to_be_visible()
+    page.close()
 
 
 # ---- profiles ---------------------------------------------------------------------------------
@@ -313,7 +321,7 @@ def test_cancel_and_waiting_in_line(
     open_tab(other, "Generate")
     other.locator("#gen-profile input").click()
     other.get_by_role("option", name=f"Queue {viewport}").click()
-    field(other, "gen-text").fill("A short take after the long one.")
+    field(other, "gen-text").fill(SHORT_TAKE)
     other.locator("#gen-button").click()
     check(other.locator("#gen-status")).to_contain_text("Waiting for another take to finish — you are 1st in line")
     screenshot(other, f"journey-waiting-{viewport}")
@@ -328,7 +336,7 @@ def test_cancel_and_waiting_in_line(
     check(other.locator("#gen-status")).to_contain_text("Saved to History")
     generate_ready(other)
     texts = [item.text for item in studio.list_history(limit=5)["items"]]
-    assert "A short take after the long one." in texts and LONG_TAKE not in texts
+    assert SHORT_TAKE in texts and LONG_TAKE not in texts
     assert studio.history_stats()["count"] == before + 1
 
 
@@ -336,7 +344,12 @@ def test_cancel_and_waiting_in_line(
 def test_history_reads_well_and_deleting_a_take_asks(page: Any, studio: Studio, espeak_wav: Path, viewport: str) -> None:
     check = expect()
     profile = voiced(studio, f"Historian {viewport}", espeak_wav)
-    record = studio.generate(GenerationRequest(profile.id, f"A take to find in history on the {viewport}.", seed=3))
+    # 8 frames: this module's takes are uncapped, and a take of this text would make ~90 frames
+    # twice (the tiny model runs to its cap and is made again); the journey is about the History
+    # tab, not the take's length
+    record = studio.generate(
+        GenerationRequest(profile.id, f"A take to find in history on the {viewport}.", seed=3, max_new_tokens=8)
+    )
     open_tab(page, "History")
     field(page, "history-search").fill(f"history on the {viewport}")
     row_text = page.locator("#history-table").get_by_text(f"history on the {viewport}").locator("visible=true").first
