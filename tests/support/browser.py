@@ -35,7 +35,7 @@ def expect() -> Any:  # imported lazily so collection works without playwright
 
 
 class _Shared:
-    """The one Chromium that browser tests in a row share (see :func:`chromium`)."""
+    """The one Chromium that a module's browser tests share (see :func:`chromium`)."""
 
     playwright: Any = None
     browser: Any = None
@@ -54,9 +54,9 @@ def _launch() -> Any:
 
 def close_shared_chromium() -> None:
     """Close the shared Chromium and stop Playwright, unless a ``with chromium()`` block still holds
-    it. ``tests/conftest.py`` calls this after each test that the next test (browser-marked or
-    not) would not share it with, so that no Playwright event loop is left marked running on the
-    main thread while other tests run."""
+    it. ``tests/conftest.py`` calls this after a module's last browser test (and before any test
+    that is not one), so that no Playwright event loop is left marked running on the main thread
+    while other tests run."""
     if _Shared.holders:
         return
     browser, playwright = _Shared.browser, _Shared.playwright
@@ -74,10 +74,10 @@ def chromium() -> Iterator[Any]:
     """A headless Chromium (Debian's, never a downloaded one); what the block opened in it (its
     contexts and their pages) is closed afterwards.
 
-    The Chromium process itself is shared: launching one costs about a second, and the browser
-    tests that run one after another (``browser``-marked) all use the same one. Each test still
-    works in browser contexts of its own (:func:`new_page`), which share no cookies, storage or
-    cache with any other.
+    The Chromium process itself is shared: launching one costs about a second, and a module's
+    browser tests (``browser``-marked, run one after another) all use the same one, at both
+    viewports. Each test still works in browser contexts of its own (:func:`new_page`), which
+    share no cookies, storage or cache with any other.
     """
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
