@@ -12,6 +12,9 @@ DEV_HASH := $(shell cat requirements.txt requirements-dev.txt requirements-cuda.
 RUN_STAMP := $(VENV)/.stamp-run-$(RUN_HASH)
 DEV_STAMP := $(VENV)/.stamp-dev-$(DEV_HASH)
 PYTEST_ARGS ?=
+# Test files run on two workers (each file whole on one, so its shared server and browser stay
+# together); WORKERS=0 runs everything in this process.
+WORKERS ?= 2
 
 .PHONY: run test system-deps bench clean
 
@@ -19,7 +22,7 @@ run: $(RUN_STAMP)
 	$(PY) -m voicebox
 
 test: system-deps $(DEV_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/store_speed.py
