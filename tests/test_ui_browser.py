@@ -15,7 +15,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.browser import chromium, error_badges, expect, group, new_page, open_tab, screenshot, toast
+from tests.support.browser import (
+    chromium, error_badges, expect, field, fill_revealed, group, new_page, open_accordion, open_tab, screenshot,
+    toast,
+)
 from tests.support.studio import serve_app, studio_settings
 from voicebox.services import Studio
 
@@ -106,8 +109,8 @@ def test_generate_plays_and_shows_the_take(page: "Page") -> None:  # noqa: F821
     text = page.locator("#gen-text textarea")
     text.fill("Ask what you can do for your country.")
     check(page.locator("#gen-count")).to_contain_text("37 / 5,000 characters")
-    page.get_by_text("Advanced", exact=True).click()
-    page.locator("#gen-seed input, #gen-seed textarea").first.fill("4242")
+    open_accordion(page, "Advanced")
+    fill_revealed(field(page, "gen-seed"), "4242")
     page.locator("#gen-button").click()
     check(page.locator("#gen-status")).to_contain_text("Saved to History")
     check(page.locator("#gen-details")).to_contain_text("4242")

@@ -23,6 +23,7 @@ from tests.support.browser import (
     field,
     group,
     new_page,
+    open_accordion,
     open_tab,
     screenshot,
     toast,
@@ -243,7 +244,7 @@ def test_generate_refusals_keep_the_generate_button(
     voiced(studio, f"Speaker {viewport}", espeak_wav)
     page = open_page()
     open_tab(page, "Generate")
-    page.get_by_text("Advanced", exact=True).click()
+    open_accordion(page, "Advanced")
     check(field(page, "gen-seed")).to_have_value("")  # blank means random, and it shows blank
     status_before = page.locator("#gen-status").inner_text()
 
@@ -328,7 +329,7 @@ def test_cancel_and_waiting_in_line(
 
     page.locator("#gen-cancel").click()
     check(page.locator("#gen-status")).to_contain_text("Cancelled")
-    check(page.locator("#gen-live audio")).to_have_count(0)  # the live player stopped too
+    check(page.locator("#gen-live")).to_be_hidden()  # the live player stopped and went away too
     generate_ready(page)
     check(error_badges(page)).to_have_count(0)
     screenshot(page, f"journey-cancelled-{viewport}")

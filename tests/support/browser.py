@@ -148,3 +148,29 @@ def error_badges(page: Any) -> Any:
 def field(page: Any, elem_id: str) -> Any:
     """The text input of a Textbox/Number (Gradio renders an input or a textarea)."""
     return page.locator(f"#{elem_id} input, #{elem_id} textarea").first
+
+
+def open_accordion(page: Any, label: str) -> None:
+    """Open the accordion called ``label`` and let what it reveals settle: Gradio mounts an
+    accordion's contents when it first opens and sets their starting values again a moment later,
+    moving the page as it does, so a click or typing in that moment can miss (see
+    :func:`fill_revealed`)."""
+    page.get_by_text(label, exact=True).click()
+    page.wait_for_timeout(300)  # not a check: the contents' second render comes within ~100 ms
+
+
+def fill_revealed(box: Any, value: str) -> None:
+    """Type ``value`` into a box that has just been revealed (an accordion opened a moment ago).
+
+    Gradio sets such a box's starting value once more just after it first appears, without an
+    input event: text typed within those few milliseconds (a script types that fast, a person
+    does not) is wiped and the form sends the box empty. Seen as a seed typed into Advanced and a
+    take made with a random one, 3 times in 16 quick runs. So type, let the page settle, and
+    type again until the text stays.
+    """
+    for _ in range(5):
+        box.fill(value)
+        box.page.wait_for_timeout(250)  # the reset comes within ~100 ms of the box appearing
+        if box.input_value() == value:
+            return
+    expect()(box).to_have_value(value)
