@@ -425,12 +425,15 @@ def test_cancel_stops_the_running_take(ctx: UIContext) -> None:
         outputs.append(output)
         if isinstance(output[0], bytes):
             status, generate_button, cancel_button, live = handlers.cancel(REQUEST)
-            assert "stopped and not saved" in status and live is None
+            assert "stopped and not saved" in status
+            assert live == {"__type__": "update", "value": None, "visible": False}  # stopped and hidden
             assert generate_button["visible"] is True and cancel_button["visible"] is False
     assert "Cancelled" in outputs[-1][3]
     assert not handlers.jobs.is_running(REQUEST.session_hash)
     assert stub.lock.acquire(blocking=False)  # released by the producer thread
     stub.lock.release()
+    live = handlers.start(REQUEST)[4]  # the next take brings the hidden player back, empty
+    assert live == {"__type__": "update", "value": None, "visible": True}
 
 
 def test_jobs_survive_being_advanced_from_different_threads() -> None:
@@ -538,6 +541,8 @@ def test_models_load_unload_and_cache(ctx: UIContext) -> None:
     assert "Loaded" in tts and "0.6B" in tts and "cpu" in tts
     loop = ctx.studio.tts.status()["linear_precision"]
     assert "Decode loop" in tts and f"voicebox, {loop} linear layers" in tts  # no CUDA here: the loop
+    assert "PyTorch (qwen-tts)" in tts  # which engine speaks, why, and how its precision was chosen
+    assert "auto: " in tts and "too small to time" in tts and "/" + "tmp" not in tts
     tts, *_ = handlers.unload_tts()
     assert "Not loaded" in tts
     _, whisper, *_ = handlers.load_whisper()

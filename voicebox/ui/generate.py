@@ -147,7 +147,8 @@ class GenerateHandlers(LongTextHandlers):
         self.last_takes.pop(session_key(request), None)
         ahead = jobs_ahead(self.ctx.blocks)
         hidden, shown = gr.update(visible=False), gr.update(visible=True)
-        return ticket, hidden, shown, status_html(waiting_label(ahead)), None, None, "", hidden, hidden
+        live = gr.update(value=None, visible=True)  # Cancel hid it
+        return ticket, hidden, shown, status_html(waiting_label(ahead)), live, None, "", hidden, hidden
 
     def last_take(self, request: gr.Request) -> str:
         """The id of the take this page saved last ("" when the last attempt saved none)."""
@@ -217,10 +218,11 @@ class GenerateHandlers(LongTextHandlers):
 
     def cancel(self, request: gr.Request) -> tuple[Any, Any, Any, Any]:
         """Stop this session's take, waiting or running: the Generate button comes back and the
-        live player stops at once. Returns (status, generate, cancel, live audio)."""
+        live player stops and hides (audio sent just before the cancel may arrive after this
+        answer: no player for a take that was not saved). Returns (status, generate, cancel, live)."""
         stopped = self.jobs.cancel(session_key(request))
         text = "Cancelled — the take was stopped and not saved." if stopped else CANCELLED
-        return status_html(text, "warn"), *buttons(generating=False), None
+        return status_html(text, "warn"), *buttons(generating=False), gr.update(value=None, visible=False)
 
 
 @dataclass
