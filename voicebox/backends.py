@@ -82,6 +82,7 @@ def torch_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBa
         max_frames=settings.max_frames,
         quantize=settings.cpu_int8,
         cuda_graphs=settings.cuda_graphs,
+        precision_memory=settings.cache_dir / "loop-precision.json",
     )
     engine.why = why
     return engine

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import unicodedata
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..assembly import CHUNK_MAX_CHARS, StreamChunk, SynthesisResult, stream_take, synthesize_take
@@ -61,9 +62,8 @@ FRAME_RATE = 12.5
 STREAM_FIRST_FRAMES = 1
 STREAM_FRAMES = 8
 #: Languages of the released Qwen3-TTS Base checkpoints, shown before a model is loaded.
-DEFAULT_LANGUAGES = (
-    "Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese", "Spanish", "Italian",
-)
+DEFAULT_LANGUAGES = ("Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese",
+                     "Spanish", "Italian")
 
 ProgressFn = Callable[[str, int, int], None]
 #: The engine's name for a sample; the protocol's :class:`~voicebox.speech.VoiceSample`.
@@ -71,10 +71,8 @@ ReferenceSample = VoiceSample
 
 
 def max_frames_for(text: str, ceiling: int) -> int:
-    """Runaway cap for one chunk: about twice the frames a slow speaker needs, plus slack.
-
-    Latin text is read at ~15 characters/s, CJK at ~5; the cap assumes half that speed.
-    """
+    """Runaway cap for one chunk: about twice the frames a slow speaker needs, plus slack
+    (Latin text is read at ~15 characters/s, CJK at ~5; the cap assumes half that speed)."""
     wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in ("W", "F"))
     seconds = (len(text) - wide) / 7.5 + wide / 2.5 + 2.0
     return min(ceiling, max(16, int(seconds * FRAME_RATE)))
@@ -100,6 +98,7 @@ class TTSEngine:
             CUDA graphs when the model is on CUDA and ``faster-qwen3-tts`` is installed.
         keep_fp32: keep the fp32 linear layers that reduced-precision copies replace (only the
             benchmark and tests need them).
+        precision_memory: where ``auto`` remembers the precision it timed on this machine.
     """
 
     name = "qwen3-tts"
@@ -121,6 +120,7 @@ class TTSEngine:
         stream_frames: int = STREAM_FRAMES,
         cuda_graphs: str = "auto",
         keep_fp32: bool = False,
+        precision_memory: Path | None = None,
     ) -> None:
         unknown = set(models) - set(SIZES)
         if unknown:
@@ -129,7 +129,7 @@ class TTSEngine:
             raise ValueError(f"cuda_graphs must be auto or off, not {cuda_graphs!r}")
         if stream_first_frames < 1 or stream_frames < 1:
             raise ValueError("stream_first_frames and stream_frames must be at least 1")
-        self.precision = LoopPrecision(quantize, keep_fp32)
+        self.precision = LoopPrecision(quantize, keep_fp32, precision_memory)
         self.models_by_size = dict(models)
         self.device_setting = device
         self.lock = lock or FairLock()
@@ -307,6 +307,7 @@ class TTSEngine:
             "decode_loop": source.name if loaded else None,
             "cuda_graphs": ("on" if source.graphs is not None else source.graphs_note) if loaded else None,
             "linear_precision": self.precision.precision if loaded else None,
+            "precision_why": self.precision.why if loaded and self.precision.precision else None,
             "fp32_loop_weights": ("released" if self.precision.released else "kept") if loaded else None,
         }
 
