@@ -36,6 +36,7 @@ def test_health_reports_version_and_models(client: TestClient) -> None:
     assert body["status"] == "ok" and body["version"] == __version__
     assert isinstance(body["tts_loaded"], bool) and isinstance(body["whisper_loaded"], bool)
     assert body["device"] == "cpu" and body["auth_required"] is False
+    assert body["engine"] == "torch" and body["engine_why"].startswith("auto: ")  # which engine speaks, and why
 
 
 def test_openapi_describes_every_route_with_schemas(client: TestClient) -> None:

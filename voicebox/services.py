@@ -432,6 +432,10 @@ class Studio:
             "tts_model": tts["model"],
             "tts_size": tts["size"],
             "device": tts["device"],
+            "engine": tts.get("engine"),
+            "engine_why": tts.get("why") or tts.get("notice") or "",
+            "precision": tts.get("quant") or tts.get("linear_precision"),
+            "precision_why": tts.get("precision_why"),
             "whisper_loaded": whisper.get("loaded", False),
             "database_recovered": self.store.recovered_from_corruption,
         }

@@ -6,6 +6,7 @@ answers during a long generation; load and unload queue behind model work like e
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,23 @@ def decode_loop_label(status: dict[str, Any]) -> str | None:
     return "official qwen-tts" if loop == "official" else None
 
 
+def engine_label(status: dict[str, Any]) -> str | None:
+    """Which engine speaks: PyTorch, or GGML with its quantisation."""
+    engine = status.get("engine")
+    if engine == "ggml":
+        return f"GGML (qwentts.cpp), {status.get('quant')}"
+    return "PyTorch (qwen-tts)" if engine == "torch" else None
+
+
+def public_reason(text: str | None) -> str:
+    """A reason to show on the page: server folders reduced to their last name."""
+    return re.sub(r"(?:[A-Za-z]:)?[/\\](?:[^\s/\\;,()]+[/\\])+([^\s/\\;,()]+)", r"\1", text or "")
+
+
 def tts_html(status: dict[str, Any]) -> str:
     loaded = bool(status.get("loaded"))
     rows: list[tuple[str, Any]] = [
+        ("Engine", engine_label(status)),
         ("Size", status.get("size")),
         ("Device", status.get("device")),
         ("Precision", status.get("dtype")),
@@ -45,7 +60,9 @@ def tts_html(status: dict[str, Any]) -> str:
         ("Attention", status.get("attention")),
         ("Decode loop", decode_loop_label(status) if loaded else None),
     ]
-    note = "" if loaded else "<p class='vb-note'>Loads automatically on the first generation.</p>"
+    why = [public_reason(status.get(key)) for key in ("why", "precision_why", "notice") if status.get(key)]
+    note = "".join(f"<p class='vb-note'>{escape(line)}</p>" for line in why)
+    note += "" if loaded else "<p class='vb-note'>Loads automatically on the first generation.</p>"
     model = f"<p class='vb-model'>{escape(short_model(status.get('model')))}</p>" if loaded else ""
     return f"{badge(loaded)}{model}{facts_html(rows)}{note}"
 
