@@ -60,8 +60,9 @@ def tts_html(status: dict[str, Any]) -> str:
         ("Attention", status.get("attention")),
         ("Decode loop", decode_loop_label(status) if loaded else None),
     ]
-    why = [public_reason(status.get(key)) for key in ("why", "precision_why", "notice") if status.get(key)]
-    note = "".join(f"<p class='vb-note'>{escape(line)}</p>" for line in why)
+    labels = (("why", "Why this engine"), ("precision_why", "Why these layers"), ("notice", "Note"))
+    why = [(label, public_reason(status.get(key))) for key, label in labels if status.get(key)]
+    note = "".join(f"<p class='vb-note'><b>{label}:</b> {escape(line)}</p>" for label, line in why)
     note += "" if loaded else "<p class='vb-note'>Loads automatically on the first generation.</p>"
     model = f"<p class='vb-model'>{escape(short_model(status.get('model')))}</p>" if loaded else ""
     return f"{badge(loaded)}{model}{facts_html(rows)}{note}"
