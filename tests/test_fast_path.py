@@ -428,3 +428,23 @@ def test_unsupported_configuration_falls_back(tiny_checkpoint: Path, reference, 
 def test_quantize_setting_is_checked(tiny_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match="quantize"):
         make_engine(tiny_checkpoint, quantize="sometimes")
+
+
+def test_the_guard_compares_numbers_not_only_tokens(tiny_checkpoint: Path, reference) -> None:
+    """The loop's quality guard (issue #17) on the tiny checkpoint: fp32 against itself is exact;
+    fp16 stays close by cosine whatever the tokens do; int8 moves further than fp16."""
+    from voicebox.engines.loop_guard import THRESHOLDS, judge
+
+    engine = make_engine(tiny_checkpoint, keep_fp32=True)
+    engine.load("0.6B")
+    params = make_params(seed=0, max_new_tokens=13, do_sample=False)
+    kwargs = engine._generate_kwargs([TEXTS[0]], prompt_for(engine, reference, "xvector"), "english", params, 13)
+    inputs = capture_talker_inputs(engine._model.model, **kwargs)
+    same = judge(engine, "fp32", inputs, frames=12)
+    assert same.passed and same.agree_all == 1.0 and min(same.cosine_min.values()) > 0.999999
+    fp16 = judge(engine, "fp16", inputs, frames=12)
+    int8 = judge(engine, "int8", inputs, frames=12)
+    assert set(fp16.cosine_min) == set(THRESHOLDS) and fp16.frames == 12
+    assert fp16.passed, fp16.as_dict()
+    for kind in THRESHOLDS:  # fp16 weights keep the numbers closer to fp32 than int8 weights do
+        assert fp16.cosine_mean[kind] > int8.cosine_mean[kind], (kind, fp16.as_dict(), int8.as_dict())

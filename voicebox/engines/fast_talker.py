@@ -164,6 +164,8 @@ class FastTalker:
         self.groups = self.config.code_predictor_config.num_code_groups
         self.profile = profile
         self.stats = FrameStats()
+        #: the quality guard's recorder (:mod:`.loop_guard`): ``{kind: [tensor per decision]}``
+        self.trace: dict[str, list[torch.Tensor]] | None = None
         self._cp_rope: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ---- positions ------------------------------------------------------------------------------
@@ -200,6 +202,11 @@ class FastTalker:
             torch.cuda.synchronize(device)
 
     # ---- code predictor ----------------------------------------------------------------------------
+    def _note(self, kind: str, value: torch.Tensor) -> None:
+        """Keep a copy of ``value`` (B, N) for the quality guard when it is recording."""
+        if self.trace is not None:
+            self.trace.setdefault(kind, []).append(value.detach().to(torch.float32).cpu().clone())
+
     def _teach(self, token: torch.Tensor, forced: torch.Tensor | None, first: bool) -> torch.Tensor:
         """Teacher forcing (agreement measurements): count whether ``token`` matches, then use ``forced``."""
         if forced is None:
@@ -221,6 +228,7 @@ class FastTalker:
         cos, sin = self._predictor_rope(0, 2, h)
         h = run_stack(self.c_layers, h, cos, sin, cache, 0, None, self.c_attn)
         logits = self.lm_heads[0](_rms_norm(cp.model.norm, h))
+        self._note("predictor_logits", logits[:, -1])
         code = pick_token(process_logits(logits[:, -1].to(dtype=torch.float32), None, cfg, 0), cfg.do_sample, generator)
         code = self._teach(code, None if forced is None else forced[:, 0], False)
         codes = [code]
@@ -232,6 +240,7 @@ class FastTalker:
             cos, sin = self._predictor_rope(step + 1, 1, h)
             h = run_stack(self.c_layers, h, cos, sin, cache, step + 1, None, self.c_attn)
             logits = self.lm_heads[step](_rms_norm(cp.model.norm, h))
+            self._note("predictor_logits", logits[:, -1])
             scores = process_logits(logits[:, -1].to(dtype=torch.float32), None, cfg, step)
             code = pick_token(scores, cfg.do_sample, generator)
             code = self._teach(code, None if forced is None else forced[:, step], False)
@@ -304,6 +313,8 @@ class FastTalker:
         h = _rms_norm(self.talker.model.norm, h)
         logits = self.codec_head(h)
         past_hidden = h[:, -1:, :]
+        self._note("talker_hidden", h[:, -1])
+        self._note("talker_logits", logits[:, -1])
         scores = process_logits(logits[:, -1].to(dtype=torch.float32), None, t_cfg, 0)
         token = pick_token(scores, t_cfg.do_sample, generator)
         token = self._teach(token, None if teacher is None else teacher[:, 0, 0], True)
@@ -346,6 +357,8 @@ class FastTalker:
             h = _rms_norm(self.talker.model.norm, h)
             logits = self.codec_head(h)
             past_hidden = h[:, -1:, :]
+            self._note("talker_hidden", h[:, -1])
+            self._note("talker_logits", logits[:, -1])
             scores = process_logits(logits[:, -1].to(dtype=torch.float32), history, t_cfg, history.shape[1])
             token = pick_token(scores, t_cfg.do_sample, generator)
             token = self._teach(token, None if teacher is None else teacher[:, step + 1, 0], True)

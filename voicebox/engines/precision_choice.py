@@ -9,9 +9,11 @@ layer once, every predictor layer and head 15 times), and keeps the fastest. The
 remembered in the cache folder under a key of the CPU (model name and the vector flags that
 matter), the torch version, the thread count and the layer shapes, so later starts skip it.
 
-Allowed precisions are the ones that passed the quality guard on full-size weights (see
-``GUARD``): fp32 always, fp16 (the same token as fp32 for 100 % of 50 teacher-forced frames), not
-int8 (under 95 %). ``VOICEBOX_CPU_INT8=on`` or ``off`` still forces a precision.
+Allowed precisions are the ones that passed the quality guard (:mod:`.loop_guard`) on the
+full-size 0.6B architecture (``GUARD``; bench/loop_guard.py, bench/results/loop_guard_cpu.json):
+fp32 always; fp16 (lowest cosine to fp32 1.0 to 8 digits over 30 teacher-forced frames, every
+token the same); not int8 (lowest cosine 0.992-0.996, 83 % of tokens the same).
+``VOICEBOX_CPU_INT8=on`` or ``off`` still forces a precision.
 
 Layers smaller than a real model's (hidden size under ``MIN_HIDDEN``: the tests' tiny
 checkpoints) are not timed: one-row products that small measure Python call overhead, not how
@@ -33,7 +35,7 @@ from ..atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-#: Precisions the quality guard allowed on full-size weights (bench/tts_speed.py), best first.
+#: What the quality guard said of each precision on full-size weights (bench/loop_guard.py).
 GUARD = {"fp16": "passed", "fp32": "reference", "int8": "failed"}
 DEFAULT = "fp16"
 MIN_HIDDEN = 512  # the real 0.6B talker is 1024 wide
