@@ -37,6 +37,7 @@ from voicebox.engines.gguf_convert import convert_checkpoint  # noqa: E402
 CHECKPOINTS = ROOT / "bench" / "checkpoints"
 RESULTS = ROOT / "bench" / "results"
 TEXT = "The lighthouse keeper climbed the narrow stairs every evening and lit the lamp."
+REF_TEXT = "A reference sentence of about five seconds of speech."
 FRAME = 1920
 _PERF = re.compile(r"\[Perf\] (\w+) ([\d.]+) ms")
 
@@ -63,8 +64,13 @@ def gguf_files(size: str, quant: str) -> tuple[Path, Path]:
 
 
 def measure(size: str, quant: str, frames: int, reps: int, ref_seconds: float = 5.0,
-            modes: tuple[str, ...] = ("xvector", "icl"), threads: int | None = None) -> dict[str, Any]:
-    """One quantisation: load, voice reference, then ``reps`` streamed takes per mode."""
+            modes: tuple[str, ...] = ("xvector", "icl"), threads: int | None = None, text: str = TEXT,
+            reference: np.ndarray | None = None, ref_text: str = REF_TEXT) -> dict[str, Any]:
+    """One quantisation: load, voice reference, then ``reps`` streamed takes per mode.
+
+    ``reference`` (float32 mono, 24 kHz) and its transcript ``ref_text`` are the voice; without it,
+    ``ref_seconds`` of seeded noise. tts_speed.py passes its own text and reference so that the
+    GGML lines time the same take as the torch paths."""
     from qwentts_cpp_cpu import QwenTTS
 
     talker, codec = gguf_files(size, quant)
@@ -73,7 +79,8 @@ def measure(size: str, quant: str, frames: int, reps: int, ref_seconds: float = 
     load = time.perf_counter() - started
     perf: dict[str, float] = {}
     tts.set_log_callback(lambda level, message: (m := _PERF.search(message)) and perf.__setitem__(m[1], float(m[2])))
-    reference = (np.random.default_rng(0).standard_normal(int(ref_seconds * 24000)) * 0.1).astype(np.float32)
+    if reference is None:
+        reference = (np.random.default_rng(0).standard_normal(int(ref_seconds * 24000)) * 0.1).astype(np.float32)
     started = time.perf_counter()
     ref = tts.extract_voice_ref(reference)
     prompt_s = time.perf_counter() - started
@@ -82,13 +89,13 @@ def measure(size: str, quant: str, frames: int, reps: int, ref_seconds: float = 
     for mode in modes:
         voice: dict[str, Any] = {"ref_spk_emb": ref.ref_spk_emb}
         if mode == "icl":
-            voice.update(ref_codes=ref.ref_codes, ref_text="A reference sentence of about five seconds of speech.")
+            voice.update(ref_codes=ref.ref_codes, ref_text=ref_text)
         runs = []
         for rep in range(reps):
             perf.clear()
             started = time.perf_counter()
             first, samples = None, 0
-            for piece, _rate in tts.stream(text=TEXT, lang="english", seed=rep, max_new_tokens=frames, **voice):
+            for piece, _rate in tts.stream(text=text, lang="english", seed=rep, max_new_tokens=frames, **voice):
                 first = first if first is not None else time.perf_counter() - started
                 samples += piece.size
             total = time.perf_counter() - started
