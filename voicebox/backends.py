@@ -8,9 +8,11 @@
 * ``auto`` (default) - the GGML engine when the model runs on the CPU, the model is a local folder
   (GGUF files, or a checkpoint it converts), and the library can run on this machine
   (:func:`~voicebox.engines.ggml_runtime.probe`, :func:`~voicebox.engines.ggml_files.obtainable`);
-  otherwise the torch engine. ``auto`` does not download GGUF files for a hub model: on this
-  project's 2-core machines the GGML engine has not yet measured faster than the torch engine
-  (``bench/results/ggml_speed.json``), so it is a choice to make on purpose (``ggml``).
+  otherwise the torch engine. ``auto`` does not download GGUF files for a hub model yet: in one
+  same-run comparison on this project's 2-core machine (``bench/results/tts_speed_cpu_ggml.json``)
+  GGML Q8_0 made 1.2x the torch engine's frames/s but its first audio came later (2.1 s against
+  1.45 s), and the quality guard cannot see inside it yet; so it is a choice to make on purpose
+  (``ggml``) until a quiet rerun and the guard say otherwise.
 
 Whichever way the GGML engine was chosen, its first failed load (a download that cannot happen, a
 file the library refuses) switches to the torch engine for good, and the engine's ``status()``
@@ -58,7 +60,7 @@ def choose_engine(settings: Settings) -> EngineChoice:
     from pathlib import Path
 
     if not Path(settings.tts_model).expanduser().exists():
-        # Not measured faster yet (bench/results/ggml_speed.json): auto does not download GGUFs.
+        # Not yet the default for hub models (see the module docstring): auto does not download GGUFs.
         return EngineChoice("torch", "auto: the torch engine (the GGML engine is used by auto only with local "
                                      "model files; VOICEBOX_BACKEND=ggml downloads its GGUF files)")
     runtime = probe()
