@@ -11,8 +11,9 @@ matter), the torch version, the thread count and the layer shapes, so later star
 
 Allowed precisions are the ones that passed the quality guard (:mod:`.loop_guard`) on the
 full-size 0.6B architecture (``GUARD``; bench/loop_guard.py, bench/results/loop_guard_cpu.json):
-fp32 always; fp16 (lowest cosine to fp32 1.0 to 8 digits over 30 teacher-forced frames, every
-token the same); not int8 (lowest cosine 0.992-0.996, 83 % of tokens the same).
+fp32 always; fp16 (1 - cosine to fp32 at most 8e-12 over 30 teacher-forced frames, every token
+the same: the weights are bfloat16 in the checkpoints, exact in fp16 but for the tiniest); not
+int8 (lowest cosine 0.992-0.996, 83 % of tokens the same).
 ``VOICEBOX_CPU_INT8=on`` or ``off`` still forces a precision.
 
 Layers smaller than a real model's (hidden size under ``MIN_HIDDEN``: the tests' tiny
