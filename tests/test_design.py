@@ -51,6 +51,8 @@ def test_takes_differ_by_seed_and_the_cloning_model_makes_room(studio: Studio) -
     design = studio.designer.design(DESCRIPTION, "Hello there, how are you?", "English", takes=2, seed=7)
     assert studio.tts.loaded_size is None  # one big model at a time: cloning made room
     assert studio.designer.engine.loaded_size is None  # and on a CPU the design model goes again
+    # so its loop precision is timed once per machine, not at each of those loads
+    assert studio.designer.engine.precision.memory == studio.settings.precision_memory
     assert design.description == DESCRIPTION and design.text == "Hello there, how are you?"
     assert [t.index for t in design.takes] == [0, 1] and design.takes[0].seed != design.takes[1].seed
     sounds = []

@@ -50,6 +50,7 @@ def audio_of(studio: Studio, take: Any) -> np.ndarray:
 def test_named_speakers_speak_and_follow_the_instruction(studio: Studio, espeak_wav: Path) -> None:
     assert studio.speakers.names() == ["ryan", "vivian"]  # read from the checkpoint, before loading it
     assert studio.speakers.takes_style
+    assert studio.speakers.engine.precision.memory == studio.settings.precision_memory  # timed once per machine
     studio.tts.load("0.6B")
     take = studio.generate(GenerationRequest("speaker:vivian", "Hello there.", seed=3, instruct="whispering"))
     assert studio.tts.loaded_size is None  # one big model at a time

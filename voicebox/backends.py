@@ -84,7 +84,7 @@ def torch_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBa
         max_frames=settings.max_frames,
         quantize=settings.cpu_int8,
         cuda_graphs=settings.cuda_graphs,
-        precision_memory=settings.cache_dir / "loop-precision.json",
+        precision_memory=settings.precision_memory,
     )
     engine.why = why
     return engine

@@ -150,6 +150,11 @@ class Settings:
         return self.data_dir / "cache"
 
     @property
+    def precision_memory(self) -> Path:
+        """Where the CPU loop remembers the precision it timed on this machine (every engine)."""
+        return self.cache_dir / "loop-precision.json"
+
+    @property
     def users_path(self) -> Path:
         return self.users_file if self.users_file is not None else self.data_dir / "users.json"
 

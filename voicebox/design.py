@@ -104,7 +104,8 @@ class VoiceDesigner:
         source = settings.design_model
         self.engine = engine if engine is not None else (
             DesignEngine({"1.7B": source}, device=settings.device, lock=studio.model_lock,
-                         max_frames=settings.max_frames, quantize=settings.cpu_int8, cuda_graphs="off")
+                         max_frames=settings.max_frames, quantize=settings.cpu_int8, cuda_graphs="off",
+                         precision_memory=settings.precision_memory)
             if source else None)
         self._designs: OrderedDict[str, Design] = OrderedDict()
         self._lock = threading.Lock()

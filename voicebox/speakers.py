@@ -70,7 +70,8 @@ class BuiltInSpeakers:
         self.source = source
         self.engine = engine if engine is not None else (
             SpeakerEngine({size_of(source): source}, device=settings.device, lock=studio.model_lock,
-                          max_frames=settings.max_frames, quantize=settings.cpu_int8, cuda_graphs="off")
+                          max_frames=settings.max_frames, quantize=settings.cpu_int8, cuda_graphs="off",
+                          precision_memory=settings.precision_memory)
             if source else None)
 
     @property
