@@ -81,19 +81,15 @@ def machine_key(shapes: list[tuple[str, int, int, int]]) -> str:
 def loop_layers(inner: Any) -> list[tuple[str, Any, int]]:
     """``(name, fp32 linear layer, calls per frame)`` for one layer of each shape the loop runs:
     q/k/v and gate/up joined as the loop runs them."""
-    from .quantize import _joined
+    from .quantize import layer_linears
 
     talker = inner.talker
     stacks = (("talker", talker.model.layers, 1),
               ("predictor", talker.code_predictor.model.layers, PREDICTOR_PASSES))
     out: list[tuple[str, Any, int]] = []
     for prefix, layers, passes in stacks:
-        layer, count = layers[0], len(layers) * passes
-        attn, mlp = layer.self_attn, layer.mlp
-        out += [(f"{prefix}.qkv", _joined([attn.q_proj, attn.k_proj, attn.v_proj]), count),
-                (f"{prefix}.o_proj", attn.o_proj, count),
-                (f"{prefix}.gate_up", _joined([mlp.gate_proj, mlp.up_proj]), count),
-                (f"{prefix}.down_proj", mlp.down_proj, count)]
+        count = len(layers) * passes
+        out += [(f"{prefix}.{name}", linear, count) for name, linear in layer_linears(layers[0])]
     out.append(("codec_head", talker.codec_head, 1))
     out.append(("lm_head", talker.code_predictor.lm_head[0], PREDICTOR_PASSES))
     return out
@@ -140,8 +136,8 @@ def choose(inner: Any, memory: Path | None) -> PrecisionChoice:
         return PrecisionChoice(DEFAULT, f"{DEFAULT}: layers too small to time (hidden size {hidden})")
     layers = loop_layers(inner)
     shapes = [(name, linear.in_features, linear.out_features, count) for name, linear, count in layers]
-    key = machine_key(shapes)
-    remembered = _read(memory).get(key)
+    key, table = machine_key(shapes), _read(memory)
+    remembered = table.get(key)
     if remembered:
         return PrecisionChoice(remembered["precision"], remembered["why"], remembered["frame_ms"], True)
     allowed = tuple(p for p, verdict in GUARD.items() if verdict != "failed")
@@ -150,7 +146,6 @@ def choose(inner: Any, memory: Path | None) -> PrecisionChoice:
     choice = PrecisionChoice(best, _describe(best, frame_ms), frame_ms)
     log.info("decode loop precision %s (%s)", best, choice.why)
     if memory is not None:
-        table = _read(memory)
         table[key] = {**asdict(choice), "cpu": cpu_name()}
         del table[key]["remembered"]
         atomic_write_bytes(memory, json.dumps(table, indent=1).encode())

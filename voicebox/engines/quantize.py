@@ -86,6 +86,14 @@ def _joined(modules: list[torch.nn.Linear]) -> torch.nn.Linear:
     return joined
 
 
+def layer_linears(layer: Any) -> list[tuple[str, torch.nn.Linear]]:
+    """The fp32 linear layers the loop runs for one decoder layer, named as its table keys: q/k/v
+    and gate/up joined into one matrix each (see the module docstring)."""
+    attn, mlp = layer.self_attn, layer.mlp
+    return [("qkv", _joined([attn.q_proj, attn.k_proj, attn.v_proj])), ("o_proj", attn.o_proj),
+            ("gate_up", _joined([mlp.gate_proj, mlp.up_proj])), ("down_proj", mlp.down_proj)]
+
+
 def _loop_layers(model: Any) -> Iterator[tuple[str, int, Any]]:
     """``(stack, index, layer)`` for every decoder layer the fast loop runs: talker, then predictor."""
     talker = model.talker
@@ -115,11 +123,8 @@ def reduced_linears(model: Any, kind: str = "fp16") -> dict[str, torch.nn.Module
     table: dict[str, torch.nn.Module] = {}
     with torch.no_grad():
         for prefix, i, layer in _loop_layers(model):
-            attn, mlp = layer.self_attn, layer.mlp
-            table[f"{prefix}.{i}.qkv"] = quantize_linear(_joined([attn.q_proj, attn.k_proj, attn.v_proj]), kind)
-            table[f"{prefix}.{i}.o_proj"] = quantize_linear(attn.o_proj, kind)
-            table[f"{prefix}.{i}.gate_up"] = quantize_linear(_joined([mlp.gate_proj, mlp.up_proj]), kind)
-            table[f"{prefix}.{i}.down_proj"] = quantize_linear(mlp.down_proj, kind)
+            for name, linear in layer_linears(layer):
+                table[f"{prefix}.{i}.{name}"] = quantize_linear(linear, kind)
         for key, owner, name in _heads(model):
             table[key] = quantize_linear(getattr(owner, name), kind)
     log.info("%s copies of %d linear layers built (engine %s)", kind, len(table), torch.backends.quantized.engine)
