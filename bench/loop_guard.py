@@ -3,10 +3,13 @@
 Runs :func:`voicebox.engines.loop_guard.judge` for fp16 and int8 against fp32: fp32's greedy take
 of ``--frames`` frames from an x-vector voice (jfk.flac), then each precision teacher-forced on
 fp32's codes, compared by cosine similarity (talker hidden state, talker logits, code-predictor
-logits) with token agreement beside it. The checkpoint is bench/checkpoints/0.6B (built by
-tts_speed.py; built here if missing).
+logits, and each talker layer's output) with token agreement beside it; with ``--ggml``, the
+GGML engine's arithmetic on the talker GGUF files the project's converter writes from the same
+checkpoint (voicebox/engines/ggml_numerics.py), judged the same way. The checkpoint is
+bench/checkpoints/0.6B (built by tts_speed.py; built here if missing), its GGUF files
+bench/checkpoints/0.6B-gguf (converted here if missing).
 
-    python bench/loop_guard.py --frames 30
+    python bench/loop_guard.py --frames 30 --ggml Q8_0 Q4_K_M
 
 Writes bench/results/loop_guard_cpu.json; the last line is ``guard_passed=fp16,...``.
 """
@@ -26,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tts_speed import checkpoint, make_engine, reference_sample  # noqa: E402
 
 from voicebox.engines.fast_talker import capture_talker_inputs  # noqa: E402
-from voicebox.engines.loop_guard import judge  # noqa: E402
+from voicebox.engines.loop_guard import judge, judge_ggml  # noqa: E402
 from voicebox.engines.params import GenerationParams  # noqa: E402
 from voicebox.engines.precision_choice import cpu_name  # noqa: E402
 
@@ -37,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--precisions", nargs="+", default=["fp16", "int8"])
+    parser.add_argument("--ggml", nargs="*", default=[], type=str.upper, help="GGUF quantisations (Q8_0 Q4_K_M)")
     args = parser.parse_args()
     engine = make_engine(checkpoint("0.6B"), "0.6B", "cpu")
     engine.load("0.6B")
@@ -52,6 +56,14 @@ def main() -> None:
         result = judge(engine, precision, inputs, args.frames)
         results.append(result.as_dict())
         print(json.dumps(result.as_dict()))
+    if args.ggml:
+        import ggml_speed
+
+        for quant in args.ggml:
+            talker, _ = ggml_speed.gguf_files("0.6B", quant)
+            result = judge_ggml(engine, talker, kwargs, args.frames)
+            results.append(result.as_dict())
+            print(json.dumps(result.as_dict()))
     report = {"cpu": cpu_name(), "checkpoint": "0.6B random (seed 0)", "frames": args.frames, "results": results}
     out = ROOT / "bench" / "results" / "loop_guard_cpu.json"
     out.write_text(json.dumps(report, indent=1) + "\n")

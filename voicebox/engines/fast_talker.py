@@ -47,7 +47,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -207,6 +207,13 @@ class FastTalker:
         if self.trace is not None:
             self.trace.setdefault(kind, []).append(value.detach().to(torch.float32).cpu().clone())
 
+    def _layer_note(self) -> Callable[[int, torch.Tensor], None] | None:
+        """While the guard records: note each talker layer's output at the last position
+        (``talker_layer.<i>``), so a drift can be placed in the layer where it starts."""
+        if self.trace is None:
+            return None
+        return lambda index, h: self._note(f"talker_layer.{index}", h[:, -1])
+
     def _teach(self, token: torch.Tensor, forced: torch.Tensor | None, first: bool) -> torch.Tensor:
         """Teacher forcing (agreement measurements): count whether ``token`` matches, then use ``forced``."""
         if forced is None:
@@ -309,7 +316,7 @@ class FastTalker:
             causal = torch.arange(length, device=device)[:, None] >= torch.arange(length, device=device)[None, :]
             mask = (causal[None, None] & key_valid[:, None, None, :length]).expand(batch, 1, length, length)
         cos, sin = self._talker_rope(embeds, positions)
-        h = run_stack(self.t_layers, embeds, cos, sin, t_cache, 0, mask, self.t_attn)
+        h = run_stack(self.t_layers, embeds, cos, sin, t_cache, 0, mask, self.t_attn, self._layer_note())
         h = _rms_norm(self.talker.model.norm, h)
         logits = self.codec_head(h)
         past_hidden = h[:, -1:, :]
@@ -353,7 +360,8 @@ class FastTalker:
             if padded:
                 mask = key_valid[:, None, None, : cache_position + 1]
             cos, sin = self._talker_rope(x, pos)
-            h = run_stack(self.t_layers, x, cos, sin, t_cache, cache_position, mask, self.t_attn)
+            h = run_stack(self.t_layers, x, cos, sin, t_cache, cache_position, mask, self.t_attn,
+                          self._layer_note())
             h = _rms_norm(self.talker.model.norm, h)
             logits = self.codec_head(h)
             past_hidden = h[:, -1:, :]

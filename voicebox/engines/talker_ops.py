@@ -22,7 +22,7 @@ other modules use are re-exported from :mod:`.fast_talker`, which stays the impo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -243,10 +243,12 @@ class _Layer:
 
 
 def run_stack(layers: list[_Layer], h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: _StaticKV,
-              start: int, mask: torch.Tensor | None, attn: Any) -> torch.Tensor:
+              start: int, mask: torch.Tensor | None, attn: Any,
+              note: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """One pass of a decoder stack over ``h`` (B, T, D) at positions ``start..start+T``: the
     decoder layers' own arithmetic, keys and values written into ``cache``. ``attn`` is any of the
-    stack's attention modules (for its head size, grouping and scale)."""
+    stack's attention modules (for its head size, grouping and scale). ``note(layer, h)``, when
+    given, sees each layer's output (the quality guard's layer-by-layer comparison)."""
     batch, length = h.shape[0], h.shape[1]
     head_dim = attn.head_dim
     groups = attn.num_key_value_groups
@@ -267,4 +269,6 @@ def run_stack(layers: list[_Layer], h: torch.Tensor, cos: torch.Tensor, sin: tor
         residual = h
         x = _rms_norm(layer.ln2, h)
         h = residual + layer.mlp(x)
+        if note is not None:
+            note(index, h)
     return h
