@@ -1,10 +1,13 @@
-"""Which speech engine runs locally, and why: the torch engine or the GGML engine.
+"""Which speech engine runs, and why: the torch engine, the GGML engine, or remote servers.
 
 ``VOICEBOX_BACKEND``:
 
 * ``torch`` - :class:`~voicebox.engines.tts.TTSEngine` (PyTorch, ``qwen_tts``): CUDA, MPS or CPU.
 * ``ggml`` - :class:`~voicebox.engines.ggml_backend.GGMLBackend` (qwentts.cpp, CPU only), at
   ``VOICEBOX_GGUF_QUANT``.
+* ``remote`` - :class:`~voicebox.remote.backend.RemoteBackend`: the model work goes to the
+  vLLM-Omni servers at ``VOICEBOX_REMOTE_URLS`` (nothing is loaded here; see
+  ``docs/remote-protocol.md``).
 * ``auto`` (default) - the GGML engine when the model runs on the CPU, the model is a local folder
   (GGUF files, or a checkpoint it converts), and the library can run on this machine
   (:func:`~voicebox.engines.ggml_runtime.probe`, :func:`~voicebox.engines.ggml_files.obtainable`);
@@ -105,8 +108,27 @@ def ggml_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBac
     )
 
 
+def remote_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
+    """The vLLM-Omni servers of ``VOICEBOX_REMOTE_URLS`` behind the speech seam."""
+    from .remote.backend import RemoteBackend
+
+    return RemoteBackend(
+        settings.remote_urls,
+        api_key=settings.remote_api_key,
+        timeout=settings.remote_timeout,
+        concurrency=settings.remote_concurrency,
+        max_frames=settings.max_frames,
+        models={size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large))
+                if model},
+        lock=lock,
+    )
+
+
 def local_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
     """The speech engine ``VOICEBOX_BACKEND`` asks for (see the module docstring)."""
+    if settings.backend == "remote":
+        log.info("speech engine: remote (%d vLLM-Omni servers)", len(settings.remote_urls))
+        return remote_backend(settings, lock)
     choice = choose_engine(settings)
     log.info("speech engine: %s (%s)", choice.engine, choice.why)
     if choice.engine == "torch":

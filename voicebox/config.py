@@ -16,8 +16,9 @@ from typing import Mapping
 DEVICES = ("auto", "cpu", "cuda", "mps")
 QUANTIZE_CHOICES = ("auto", "on", "off")
 CUDA_GRAPHS_CHOICES = ("auto", "off")
-#: Which speech engine runs (see :mod:`voicebox.backends`) and the GGML engine's weights.
-BACKEND_CHOICES = ("auto", "torch", "ggml")
+#: Which speech engine runs (see :mod:`voicebox.backends`) and the GGML engine's weights;
+#: ``remote``: vLLM-Omni servers at ``VOICEBOX_REMOTE_URLS`` (:mod:`voicebox.remote`).
+BACKEND_CHOICES = ("auto", "torch", "ggml", "remote")
 GGUF_QUANT_CHOICES = ("Q8_0", "Q4_K_M", "BF16", "F32")
 #: How strictly takes are checked (see :mod:`voicebox.quality`); ``auto``: ``retake`` on a GPU,
 #: ``check`` on a CPU, where every re-take costs as much again as the sentence took.
@@ -55,6 +56,10 @@ DEFAULTS: dict[str, str] = {
     "VOICEBOX_CUDA_GRAPHS": "auto",
     "VOICEBOX_BACKEND": "auto",
     "VOICEBOX_GGUF_QUANT": "Q8_0",
+    "VOICEBOX_REMOTE_URLS": "",
+    "VOICEBOX_REMOTE_API_KEY": "",
+    "VOICEBOX_REMOTE_TIMEOUT": "120",
+    "VOICEBOX_REMOTE_CONCURRENCY": "4",
     "VOICEBOX_MAX_FRAMES": "0",
     "VOICEBOX_QUALITY": "auto",
     "VOICEBOX_MAX_TAKES": "3",
@@ -107,6 +112,12 @@ class Settings:
     backend: str = "auto"
     #: Weights of the GGML engine's talker: ``Q8_0``, ``Q4_K_M``, ``BF16`` or ``F32``.
     gguf_quant: str = "Q8_0"
+    #: ``remote``: base URLs of the vLLM-Omni servers, their bearer key (never shown), seconds a
+    #: request may stay silent, and chunks of one request in flight at once.
+    remote_urls: tuple[str, ...] = ()
+    remote_api_key: str | None = field(default=None, repr=False)
+    remote_timeout: float = 120.0
+    remote_concurrency: int = 4
     #: Hard cap on codec frames (12.5 per second) per text chunk; 0 derives it from the text.
     max_frames: int = 0
     #: Default quality gate of a take: ``auto``, ``off``, ``check`` or ``retake``.
@@ -190,6 +201,11 @@ class Settings:
             raise ConfigError(f"VOICEBOX_AUTH and VOICEBOX_USERS both name {auth[0]}: keep one of them")
         users_file = get("VOICEBOX_USERS_FILE")
         quotas = parse_choice(get("VOICEBOX_QUOTAS").lower(), QUOTA_CHOICES, "VOICEBOX_QUOTAS")
+        backend = parse_choice(get("VOICEBOX_BACKEND").lower(), BACKEND_CHOICES, "VOICEBOX_BACKEND")
+        remote_urls = parse_urls(get("VOICEBOX_REMOTE_URLS"), "VOICEBOX_REMOTE_URLS")
+        if backend == "remote" and not remote_urls:
+            raise ConfigError("VOICEBOX_BACKEND=remote needs VOICEBOX_REMOTE_URLS: the vLLM-Omni servers' "
+                              "base URLs, e.g. http://gpu1:8091,http://gpu2:8091")
         return cls(
             data_dir=Path(get("VOICEBOX_DATA_DIR")).expanduser(),
             host=get("VOICEBOX_HOST"),
@@ -212,7 +228,11 @@ class Settings:
             cuda_graphs=parse_choice(
                 get("VOICEBOX_CUDA_GRAPHS").lower(), CUDA_GRAPHS_CHOICES, "VOICEBOX_CUDA_GRAPHS"
             ),
-            backend=parse_choice(get("VOICEBOX_BACKEND").lower(), BACKEND_CHOICES, "VOICEBOX_BACKEND"),
+            backend=backend,
+            remote_urls=remote_urls,
+            remote_api_key=get("VOICEBOX_REMOTE_API_KEY") or None,
+            remote_timeout=parse_positive(get("VOICEBOX_REMOTE_TIMEOUT"), "VOICEBOX_REMOTE_TIMEOUT"),
+            remote_concurrency=parse_concurrency(get("VOICEBOX_REMOTE_CONCURRENCY"), "VOICEBOX_REMOTE_CONCURRENCY"),
             gguf_quant=parse_choice(get("VOICEBOX_GGUF_QUANT").upper(), GGUF_QUANT_CHOICES, "VOICEBOX_GGUF_QUANT"),
             max_frames=parse_count(get("VOICEBOX_MAX_FRAMES"), "VOICEBOX_MAX_FRAMES"),
             quality=parse_choice(get("VOICEBOX_QUALITY").lower(), QUALITY_CHOICES, "VOICEBOX_QUALITY"),
@@ -258,6 +278,30 @@ def parse_takes(value: str, name: str) -> int:
     if not 1 <= number <= 10:
         raise ConfigError(f"{name}={value!r} must be a whole number from 1 to 10")
     return number
+
+
+def parse_concurrency(value: str, name: str) -> int:
+    """Requests in flight at once: 1 to 64."""
+    number = parse_count(value, name)
+    if not 1 <= number <= 64:
+        raise ConfigError(f"{name}={value!r} must be a whole number from 1 to 64")
+    return number
+
+
+def parse_urls(value: str, name: str) -> tuple[str, ...]:
+    """Comma-separated http(s) base URLs, without a trailing slash; none when empty."""
+    urls: list[str] = []
+    for number, part in enumerate((p.strip() for p in value.split(",")), 1):
+        if not part:
+            continue
+        match = re.fullmatch(r"(https?)://([^/\s?#@]+)(/[^\s?#]*)?", part, re.IGNORECASE)
+        if match is None:  # the value is not echoed: it might hold a password
+            raise ConfigError(f"{name}: entry {number} is not a base URL; use http://host:port or https://host "
+                              "(no user:password@ - the key goes in VOICEBOX_REMOTE_API_KEY)")
+        url = part.rstrip("/")
+        if url not in urls:
+            urls.append(url)
+    return tuple(urls)
 
 
 def parse_count(value: str, name: str) -> int:

@@ -438,4 +438,6 @@ class Studio:
             "precision_why": tts.get("precision_why"),
             "whisper_loaded": whisper.get("loaded", False),
             "database_recovered": self.store.recovered_from_corruption,
+            # the remote backend's vLLM-Omni servers and their state (URLs, never the key)
+            **({"servers": tts["servers"]} if tts.get("servers") is not None else {}),
         }

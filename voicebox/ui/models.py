@@ -40,12 +40,30 @@ def engine_label(status: dict[str, Any]) -> str | None:
     engine = status.get("engine")
     if engine == "ggml":
         return f"GGML (qwentts.cpp), {status.get('quant')}"
+    if engine == "remote":
+        return "vLLM-Omni servers (remote)"
     return "PyTorch (qwen-tts)" if engine == "torch" else None
 
 
 def public_reason(text: str | None) -> str:
     """A reason to show on the page: server folders reduced to their last name."""
     return re.sub(r"(?:[A-Za-z]:)?[/\\](?:[^\s/\\;,()]+[/\\])+([^\s/\\;,()]+)", r"\1", text or "")
+
+
+def servers_html(servers: list[dict[str, Any]] | None) -> str:
+    """The remote backend's vLLM-Omni servers: each one's state, requests in flight and last error."""
+    if not servers:
+        return ""
+    rows = []
+    for server in servers:
+        state = server.get("state") or "unknown"
+        retry = f" (retry in {server['retry_in']:.0f} s)" if server.get("retry_in") else ""
+        error = f"<br><span class='vb-note'>{escape(public_reason(server.get('last_error')))}</span>" \
+            if server.get("last_error") else ""
+        rows.append(f"<tr><td>{escape(server.get('url') or '')}</td><td class='vb-server-{escape(state)}'>"
+                    f"{escape(state)}{escape(retry)}{error}</td><td>{int(server.get('outstanding') or 0)}</td></tr>")
+    return ("<table class='vb-servers' id='models-servers'><tr><th>Server</th><th>State</th><th>In flight</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def tts_html(status: dict[str, Any]) -> str:
@@ -65,7 +83,7 @@ def tts_html(status: dict[str, Any]) -> str:
     note = "".join(f"<p class='vb-note'><b>{label}:</b> {escape(line)}</p>" for label, line in why)
     note += "" if loaded else "<p class='vb-note'>Loads automatically on the first generation.</p>"
     model = f"<p class='vb-model'>{escape(short_model(status.get('model')))}</p>" if loaded else ""
-    return f"{badge(loaded)}{model}{facts_html(rows)}{note}"
+    return f"{badge(loaded)}{model}{facts_html(rows)}{servers_html(status.get('servers'))}{note}"
 
 
 def variants_html(studio: Any) -> str:
