@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tts_bench_setup import REPO_ROOT, make_engine, official_item, reference_sample
+from tts_bench_setup import REPO_ROOT, TEXT, make_engine, official_item, reference_sample
 from tts_bench_timing import run_official, run_voicebox
 
 ENTRY_POINT = Path(__file__).with_name("tts_speed.py")
@@ -24,6 +24,9 @@ ENTRY_POINT = Path(__file__).with_name("tts_speed.py")
 
 def memory_probe(path: str, size: str, device: str, which: str, frames: int, ref_seconds: float) -> dict[str, Any]:
     import tempfile
+
+    if which.startswith("ggml-"):
+        return ggml_memory_probe(size, which.removeprefix("ggml-"), frames, ref_seconds)
 
     import torch
 
@@ -55,6 +58,36 @@ def memory_probe(path: str, size: str, device: str, which: str, frames: int, ref
     if device == "cuda":
         info["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return info
+
+
+def ggml_memory_probe(size: str, quant: str, frames: int, ref_seconds: float) -> dict[str, Any]:
+    """The GGML engine's side of :func:`memory_probe`: load its GGUF files, build the voice
+    (speaker embedding and reference codes), stream one take (ICL, as the torch paths)."""
+    import tempfile
+
+    import ggml_speed
+    from qwentts_cpp_cpu import QwenTTS
+
+    from voicebox import audio
+    from voicebox.engines.ggml_runtime import thread_count
+
+    whole = RssSampler().__enter__()
+    talker, codec = ggml_speed.gguf_files(size, quant)
+    with tempfile.TemporaryDirectory() as tmp:
+        sample, _ = reference_sample(Path(tmp), ref_seconds)
+        reference = audio.load_mono(sample.path)
+    baseline = rss_mib()  # this Python process with its imports (torch among them, as in voicebox)
+    tts = QwenTTS(talker, codec, cpu_threads=thread_count())
+    ref = tts.extract_voice_ref(reference)
+    loaded = rss_mib()
+    with RssSampler() as sampler:
+        for _ in tts.stream(text=TEXT, lang="english", seed=1, max_new_tokens=frames, ref_spk_emb=ref.ref_spk_emb,
+                            ref_codes=ref.ref_codes, ref_text=sample.text):
+            pass
+    whole.__exit__(None, None, None)
+    tts.close()
+    return {"rss_before_load_mib": round(baseline, 1), "rss_loaded_mib": round(loaded, 1),
+            "rss_peak_generating_mib": round(sampler.peak, 1), "peak_rss_mib": round(whole.peak, 1)}
 
 
 def rss_mib() -> float:

@@ -12,6 +12,12 @@ from typing import Any
 from tts_bench_setup import log
 
 
+def memory_cell(result: dict[str, Any]) -> str:
+    """``loaded / peak generating`` MiB of one engine's fresh-process probe, or empty."""
+    m = result.get("peak_memory", {})
+    return f"{m['rss_loaded_mib']:.0f} / {m['rss_peak_generating_mib']:.0f}" if "rss_loaded_mib" in m else ""
+
+
 def print_table(report: dict[str, Any]) -> None:
     log(f"\n{report['size']} on {report['device']} ({report['frames_per_take']} frames per take, "
         f"{report['reference_seconds']}s ICL reference), medians:")
@@ -19,8 +25,7 @@ def print_table(report: dict[str, Any]) -> None:
         "| decode ms/frame | RSS loaded / peak generating (MiB) | speedup |")
     log("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in report["results"].items():
-        m = r.get("peak_memory", {})
-        mem = f"{m['rss_loaded_mib']:.0f} / {m['rss_peak_generating_mib']:.0f}" if "rss_loaded_mib" in m else ""
+        mem = memory_cell(r)
         pf = r["per_frame_ms"]
         log(f"| {name} | {r['precision']} | {r['frames_per_s']:.2f} | {r['rtf']:.2f} | {r['first_audio_s']:.2f} | "
             f"{pf['talker']} | {pf['code_predictor']} | {pf['decode']} | {mem} | {r['speedup_vs_official']:.2f}x |")
@@ -28,7 +33,7 @@ def print_table(report: dict[str, Any]) -> None:
         if "icl" in r:  # the library times its stages per take, not per frame: those columns stay empty
             g = r["icl"]
             log(f"| GGML {quant} | {quant} (GGUF) | {g['frames_per_s']:.2f} | {g['rtf']:.2f} | "
-                f"{g['first_audio_s']:.2f} | | | | | {r['speedup_vs_official']:.2f}x |")
+                f"{g['first_audio_s']:.2f} | | | | {memory_cell(r)} | {r['speedup_vs_official']:.2f}x |")
     for row in report.get("first_audio_by_reference", []):
         log(f"first audio, voicebox default, {row['reference_seconds']}s reference: {row['first_audio_s']:.2f}s")
 
@@ -46,3 +51,18 @@ def engine_speedups(report: dict[str, Any]) -> list[tuple[str, float]]:
         if "speedup_vs_official" in r:
             rows.append((f"GGML {quant}", r["speedup_vs_official"]))
     return rows
+
+
+def default_engine(report: dict[str, Any]) -> tuple[str, float]:
+    """The engine ``VOICEBOX_BACKEND=auto`` runs for this report's device, with its speedup: on a
+    CPU the GGML engine at the default quantisation when it was measured (auto picks it wherever
+    the library runs and its files can be had, voicebox/backends.py), else voicebox's torch engine
+    at its default precision."""
+    from voicebox.config import Settings
+
+    quant = Settings.gguf_quant
+    ggml = report.get("ggml", {}).get("results", {}).get(quant, {})
+    if report["device"] == "cpu" and "speedup_vs_official" in ggml:
+        return f"GGML {quant}", ggml["speedup_vs_official"]
+    voicebox = report["results"]["voicebox"]
+    return f"voicebox {voicebox['precision']}", voicebox["speedup_vs_official"]

@@ -29,7 +29,9 @@ Run from the repo root::
     .venv/bin/python bench/tts_speed.py --quick --ggml Q8_0 Q4_K_M
 
 Results go to ``bench/results/tts_speed_<device>.json``; the last line printed is
-``speedup_vs_official=X.XX`` (voicebox's default configuration, frames/s ratio of medians). With
+``speedup_vs_official=X.XX`` for the engine ``VOICEBOX_BACKEND=auto`` runs there (frames/s ratio of
+medians), named on the line before it (``default_cpu_engine=...``): on a CPU the GGML engine at
+the default ``Q8_0`` when ``--ggml`` measured it, else voicebox's torch engine. With
 ``--ggml``, one line ``speedup_vs_official[ENGINE]=X.XX`` per engine (``voicebox fp16``,
 ``GGML Q8_0``, ...) comes before it, for the same size and device as that last line.
 
@@ -59,7 +61,7 @@ from typing import Any
 from tts_bench_ggml import ggml_engines
 from tts_bench_memory import measure_memory, memory_probe
 from tts_bench_quality import quality
-from tts_bench_report import engine_speedups, print_table
+from tts_bench_report import default_engine, engine_speedups, print_table
 from tts_bench_setup import (
     REPO_ROOT,
     RESULTS,
@@ -186,7 +188,24 @@ def bench_size(size: str, device: str, args: argparse.Namespace, tmp: Path) -> d
     if args.ggml:  # extra engines, after the torch runs of this size; their speedups are against this official
         report["ggml"] = ggml_engines(size, device, args.ggml, args.frames, args.reps, sample,
                                       summary["official"]["frames_per_s"])
+        for quant, entry in report["ggml"].get("results", {}).items():
+            if not args.no_memory and "error" not in entry:
+                entry["peak_memory"] = measure_memory(path, size, device, f"ggml-{quant}", args.frames,
+                                                      args.ref_seconds)
+                log(f"peak memory GGML {quant}: {entry['peak_memory']}")
+    report["guard"] = guard_figures()
     return report
+
+
+def guard_figures() -> dict[str, Any]:
+    """The quality guard's verdict per engine, from bench/loop_guard.py's latest results (it runs
+    the fp32 reference with the fp32 weights kept, which these timed engines do not)."""
+    source = RESULTS / "loop_guard_cpu.json"
+    if not source.is_file():
+        return {"missing": "run bench/loop_guard.py --ggml Q8_0 Q4_K_M"}
+    results = json.loads(source.read_text()).get("results", [])
+    return {"source": source.name, **{r["precision"]: {"passed": r["passed"], "gap_max": r["gap_max"],
+                                                       "worst_layer": r.get("worst_layer", "")} for r in results}}
 
 
 
@@ -211,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ggml", nargs="+", default=[], type=str.upper, choices=GGML_QUANTS, metavar="QUANT",
                         help=f"also measure the GGML engine (qwentts.cpp, CPU) in these quantisations "
                              f"({', '.join(GGML_QUANTS)}), after the torch runs of each size; default: none")
-    parser.add_argument("--memory-probe", choices=("official", "voicebox"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)  # official, voicebox or ggml-<QUANT>
     parser.add_argument("--checkpoint", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--size", default="0.6B", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -238,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
     devices = [args.device] if args.device != "auto" else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     started = time.perf_counter()
-    final_speedup, final_report = None, None
+    final_speedup, final_report, final_engine = None, None, ""
     for device in devices:
         reports = []
         for size in args.sizes:
@@ -248,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.quality_only:
                 continue
             print_table(report)
-            final_speedup = report["results"]["voicebox"]["speedup_vs_official"] if final_speedup is None else final_speedup
+            if final_speedup is None:
+                final_engine, final_speedup = default_engine(report)
             final_report = report if final_report is None else final_report
         out = args.out or RESULTS / f"tts_{'quality' if args.quality_only else 'speed'}_{device}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ggml:  # every engine of the report the last line speaks of, that line itself last
             for engine, speedup in engine_speedups(final_report):
                 print(f"speedup_vs_official[{engine}]={speedup:.2f}")
+        print(f"default_cpu_engine={final_engine}" if final_report["device"] == "cpu" else f"default_engine={final_engine}")
         print(f"speedup_vs_official={final_speedup:.2f}")
     return 0
 
