@@ -208,6 +208,26 @@ def test_auto_picks_ggml_only_for_files_it_can_run(gguf_dir: Path, tiny_checkpoi
     assert choice == type(choice)("torch", "VOICEBOX_BACKEND=torch")
 
 
+def test_auto_takes_a_released_model_s_gguf_files_when_it_can_get_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A released model (a hub id) gets the GGML engine on a CPU when its GGUF files can be
+    downloaded; offline and not cached, or with nothing published for it, the torch engine."""
+    hub = "Qwen/Qwen3-TTS-12Hz-0.6B-Base"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    choice = choose_engine(Settings(data_dir=tmp_path, tts_model=hub, device="cpu"))
+    assert choice.engine == "ggml" and "can be downloaded" in choice.why
+    assert "Q8_0 passes the quality guard" in choice.why
+    q4 = choose_engine(Settings(data_dir=tmp_path, tts_model=hub, device="cpu", gguf_quant="Q4_K_M"))
+    assert q4.engine == "ggml" and "Q4_K_M fails the quality guard" in q4.why
+    other = choose_engine(Settings(data_dir=tmp_path, tts_model="someone/fine-tuned-tts", device="cpu"))
+    assert other.engine == "torch" and "no GGUF files are published" in other.why
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = choose_engine(Settings(data_dir=tmp_path, tts_model=hub, device="cpu"))
+    assert offline.engine == "torch" and "HF_HUB_OFFLINE is set" in offline.why
+
+
 @pytest.fixture
 def without_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``import qwentts_cpp_cpu`` fails, as where the package is not installed."""

@@ -8,14 +8,16 @@
 * ``remote`` - :class:`~voicebox.remote.backend.RemoteBackend`: the model work goes to the
   vLLM-Omni servers at ``VOICEBOX_REMOTE_URLS`` (nothing is loaded here; see
   ``docs/remote-protocol.md``).
-* ``auto`` (default) - the GGML engine when the model runs on the CPU, the model is a local folder
-  (GGUF files, or a checkpoint it converts), and the library can run on this machine
-  (:func:`~voicebox.engines.ggml_runtime.probe`, :func:`~voicebox.engines.ggml_files.obtainable`);
-  otherwise the torch engine. ``auto`` does not download GGUF files for a hub model yet: in one
-  same-run comparison on this project's 2-core machine (``bench/results/tts_speed_cpu_ggml.json``)
-  GGML Q8_0 made 1.2x the torch engine's frames/s but its first audio came later (2.1 s against
-  1.45 s), and the quality guard cannot see inside it yet; so it is a choice to make on purpose
-  (``ggml``) until a quiet rerun and the guard say otherwise.
+* ``auto`` (default) - the GGML engine when the model runs on the CPU, the library can run on this
+  machine (:func:`~voicebox.engines.ggml_runtime.probe`) and its GGUF files are at hand
+  (:func:`~voicebox.engines.ggml_files.obtainable`: a local folder of GGUFs or a checkpoint it
+  converts, or a released model whose GGUFs are cached or downloadable); otherwise the torch
+  engine. Why GGML on a CPU: in one same-run comparison on this project's 2-core machine
+  (``bench/results/tts_speed_cpu_ggml.json``) GGML Q8_0 made 1.2x the torch engine's frames/s,
+  and the quality guard passes it (``bench/results/loop_guard_cpu.json``: its arithmetic
+  reproduced in the torch loop stays within 1 - cosine 0.0013 of fp32, layer by layer). Its
+  first audio with an in-context voice comes later (2.1 s against 1.45 s: its prefill of the
+  reference is slower), which the status says. Q4_K_M fails the guard (``GGUF_GUARD``).
 
 Whichever way the GGML engine was chosen, its first failed load (a download that cannot happen, a
 file the library refuses) switches to the torch engine for good, and the engine's ``status()``
@@ -52,7 +54,7 @@ def choose_engine(settings: Settings) -> EngineChoice:
     if settings.backend == "torch":
         return EngineChoice("torch", "VOICEBOX_BACKEND=torch")
     if settings.backend == "ggml":
-        return EngineChoice("ggml", f"VOICEBOX_BACKEND=ggml ({settings.gguf_quant})")
+        return EngineChoice("ggml", f"VOICEBOX_BACKEND=ggml; {guard_note(settings.gguf_quant)}")
     from .engines.device import resolve_device
     from .engines.ggml_files import obtainable
     from .engines.ggml_runtime import probe
@@ -60,19 +62,29 @@ def choose_engine(settings: Settings) -> EngineChoice:
     device = resolve_device(settings.device)
     if device != "cpu":
         return EngineChoice("torch", f"auto: the model runs on {device}, where the torch engine is the fast one")
-    from pathlib import Path
-
-    if not Path(settings.tts_model).expanduser().exists():
-        # Not yet the default for hub models (see the module docstring): auto does not download GGUFs.
-        return EngineChoice("torch", "auto: the torch engine (the GGML engine is used by auto only with local "
-                                     "model files; VOICEBOX_BACKEND=ggml downloads its GGUF files)")
     runtime = probe()
     if not runtime.ok:
         return EngineChoice("torch", f"auto: {runtime.why}")
     ok, why = obtainable(settings.tts_model, settings.gguf_quant, settings.cache_dir)
     if not ok:
         return EngineChoice("torch", f"auto: {why}")
-    return EngineChoice("ggml", f"auto: CPU, {why}; {runtime.why}")
+    return EngineChoice("ggml", f"auto: CPU, {why}; {runtime.why}; {guard_note(settings.gguf_quant)}")
+
+
+#: What the quality guard said of each GGUF quantisation on full-size 0.6B weights
+#: (bench/loop_guard.py --ggml; lowest cosine to fp32 over 30 teacher-forced frames).
+GGUF_GUARD = {
+    "F32": "passes the quality guard",
+    "BF16": "passes the quality guard",
+    "Q8_0": "passes the quality guard (1 - cosine to fp32 at most 0.0013)",
+    "Q4_K_M": "fails the quality guard (1 - cosine to fp32 up to 0.10): faster and smaller, but further "
+              "from the model; Q8_0 keeps quality",
+}
+
+
+def guard_note(quant: str) -> str:
+    """``Q8_0 passes the quality guard (...)``: what the engine's status says of its quantisation."""
+    return f"{quant} {GGUF_GUARD.get(quant, 'has not been judged by the quality guard')}"
 
 
 def torch_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBackend:
@@ -118,10 +130,22 @@ def remote_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
         timeout=settings.remote_timeout,
         concurrency=settings.remote_concurrency,
         max_frames=settings.max_frames,
-        models={size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large))
-                if model},
+        models=remote_models(settings),
         lock=lock,
     )
+
+
+def remote_models(settings: Settings) -> dict[str, str]:
+    """The configured models by the size their ids name (``VOICEBOX_TTS_MODEL`` set to the 1.7B
+    model the servers serve is the 1.7B size, not the 0.6B slot it sits in), so the size picker
+    offers, and starts on, what the servers serve before they are first asked."""
+    from .remote.router import model_size
+
+    models: dict[str, str] = {}
+    for slot, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)):
+        if model:
+            models.setdefault(model_size(model) or slot, model)
+    return models
 
 
 def local_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
