@@ -114,6 +114,15 @@ def test_compose_environment_is_what_voicebox_accepts() -> None:
     assert settings.backend == "remote"
     assert settings.remote_urls == ("http://vllm-omni-gpu0:8091", "http://vllm-omni-gpu1:8091")
     assert settings.remote_api_key == "k" * 32
+    # the servers clone voices only: built-in voices and voice design would run on this container's CPU
+    assert settings.speaker_model == "" and settings.design_model == ""
+    # the size picker offers (and starts on) the size the servers serve, and only that one
+    from voicebox.backends import remote_models
+
+    assert remote_models(settings) == {"1.7B": "Qwen/Qwen3-TTS-12Hz-1.7B-Base"}
+    small = Settings.from_env({**{key: interpolate(str(value), dot_env) for key, value in raw.items()},
+                               "VOICEBOX_TTS_MODEL": "Qwen/Qwen3-TTS-12Hz-0.6B-Base"})
+    assert remote_models(small) == {"0.6B": "Qwen/Qwen3-TTS-12Hz-0.6B-Base"}
     with pytest.raises(KeyError, match="VOICEBOX_AUTH"):
         interpolate(raw["VOICEBOX_AUTH"], {})
 

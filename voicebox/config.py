@@ -211,7 +211,7 @@ class Settings:
             host=get("VOICEBOX_HOST"),
             port=parse_port(get("VOICEBOX_PORT"), "VOICEBOX_PORT"),
             tts_model=get("VOICEBOX_TTS_MODEL"),
-            tts_model_large=get("VOICEBOX_TTS_MODEL_LARGE"),
+            tts_model_large="" if get("VOICEBOX_TTS_MODEL_LARGE").lower() == "off" else get("VOICEBOX_TTS_MODEL_LARGE"),
             design_model="" if get("VOICEBOX_DESIGN_MODEL").lower() == "off" else get("VOICEBOX_DESIGN_MODEL"),
             speaker_model="" if get("VOICEBOX_SPEAKER_MODEL").lower() == "off" else get("VOICEBOX_SPEAKER_MODEL"),
             whisper_model=get("VOICEBOX_WHISPER_MODEL"),

@@ -9,7 +9,9 @@ validation; a take that reaches ``max_new_tokens`` is refused - HTTP 500, or the
 ``GET/POST /v1/audio/voices``, ``DELETE /v1/audio/voices/{name}``. Optional bearer key.
 
 Its speech is espeak-ng's (intelligible, so Whisper can check a take end to end), at 24 kHz.
-Knobs for tests: :meth:`FakeVllmOmni.fail_next`, ``delay`` (before answering), ``piece_delay``
+Knobs for tests: :meth:`FakeVllmOmni.fail_next`, :meth:`FakeVllmOmni.say_instead` (the wrong words
+for a sentence, as a model that garbles one; ``swaps`` may be one :class:`Swaps` shared by several
+fakes, so a count holds across servers), ``delay`` (before answering), ``piece_delay``
 (between streamed pieces), :attr:`hang` (a request blocks, silent, until released), ``registry``
 (off: the voice routes answer 404), ``healthy``; and records: ``bodies`` (speech request bodies),
 ``registrations``, ``deletions``, ``disconnects``, ``max_active`` (requests in flight at once).
@@ -56,6 +58,40 @@ def pcm16(audio: np.ndarray) -> bytes:
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
 
+class Swaps:
+    """Sentences to garble: the next ``count`` requests whose ``input`` contains ``match`` speak
+    ``words`` instead (thread-safe; one instance may serve several fakes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[list[Any]] = []  # [match, words, remaining]
+        self.used = 0
+
+    def add(self, match: str, words: str, count: int = 1) -> None:
+        with self._lock:
+            self._rules.append([match, words, count])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self.used = 0
+
+    def words_for(self, text: str) -> str:
+        with self._lock:
+            for rule in self._rules:
+                if rule[2] > 0 and rule[0] in text:
+                    rule[2] -= 1
+                    self.used += 1
+                    return str(rule[1])
+        return text
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # the default listen backlog (5) drops connections when 64 requests arrive at once (the bench)
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FakeVllmOmni:
     """The server in a thread on 127.0.0.1 (a free port); ``url`` is its base URL."""
 
@@ -75,9 +111,9 @@ class FakeVllmOmni:
         self.active = self.max_active = 0
         self.seen_keys: list[str | None] = []
         self._failures: list[int] = []
+        self.swaps = Swaps()
         self._lock = threading.Lock()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._http.daemon_threads = True
+        self._http = _HTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
         self._thread = threading.Thread(target=self._http.serve_forever, name="fake-vllm-omni", daemon=True)
         self._thread.start()
@@ -86,6 +122,10 @@ class FakeVllmOmni:
         """The next ``count`` speech requests answer ``status`` (a server error)."""
         with self._lock:
             self._failures.extend([status] * count)
+
+    def say_instead(self, match: str, words: str, count: int = 1) -> None:
+        """The next ``count`` speech requests whose input contains ``match`` speak ``words``."""
+        self.swaps.add(match, words, count)
 
     def reset(self) -> None:
         """Forget records and knobs (between tests sharing the server); keeps registered voices."""
@@ -96,6 +136,7 @@ class FakeVllmOmni:
             self.seen_keys.clear()
             self._failures.clear()
             self.disconnects = self.max_active = 0
+        self.swaps.clear()
         self.delay = self.piece_delay = 0.0
         self.registry = self.healthy = True
         self.hang.clear()
@@ -244,7 +285,7 @@ def _handler(fake: FakeVllmOmni) -> type[BaseHTTPRequestHandler]:
                 self._error(400, problem)
                 return
             cap = body.get("max_new_tokens") or 4096
-            audio = espeak(body["input"], body.get("language") or "Auto", pitch=20 + int(body.get("seed") or 0) % 60)
+            audio = espeak(fake.swaps.words_for(body["input"]), body.get("language") or "Auto", pitch=20 + int(body.get("seed") or 0) % 60)
             frames = math.ceil(audio.size / SAMPLES_PER_FRAME)
             limited = frames > cap
             if limited:

@@ -53,6 +53,27 @@ class OpenAIErrorBody(BaseModel):
     error: OpenAIError
 
 
+class SpeechServer(Record):
+    """One vLLM-Omni server of the remote backend (``VOICEBOX_BACKEND=remote``) as voicebox sees
+    it: its URL (the operator's own setting; never the API key) and state."""
+
+    url: str = Field(examples=["http://gpu1:8091"])
+    state: Literal["unknown", "up", "down"] = Field(
+        description="`unknown`: not asked yet; `up`: answering; `down`: taken out after a failure "
+        "until `retry_in` has passed.", examples=["up"])
+    outstanding: int = Field(0, description="Requests voicebox has in flight on it now.", examples=[3])
+    requests: int | None = Field(None, description="Requests sent to it since voicebox started.")
+    model: str | None = Field(None, description="The model it serves (from its `/v1/models`).",
+                              examples=["Qwen/Qwen3-TTS-12Hz-0.6B-Base"])
+    last_error: str | None = Field(None, description="Why it was last taken out, in words (no paths, no key).",
+                                   examples=["HTTP 500: engine failure"])
+    last_check: float | None = Field(None, description="Unix time of its last health check.")
+    retry_in: float | None = Field(None, description="Seconds until a down server is tried again.",
+                                   examples=[4.0])
+    voice_registry: bool | None = Field(None, description="Whether it keeps registered voices "
+                                        "(`null`: not asked yet).")
+
+
 class Health(Record):
     status: str = Field(examples=["ok"])
     version: str = Field(examples=[__version__])
@@ -63,6 +84,8 @@ class Health(Record):
     device: str | None = Field(None, examples=["cuda"])
     whisper_loaded: bool | None = None
     database_recovered: str | None = None
+    servers: list[SpeechServer] | None = Field(
+        None, description="Only with `VOICEBOX_BACKEND=remote`: every vLLM-Omni server and its state.")
 
 
 class ProfileCreate(BaseModel):

@@ -57,11 +57,12 @@ def servers_html(servers: list[dict[str, Any]] | None) -> str:
     rows = []
     for server in servers:
         state = server.get("state") or "unknown"
-        retry = f" (retry in {server['retry_in']:.0f} s)" if server.get("retry_in") else ""
-        error = f"<br><span class='vb-note'>{escape(public_reason(server.get('last_error')))}</span>" \
-            if server.get("last_error") else ""
+        retry = f" (retry in {max(1, round(server['retry_in']))} s)" if server.get("retry_in") else ""
         rows.append(f"<tr><td>{escape(server.get('url') or '')}</td><td class='vb-server-{escape(state)}'>"
-                    f"{escape(state)}{escape(retry)}{error}</td><td>{int(server.get('outstanding') or 0)}</td></tr>")
+                    f"{escape(state)}{escape(retry)}</td><td>{int(server.get('outstanding') or 0)}</td></tr>")
+        if server.get("last_error"):  # on a row of its own: a sentence does not fit a state column
+            rows.append(f"<tr class='vb-server-error'><td colspan='3'>{escape(public_reason(server['last_error']))}"
+                        "</td></tr>")
     return ("<table class='vb-servers' id='models-servers'><tr><th>Server</th><th>State</th><th>In flight</th></tr>"
             + "".join(rows) + "</table>")
 
@@ -90,11 +91,17 @@ def variants_html(studio: Any) -> str:
     """The other Qwen3-TTS families this server is configured with (voice design, built-in
     voices): which checkpoint, and whether it is in memory. Each loads on first use; at most one
     big model is kept at a time, so using one unloads the others."""
-    families = (("Voice design", studio.designer.engine), ("Built-in voices", studio.speakers.engine))
+    families = (("Voice design", studio.designer.engine, "VOICEBOX_DESIGN_MODEL"),
+                ("Built-in voices", studio.speakers.engine, "VOICEBOX_SPEAKER_MODEL"))
+    # with VOICEBOX_BACKEND=remote the speech servers clone voices only: these two models would run
+    # in voicebox's own process (on its CPU, in the compose deployment), so that is turned off there
+    remote = getattr(getattr(studio, "settings", None), "backend", None) == "remote"
     parts = []
-    for title, engine in families:
+    for title, engine, setting in families:
         if engine is None:
-            parts.append(f"<p><strong>{title}</strong> · <span class='vb-note'>off on this server</span></p>")
+            why = (f"off on this server ({setting}=off): the speech servers make cloned voices only"
+                   if remote else "off on this server")
+            parts.append(f"<p><strong>{title}</strong> · <span class='vb-note'>{why}</span></p>")
             continue
         status = engine.status()
         source = next(iter(engine.models_by_size.values()), "")
