@@ -49,14 +49,9 @@ import httpx
 import numpy as np
 import soundfile as sf
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RESULTS = REPO_ROOT / "bench" / "results"
-REFERENCE = REPO_ROOT.parent / "shared" / "data" / "jfk.flac"
-REFERENCE_TEXT = (
-    "And so, my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
-)
-TEXT = "Voice cloning on a small computer should feel quick, and this sentence is here to measure it."
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the same reference, transcript and text as the local speed bench (a light module: no torch)
+from tts_bench_setup import REFERENCE, REFERENCE_TEXT, REPO_ROOT, RESULTS, TEXT  # noqa: E402
 SPEECH = "/v1/audio/speech"
 VOICES = "/v1/audio/voices"
 SAMPLE_RATE = 24_000  # Qwen3-TTS' own rate, asked for explicitly (no resampling anywhere)
