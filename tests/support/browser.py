@@ -133,10 +133,18 @@ def toast(page: Any, kind: str, text: str) -> Any:
 
 
 def close_toasts(page: Any) -> None:
-    """Close every toast, as a person would before reading the page."""
-    for button in page.locator('[data-testid="toast-close"]').all():
-        if button.is_visible():
-            button.click()
+    """Close every toast, as a person would before reading the page.
+
+    Always the first close button still there: closing one shifts the others' positions (and a
+    toast may time out on its own meanwhile), so a button found by position can vanish."""
+    buttons = page.locator('[data-testid="toast-close"]:visible')
+    for _ in range(20):
+        if buttons.count() == 0:
+            return
+        try:
+            buttons.first.click(timeout=2000)
+        except Exception:  # noqa: BLE001 - it closed itself between the count and the click
+            continue
 
 
 def error_badges(page: Any) -> Any:
