@@ -13,6 +13,10 @@ from typing import Iterable
 from .errors import InvalidInput
 
 AUTO = "auto"
+#: Languages of the released Qwen3-TTS checkpoints, as shown: what an engine offers before it can
+#: ask a loaded model, and what a vLLM-Omni server serving them accepts.
+QWEN_LANGUAGES = ("Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese",
+                  "Spanish", "Italian")
 #: Whisper's code for each language a Qwen3-TTS Base checkpoint speaks.
 WHISPER_CODES = {
     "english": "en", "chinese": "zh", "japanese": "ja", "korean": "ko", "german": "de",

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from ..assembly import CHUNK_MAX_CHARS, StreamChunk, SynthesisResult, stream_take, synthesize_take
 from ..audio import PREPROCESSING_VERSION
 from ..errors import InvalidInput
-from ..languages import AUTO, display, is_auto
+from ..languages import AUTO, QWEN_LANGUAGES, display, is_auto
 from ..languages import key as language_key
 from ..speech import ModelSpec, SpeechEvent, SpeechRequest, VoiceSample
 from .cuda_graphs import GraphedTalker
@@ -62,8 +62,7 @@ FRAME_RATE = 12.5
 STREAM_FIRST_FRAMES = 1
 STREAM_FRAMES = 8
 #: Languages of the released Qwen3-TTS Base checkpoints, shown before a model is loaded.
-DEFAULT_LANGUAGES = ("Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese",
-                     "Spanish", "Italian")
+DEFAULT_LANGUAGES = QWEN_LANGUAGES
 
 ProgressFn = Callable[[str, int, int], None]
 #: The engine's name for a sample; the protocol's :class:`~voicebox.speech.VoiceSample`.

@@ -39,7 +39,7 @@ import httpx
 from ..engines.model_lock import FairLock
 from ..engines.params import GenerationParams
 from ..errors import Cancelled, InvalidInput, ModelUnavailable
-from ..languages import display, is_auto
+from ..languages import QWEN_LANGUAGES, display, is_auto
 from ..speech import AudioPiece, ModelSpec, Progress, SpeechDone, SpeechEvent, SpeechRequest, VoiceSample
 from .chunks import ChunkMaker
 from .protocol import SAMPLE_RATE
@@ -48,8 +48,7 @@ from .take import ChunkJob, Take
 from .voices import MAX_REFERENCES, VoiceRegistry
 
 #: The official Qwen3-TTS checkpoints' languages (the server validates against its own list).
-LANGUAGES = ("Chinese", "English", "Japanese", "Korean", "German", "French", "Russian", "Portuguese",
-             "Spanish", "Italian")
+LANGUAGES = QWEN_LANGUAGES
 
 
 class RemoteBackend:
@@ -246,7 +245,6 @@ class RemoteBackend:
             elif kind == "error":
                 raise value
             else:
-                take.frames += value.frames
                 yield value
                 return
 

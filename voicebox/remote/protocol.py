@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import MODEL_SAMPLE_RATE, resample
 from ..engines.params import GenerationParams
 
 #: The model's own rate; voicebox asks for it explicitly so no one resamples.
-SAMPLE_RATE = 24_000
+SAMPLE_RATE = MODEL_SAMPLE_RATE
 #: Codec frames per second (Qwen3-TTS 12 Hz models): samples per frame = rate / 12.5.
 FRAME_RATE = 12.5
 #: The server's bounds on ``max_new_tokens`` (``_TTS_MAX_NEW_TOKENS_MIN/MAX``).
@@ -128,12 +129,10 @@ def pcm16_to_float(data: bytes) -> np.ndarray:
 
 
 def to_rate(audio: np.ndarray, rate: int, wanted: int = SAMPLE_RATE) -> np.ndarray:
-    """``audio`` at ``wanted`` Hz (soxr only when the server answered another rate)."""
-    if rate == wanted or audio.size == 0:
+    """``audio`` at ``wanted`` Hz (resampled only when the server answered another rate)."""
+    if audio.size == 0:
         return audio.astype(np.float32, copy=False)
-    import soxr
-
-    return soxr.resample(audio, rate, wanted).astype(np.float32)
+    return resample(audio, rate, wanted)
 
 
 def _wav_header(data: bytes) -> tuple[int, int, int, int] | None:

@@ -44,7 +44,6 @@ class Take:
         self.prompt_seconds = 0.0
         self.generate_s = 0.0
         self.first_audio: float | None = None
-        self.frames = 0
         self._streams: set[Any] = set()
         self._lock = threading.Lock()
 
