@@ -29,11 +29,9 @@ import numpy as np
 import torch
 
 from .gguf_layout import TALKER_RULES, rename
-from .talker_ops import LINEAR_NAMES
+from .quantize import loop_heads, loop_layers
+from .talker_ops import LINEAR_PARTS
 
-#: GGUF layer suffix -> the loop's linear name (see :data:`.talker_ops.LINEAR_NAMES`).
-_LINEARS = {"attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj", "attn_output": "o_proj",
-            "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj"}
 #: (block size, fp16 scale) of the activation rounding GGML's CPU dot product uses per weight type.
 _ACTIVATION = {"Q8_0": (32, True), "Q4_K": (256, False), "Q5_K": (256, False), "Q6_K": (256, False)}
 
@@ -105,30 +103,20 @@ def ggml_linears(model: Any, gguf: TalkerGGUF) -> dict[str, torch.nn.Module]:
     """The loop's linear layers as the GGML engine computes them, keyed like
     :func:`.quantize.reduced_linears` (separate projections, no joined ones): ``model`` is the
     float32 ``Qwen3TTSForConditionalGeneration`` whose checkpoint ``gguf`` was converted from."""
-    talker = model.talker
-    table: dict[str, torch.nn.Module] = {}
-    stacks = (("talker", "talker.model.layers", talker.model.layers),
-              ("predictor", "talker.code_predictor.model.layers", talker.code_predictor.model.layers))
-    suffix = {name: gguf_name for gguf_name, name in _LINEARS.items()}
-    for key, prefix, layers in stacks:
-        for i, layer in enumerate(layers):
-            owners = {"q_proj": layer.self_attn, "k_proj": layer.self_attn, "v_proj": layer.self_attn,
-                      "o_proj": layer.self_attn, "gate_proj": layer.mlp, "up_proj": layer.mlp, "down_proj": layer.mlp}
-            for name in LINEAR_NAMES:
-                part = "self_attn" if owners[name] is layer.self_attn else "mlp"
-                linear = getattr(owners[name], name)
-                found = gguf.weight(f"{prefix}.{i}.{part}.{name}.weight", linear.weight)
-                if found is None:
-                    raise ValueError(f"{gguf.path.name} has no {suffix[name]} for {key} layer {i}")
-                table[f"{key}.{i}.{name}"] = GGMLLinear(*found, bias=linear.bias)
-    heads = [("codec_head", "talker.codec_head", talker.codec_head)]
-    heads += [(f"lm_head.{j}", f"talker.code_predictor.lm_head.{j}", head)
-              for j, head in enumerate(talker.code_predictor.lm_head)]
-    for key, name, linear in heads:
-        found = gguf.weight(f"{name}.weight", linear.weight)
+    names = {id(module): name for name, module in model.named_modules()}
+
+    def converted(linear: torch.nn.Linear) -> GGMLLinear:
+        found = gguf.weight(f"{names[id(linear)]}.weight", linear.weight)
         if found is None:
-            raise ValueError(f"{gguf.path.name} has no {name}")
-        table[key] = GGMLLinear(*found, bias=linear.bias)
+            raise ValueError(f"{gguf.path.name} has no tensor for {names[id(linear)]}")
+        return GGMLLinear(*found, bias=linear.bias)
+
+    table: dict[str, torch.nn.Module] = {}
+    for stack, i, layer in loop_layers(model):
+        for name, part in LINEAR_PARTS.items():
+            table[f"{stack}.{i}.{name}"] = converted(getattr(getattr(layer, part), name))
+    for key, owner, attribute in loop_heads(model):
+        table[key] = converted(getattr(owner, attribute))
     return table
 
 

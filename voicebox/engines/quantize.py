@@ -35,6 +35,8 @@ from typing import Any, Iterator
 
 import torch
 
+from .talker_ops import LINEAR_PARTS
+
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def layer_linears(layer: Any) -> list[tuple[str, torch.nn.Linear]]:
             ("gate_up", _joined([mlp.gate_proj, mlp.up_proj])), ("down_proj", mlp.down_proj)]
 
 
-def _loop_layers(model: Any) -> Iterator[tuple[str, int, Any]]:
+def loop_layers(model: Any) -> Iterator[tuple[str, int, Any]]:
     """``(stack, index, layer)`` for every decoder layer the fast loop runs: talker, then predictor."""
     talker = model.talker
     for prefix, layers in (("talker", talker.model.layers), ("predictor", talker.code_predictor.model.layers)):
@@ -102,7 +104,7 @@ def _loop_layers(model: Any) -> Iterator[tuple[str, int, Any]]:
             yield prefix, i, layer
 
 
-def _heads(model: Any) -> list[tuple[str, Any, str]]:
+def loop_heads(model: Any) -> list[tuple[str, Any, str]]:
     """``(table key, owner, attribute)`` of the output layers the loop runs (a ``ModuleList``'s
     children are attributes ``"0"``, ``"1"``, ...)."""
     talker = model.talker
@@ -122,10 +124,10 @@ def reduced_linears(model: Any, kind: str = "fp16") -> dict[str, torch.nn.Module
     torch.backends.quantized.engine = _engine()
     table: dict[str, torch.nn.Module] = {}
     with torch.no_grad():
-        for prefix, i, layer in _loop_layers(model):
+        for prefix, i, layer in loop_layers(model):
             for name, linear in layer_linears(layer):
                 table[f"{prefix}.{i}.{name}"] = quantize_linear(linear, kind)
-        for key, owner, name in _heads(model):
+        for key, owner, name in loop_heads(model):
             table[key] = quantize_linear(getattr(owner, name), kind)
     log.info("%s copies of %d linear layers built (engine %s)", kind, len(table), torch.backends.quantized.engine)
     return table
@@ -153,10 +155,9 @@ class ReleasedLinear(torch.nn.Module):
 def release_originals(model: Any) -> int:
     """Replace the fp32 linear layers that :func:`reduced_linears` copies with
     :class:`ReleasedLinear`, so their memory is freed; returns the bytes released."""
-    places = [(owner, name) for _, owner, name in _heads(model)]
-    for _, _, layer in _loop_layers(model):
-        places += [(layer.self_attn, name) for name in ("q_proj", "k_proj", "v_proj", "o_proj")]
-        places += [(layer.mlp, name) for name in ("gate_proj", "up_proj", "down_proj")]
+    places = [(owner, name) for _, owner, name in loop_heads(model)]
+    for _, _, layer in loop_layers(model):
+        places += [(getattr(layer, part), name) for name, part in LINEAR_PARTS.items()]
     freed = 0
     for owner, name in places:
         module = getattr(owner, name)

@@ -27,7 +27,10 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: The linear layers of one decoder layer and the sub-module holding each (``self_attn``, ``mlp``).
+LINEAR_PARTS = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
+                "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
+LINEAR_NAMES = tuple(LINEAR_PARTS)
 #: joined projections a replacement table may hold instead (see :mod:`.quantize`)
 JOINED_NAMES = ("qkv", "gate_up")
 
@@ -220,10 +223,8 @@ class _Layer:
         self.q_norm = attn.q_norm
         self.k_norm = attn.k_norm
         self.act = mlp.act_fn
-        owners = {"q_proj": attn, "k_proj": attn, "v_proj": attn, "o_proj": attn,
-                  "gate_proj": mlp, "up_proj": mlp, "down_proj": mlp}
-        for name in LINEAR_NAMES:
-            setattr(self, name, linears.get(name) or getattr(owners[name], name))
+        for name, part in LINEAR_PARTS.items():
+            setattr(self, name, linears.get(name) or getattr(getattr(layer, part), name))
         self.qkv = linears.get("qkv")
         self.qkv_sizes = [attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features]
         self.gate_up = linears.get("gate_up")
