@@ -92,7 +92,7 @@ def torch_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBa
     from .engines.tts import TTSEngine
 
     engine = TTSEngine(
-        {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
+        dict(configured_models(settings)),
         device=settings.device,
         lock=lock,
         prompt_cache=PromptCache(settings.cache_dir / "prompts"),
@@ -110,7 +110,7 @@ def ggml_backend(settings: Settings, lock: FairLock, why: str = "") -> SpeechBac
     from .engines.ggml_backend import GGMLBackend
 
     return GGMLBackend(
-        {size: model for size, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)) if model},
+        dict(configured_models(settings)),
         quant=settings.gguf_quant,
         lock=lock,
         prompt_cache=PromptCache(settings.cache_dir / "prompts"),
@@ -135,6 +135,12 @@ def remote_backend(settings: Settings, lock: FairLock) -> SpeechBackend:
     )
 
 
+def configured_models(settings: Settings) -> list[tuple[str, str]]:
+    """``(size slot, model)`` of each model setting that is set: 0.6B, then 1.7B."""
+    return [(slot, model) for slot, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large))
+            if model]
+
+
 def remote_models(settings: Settings) -> dict[str, str]:
     """The configured models by the size their ids name (``VOICEBOX_TTS_MODEL`` set to the 1.7B
     model the servers serve is the 1.7B size, not the 0.6B slot it sits in), so the size picker
@@ -142,9 +148,8 @@ def remote_models(settings: Settings) -> dict[str, str]:
     from .remote.router import model_size
 
     models: dict[str, str] = {}
-    for slot, model in (("0.6B", settings.tts_model), ("1.7B", settings.tts_model_large)):
-        if model:
-            models.setdefault(model_size(model) or slot, model)
+    for slot, model in configured_models(settings):
+        models.setdefault(model_size(model) or slot, model)
     return models
 
 
